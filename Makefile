@@ -1,0 +1,31 @@
+# hashring -- PGXS build
+EXTENSION = hashring
+MODULE_big = hashring
+OBJS = src/hashring.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o
+
+DATA = sql/hashring--0.1.sql
+PGFILEDESC = "hashring - consistent-hash routing"
+
+# pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway
+# instance that preloads the library (test/regress.conf).
+REGRESS = setup membership routing balance cache bad_input
+REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --port=54329 --inputdir=$(srcdir)
+
+# isolation specs under test/isolation
+ISOLATION = read_your_writes commit_visibility serialise repeatable_read
+ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/test/regress.conf --port=54330 --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I $(srcdir)/test/perl
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+# `make STRICT=1` (used by the test script and CI): warnings are errors.
+# -Wextra's unused-parameter, sign-compare and missing-field-initializers
+# fire inside PostgreSQL's own headers, so those three stay off.
+ifdef STRICT
+PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
+endif
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,669 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  The ring cache: a backend-local table of rings this backend routes
+ *	  by, each pointing at an immutable image that lives either in shared
+ *	  memory (one copy per ring version, shared by all backends) or in
+ *	  backend-local memory.
+ *
+ * Read path (hashring_get_image).  A cached entry is used without any
+ * catalog access or lock when (a) no invalidation of the catalog tables
+ * arrived since the entry was checked and (b) the check is known to have
+ * used a snapshot that already saw every invalidation consumed before it
+ * ("trusted"), or it happened in the current statement.  At the first call
+ * of every statement (a new active snapshot) we call
+ * AcceptInvalidationMessages(), so commits by other sessions are noticed by
+ * the next statement even inside a transaction block whose locks are all
+ * held already.  Otherwise the entry is rechecked: the ring row is read with
+ * the caller's snapshot and, if its version (or, for uncommitted versions,
+ * the writing transaction) differs from the image's, the image is replaced.
+ *
+ * Versions.  (ring_id, version) identifies committed membership uniquely:
+ * every change bumps the version under the ring row's lock, and ring_id
+ * comes from a sequence, so a dropped and re-created ring never reuses it.
+ * A version row written by the current transaction is "private": its image
+ * is built in local memory, never published, and identified additionally by
+ * the row's xmin (a rolled-back subtransaction may have produced the same
+ * version number with different content).
+ *
+ * Shared memory (only with shared_preload_libraries).  HrShared holds a
+ * fixed directory of HR_SHARED_SLOTS slots and a DSA area created in place,
+ * limited to hashring.shared_memory bytes.  Locking:
+ *
+ *	  HrShared->lock (LWLock "hashring")
+ *	    LW_SHARED    to search the directory;
+ *	    LW_EXCLUSIVE to change any slot field: publish, pin, unpin, retire,
+ *	                 evict.  dsa_allocate/dsa_free happen under it too.
+ *	  Image bytes    are written by the publishing backend while the slot
+ *	                 is SLOT_FILLING (invisible to everyone else), and never
+ *	                 written again once SLOT_READY: readers holding a pin
+ *	                 read them with no lock at all.
+ *
+ * A backend pins (refcount++) every slot its cache points at and unpins it
+ * only when its entry moves to another image (in the recheck path, never
+ * inside a lookup) or at backend exit.  A slot is freed only when it is
+ * unpinned and either retired (a newer version of its ring was published)
+ * or evicted to make room.  So no reader can see a freed or half-built
+ * image.  If a backend crashes, the postmaster reinitialises shared memory,
+ * and with it every slot and pin.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/dsa.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define HR_SHARED_SLOTS 256
+
+typedef enum HrSlotState
+{
+	SLOT_FREE = 0,
+	SLOT_FILLING,
+	SLOT_READY
+} HrSlotState;
+
+typedef struct HrSharedSlot
+{
+	HrSlotState state;
+	bool		retired;		/* a newer version of this ring exists */
+	int32		refcount;		/* backends whose cache points here */
+	int64		ring_id;
+	int64		version;
+	uint64		last_used;		/* HrShared->clock at last pin */
+	dsa_pointer image;
+	uint64		bytes;
+} HrSharedSlot;
+
+typedef struct HrShared
+{
+	LWLock	   *lock;
+	int			dsa_tranche;
+	Size		dsa_size;
+	uint64		clock;
+	HrSharedSlot slots[HR_SHARED_SLOTS];
+	/* the DSA area follows, MAXALIGNed */
+} HrShared;
+
+#define HR_SHARED_DSA_PLACE(s) ((char *) (s) + MAXALIGN(sizeof(HrShared)))
+
+/* A backend's cache entry for one ring name. */
+typedef struct HrEntry
+{
+	char		ring[HASHRING_RING_NAME_MAX + 1];	/* hash key, NUL padded */
+	int			ring_len;
+	const HashringImage *image; /* NULL if none */
+	int			slot;			/* pinned shared slot, or -1 for local */
+	HashringImage *local_image; /* owned local image, if slot < 0 */
+	TransactionId private_xmin; /* writer of a private version, else Invalid */
+	uint64		checked_epoch;	/* hashring_inval_epoch when last checked */
+	uint64		checked_stmt;	/* statement serial of the last check */
+	bool		trusted;		/* check saw every earlier invalidation */
+	int64		local_builds;	/* images this backend built for this ring */
+	int64		warned_version; /* "does not fit" WARNING given for it */
+} HrEntry;
+
+/* fn_extra of the SQL-callable functions: the last entry used. */
+typedef struct HrHint
+{
+	HrEntry    *entry;
+} HrHint;
+
+static HrShared *hr_shared = NULL;
+static dsa_area *hr_area = NULL;
+static HTAB *hr_entries = NULL;
+static MemoryContext hr_cxt = NULL;
+static bool hr_exit_registered = false;
+
+/* statement detection, see hr_statement_check() */
+static LocalTransactionId hr_stmt_lxid = InvalidLocalTransactionId;
+static TimestampTz hr_stmt_ts = 0;
+static Snapshot hr_stmt_snap = NULL;
+static TransactionId hr_stmt_xmin = InvalidTransactionId;
+static TransactionId hr_stmt_xmax = InvalidTransactionId;
+static uint32 hr_stmt_xcnt = 0;
+static CommandId hr_stmt_curcid = InvalidCommandId;
+static uint64 hr_stmt_serial = 0;
+static uint64 hr_baseline_epoch = 1;	/* invalidations seen before the snapshot */
+static uint64 hr_last_seen_epoch = 1;
+
+/* ------------------------------------------------------------------------
+ * Shared memory set-up
+ * ------------------------------------------------------------------------ */
+
+static Size
+hr_shared_size(void)
+{
+	return add_size(MAXALIGN(sizeof(HrShared)),
+					(Size) hashring_shared_memory_kb * 1024);
+}
+
+void
+hashring_shmem_request(void)
+{
+	RequestAddinShmemSpace(hr_shared_size());
+	RequestNamedLWLockTranche("hashring", 1);
+}
+
+void
+hashring_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	hr_shared = ShmemInitStruct("hashring", hr_shared_size(), &found);
+	if (!found)
+	{
+		dsa_area   *area;
+
+		memset(hr_shared, 0, sizeof(HrShared));
+		hr_shared->lock = &(GetNamedLWLockTranche("hashring"))->lock;
+		hr_shared->dsa_tranche = LWLockNewTrancheId();
+		hr_shared->dsa_size = (Size) hashring_shared_memory_kb * 1024;
+		area = dsa_create_in_place(HR_SHARED_DSA_PLACE(hr_shared),
+								   hr_shared->dsa_size,
+								   hr_shared->dsa_tranche, NULL);
+		dsa_pin(area);
+		/* never grow beyond the region: no DSM segments */
+		dsa_set_size_limit(area, hr_shared->dsa_size);
+		dsa_detach(area);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Attach this backend to the DSA area, once. */
+static bool
+hr_shared_attach(void)
+{
+	MemoryContext oldcxt;
+
+	if (hr_shared == NULL)
+		return false;
+	if (hr_area != NULL)
+		return true;
+	LWLockRegisterTranche(hr_shared->dsa_tranche, "hashring_dsa");
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	hr_area = dsa_attach_in_place(HR_SHARED_DSA_PLACE(hr_shared), NULL);
+	dsa_pin_mapping(hr_area);
+	MemoryContextSwitchTo(oldcxt);
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Shared directory (all under hr_shared->lock)
+ * ------------------------------------------------------------------------ */
+
+/* Free a slot's image.  Caller holds the lock exclusively; refcount is 0. */
+static void
+hr_slot_free(HrSharedSlot *slot)
+{
+	Assert(slot->refcount == 0 && slot->state == SLOT_READY);
+	dsa_free(hr_area, slot->image);
+	memset(slot, 0, sizeof(*slot));
+	slot->state = SLOT_FREE;
+}
+
+/*
+ * Evict one unpinned ready slot, retired ones first, then the least
+ * recently pinned.  Returns false if every slot is pinned or filling.
+ */
+static bool
+hr_slot_evict_one(void)
+{
+	int			victim = -1;
+
+	for (int i = 0; i < HR_SHARED_SLOTS; i++)
+	{
+		HrSharedSlot *s = &hr_shared->slots[i];
+
+		if (s->state != SLOT_READY || s->refcount > 0)
+			continue;
+		if (victim < 0 ||
+			(s->retired && !hr_shared->slots[victim].retired) ||
+			(s->retired == hr_shared->slots[victim].retired &&
+			 s->last_used < hr_shared->slots[victim].last_used))
+			victim = i;
+	}
+	if (victim < 0)
+		return false;
+	hr_slot_free(&hr_shared->slots[victim]);
+	return true;
+}
+
+static int
+hr_slot_find(int64 ring_id, int64 version)
+{
+	for (int i = 0; i < HR_SHARED_SLOTS; i++)
+	{
+		HrSharedSlot *s = &hr_shared->slots[i];
+
+		if (s->state == SLOT_READY && s->ring_id == ring_id && s->version == version)
+			return i;
+	}
+	return -1;
+}
+
+static void
+hr_slot_pin(int i)
+{
+	hr_shared->slots[i].refcount++;
+	hr_shared->slots[i].last_used = ++hr_shared->clock;
+}
+
+static void
+hr_slot_unpin(int i)
+{
+	HrSharedSlot *s = &hr_shared->slots[i];
+
+	Assert(s->refcount > 0);
+	s->refcount--;
+	if (s->refcount == 0 && s->retired)
+		hr_slot_free(s);
+}
+
+/* Find and pin the published image of (ring_id, version); -1 if none. */
+static int
+hr_shared_lookup(int64 ring_id, int64 version)
+{
+	int			i;
+
+	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+	i = hr_slot_find(ring_id, version);
+	if (i >= 0)
+		hr_slot_pin(i);
+	LWLockRelease(hr_shared->lock);
+	return i;
+}
+
+/*
+ * Publish a copy of `img` and pin it.  Returns the slot, or -1 if it does
+ * not fit (no free slot or not enough memory after evicting every unpinned
+ * image).  If another backend published the same version meanwhile, pins
+ * and returns that one.
+ */
+static int
+hr_shared_publish(const HashringImage *img)
+{
+	int			i;
+	dsa_pointer dp = InvalidDsaPointer;
+	HrSharedSlot *slot;
+
+	if (img->total_bytes > hr_shared->dsa_size)
+		return -1;
+
+	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+	i = hr_slot_find(img->ring_id, img->version);
+	if (i >= 0)
+	{
+		hr_slot_pin(i);
+		LWLockRelease(hr_shared->lock);
+		return i;
+	}
+	for (;;)
+	{
+		dp = dsa_allocate_extended(hr_area, img->total_bytes,
+								   DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
+		if (DsaPointerIsValid(dp) || !hr_slot_evict_one())
+			break;
+	}
+	if (!DsaPointerIsValid(dp))
+	{
+		LWLockRelease(hr_shared->lock);
+		return -1;
+	}
+	for (i = 0; i < HR_SHARED_SLOTS; i++)
+		if (hr_shared->slots[i].state == SLOT_FREE)
+			break;
+	if (i == HR_SHARED_SLOTS)
+	{
+		/* directory full: evict, then take the slot that frees up */
+		if (!hr_slot_evict_one())
+		{
+			dsa_free(hr_area, dp);
+			LWLockRelease(hr_shared->lock);
+			return -1;
+		}
+		for (i = 0; i < HR_SHARED_SLOTS; i++)
+			if (hr_shared->slots[i].state == SLOT_FREE)
+				break;
+	}
+	slot = &hr_shared->slots[i];
+	slot->state = SLOT_FILLING;
+	slot->retired = false;
+	slot->refcount = 1;
+	slot->ring_id = img->ring_id;
+	slot->version = img->version;
+	slot->last_used = ++hr_shared->clock;
+	slot->image = dp;
+	slot->bytes = img->total_bytes;
+	LWLockRelease(hr_shared->lock);
+
+	/* Copy outside the lock; nobody looks at a FILLING slot. */
+	memcpy(dsa_get_address(hr_area, dp), img, img->total_bytes);
+
+	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+	slot->state = SLOT_READY;
+	/* Retire older versions of this ring, or this one if a newer exists. */
+	for (int j = 0; j < HR_SHARED_SLOTS; j++)
+	{
+		HrSharedSlot *s = &hr_shared->slots[j];
+
+		if (j == i || s->state != SLOT_READY || s->ring_id != img->ring_id)
+			continue;
+		if (s->version < img->version)
+		{
+			s->retired = true;
+			if (s->refcount == 0)
+				hr_slot_free(s);
+		}
+		else
+			slot->retired = true;
+	}
+	LWLockRelease(hr_shared->lock);
+	return i;
+}
+
+/* ------------------------------------------------------------------------
+ * Local cache
+ * ------------------------------------------------------------------------ */
+
+/* Drop the entry's image: unpin a shared slot or free a local image. */
+static void
+hr_entry_release(HrEntry *entry)
+{
+	if (entry->slot >= 0)
+	{
+		LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+		hr_slot_unpin(entry->slot);
+		LWLockRelease(hr_shared->lock);
+	}
+	if (entry->local_image)
+		pfree(entry->local_image);
+	entry->image = NULL;
+	entry->local_image = NULL;
+	entry->slot = -1;
+	entry->private_xmin = InvalidTransactionId;
+}
+
+/* before_shmem_exit: give back every pin this backend holds. */
+static void
+hr_release_all(int code, Datum arg)
+{
+	HASH_SEQ_STATUS status;
+	HrEntry    *entry;
+
+	if (hr_entries == NULL || hr_shared == NULL)
+		return;
+	if (LWLockHeldByMe(hr_shared->lock))
+		LWLockRelease(hr_shared->lock);
+	hash_seq_init(&status, hr_entries);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->slot >= 0)
+		{
+			LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+			hr_slot_unpin(entry->slot);
+			LWLockRelease(hr_shared->lock);
+			entry->slot = -1;
+			entry->image = NULL;
+		}
+	}
+}
+
+static void
+hr_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	if (hr_entries != NULL)
+		return;
+	if (CacheMemoryContext == NULL)
+		CreateCacheMemoryContext();
+	hr_cxt = AllocSetContextCreate(CacheMemoryContext, "hashring cache",
+								   ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = HASHRING_RING_NAME_MAX + 1;
+	ctl.entrysize = sizeof(HrEntry);
+	ctl.hcxt = hr_cxt;
+	hr_entries = hash_create("hashring rings", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (hr_shared != NULL && !hr_exit_registered)
+	{
+		before_shmem_exit(hr_release_all, (Datum) 0);
+		hr_exit_registered = true;
+	}
+}
+
+/*
+ * Called on every lookup.  A new active snapshot (or transaction, or
+ * statement) starts a new "statement": remember which invalidations were
+ * consumed before it (they are reflected in its snapshot) and process any
+ * that are pending.  Under REPEATABLE READ and SERIALIZABLE the snapshot is
+ * the transaction's, so the baseline moves only with the transaction.
+ */
+static inline void
+hr_statement_check(void)
+{
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	LocalTransactionId lxid = MyProc->lxid;
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
+
+	if (likely(snap != NULL && snap == hr_stmt_snap && lxid == hr_stmt_lxid &&
+			   ts == hr_stmt_ts && snap->xmin == hr_stmt_xmin &&
+			   snap->xmax == hr_stmt_xmax && snap->xcnt == hr_stmt_xcnt &&
+			   snap->curcid == hr_stmt_curcid))
+		return;
+
+	if (lxid != hr_stmt_lxid || !IsolationUsesXactSnapshot())
+		hr_baseline_epoch = hr_last_seen_epoch;
+	hr_stmt_snap = snap;
+	hr_stmt_lxid = lxid;
+	hr_stmt_ts = ts;
+	if (snap)
+	{
+		hr_stmt_xmin = snap->xmin;
+		hr_stmt_xmax = snap->xmax;
+		hr_stmt_xcnt = snap->xcnt;
+		hr_stmt_curcid = snap->curcid;
+	}
+	hr_stmt_serial++;
+	AcceptInvalidationMessages();
+}
+
+static HrEntry *
+hr_entry_for(const char *name, int len)
+{
+	char		key[HASHRING_RING_NAME_MAX + 1];
+	HrEntry    *entry;
+	bool		found;
+
+	if (len > HASHRING_RING_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ring \"%.*s...\" does not exist", HASHRING_RING_NAME_MAX, name),
+				 errdetail("Ring names are at most %d bytes long.", HASHRING_RING_NAME_MAX)));
+	memset(key, 0, sizeof(key));
+	memcpy(key, name, len);
+	hr_cache_init();
+	entry = hash_search(hr_entries, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->ring_len = len;
+		entry->image = NULL;
+		entry->slot = -1;
+		entry->local_image = NULL;
+		entry->private_xmin = InvalidTransactionId;
+		entry->checked_epoch = 0;
+		entry->checked_stmt = 0;
+		entry->trusted = false;
+		entry->local_builds = 0;
+		entry->warned_version = 0;
+	}
+	return entry;
+}
+
+/*
+ * Recheck an entry against the catalog and make it point at the image of
+ * the version the active snapshot sees.
+ */
+static void
+hr_entry_refresh(HrEntry *entry)
+{
+	uint64		epoch = hashring_inval_epoch;
+	MemoryContext scratch;
+	MemoryContext oldcxt;
+	HashringDef def;
+	bool		is_private;
+	HashringImage *built;
+	int			slot = -1;
+
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring refresh",
+									ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(scratch);
+
+	if (!hashring_read_ring(entry->ring, false, &def))
+	{
+		hr_entry_release(entry);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("ring \"%s\" does not exist", entry->ring)));
+	}
+	is_private = def.private_version;
+
+	if (entry->image != NULL &&
+		entry->image->ring_id == def.ring_id &&
+		entry->image->version == def.version &&
+		(is_private ? entry->private_xmin == def.xmin
+		 : !TransactionIdIsValid(entry->private_xmin)))
+		goto done;				/* same image still current */
+
+	if (!is_private && hr_shared_attach())
+		slot = hr_shared_lookup(def.ring_id, def.version);
+
+	if (slot < 0)
+	{
+		/* Build it.  Versions cannot change within one snapshot. */
+		if (!hashring_read_ring(entry->ring, true, &def))
+			elog(ERROR, "ring \"%s\" vanished within one snapshot", entry->ring);
+		built = hashring_image_build(&def, hr_cxt);
+		entry->local_builds++;
+		if (!is_private && hr_shared != NULL)
+		{
+			slot = hr_shared_publish(built);
+			if (slot >= 0)
+				pfree(built);
+			else if (entry->warned_version != def.version)
+			{
+				entry->warned_version = def.version;
+				ereport(WARNING,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("ring \"%s\" does not fit in hashring shared memory; using a backend-local copy",
+								entry->ring),
+						 errdetail("The ring image takes " UINT64_FORMAT " bytes; hashring.shared_memory is %d kB and every other cached image is in use.",
+								   built->total_bytes, hashring_shared_memory_kb),
+						 errhint("Increase hashring.shared_memory.")));
+			}
+		}
+		hr_entry_release(entry);
+		if (slot < 0)
+		{
+			entry->local_image = built;
+			entry->image = built;
+			entry->private_xmin = is_private ? def.xmin : InvalidTransactionId;
+		}
+	}
+	else
+		hr_entry_release(entry);
+
+	if (slot >= 0)
+	{
+		entry->slot = slot;
+		entry->image = dsa_get_address(hr_area, hr_shared->slots[slot].image);
+	}
+
+done:
+	entry->checked_epoch = epoch;
+	entry->checked_stmt = hr_stmt_serial;
+	entry->trusted = (epoch <= hr_baseline_epoch);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(scratch);
+}
+
+/*
+ * The image to route by for ring `name` (not NUL-terminated, `len` bytes),
+ * valid until the next call.  `flinfo` caches the entry across calls.
+ */
+const HashringImage *
+hashring_get_image(const char *name, int len, FmgrInfo *flinfo)
+{
+	HrHint	   *hint = flinfo ? (HrHint *) flinfo->fn_extra : NULL;
+	HrEntry    *entry;
+
+	hr_statement_check();
+
+	if (hint != NULL && hint->entry->ring_len == len &&
+		memcmp(hint->entry->ring, name, len) == 0)
+		entry = hint->entry;
+	else
+	{
+		entry = hr_entry_for(name, len);
+		if (flinfo)
+		{
+			if (hint == NULL)
+				hint = flinfo->fn_extra =
+					MemoryContextAlloc(flinfo->fn_mcxt, sizeof(HrHint));
+			hint->entry = entry;
+		}
+	}
+
+	if (unlikely(entry->image == NULL ||
+				 entry->checked_epoch != hashring_inval_epoch ||
+				 !(entry->trusted || entry->checked_stmt == hr_stmt_serial)))
+		hr_entry_refresh(entry);
+
+	hr_last_seen_epoch = hashring_inval_epoch;
+	return entry->image;
+}
+
+/* SQL: hashring.ring_cache_info() */
+Datum
+hashring_cache_info_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	HrEntry    *entry;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (hr_entries == NULL)
+		return (Datum) 0;
+	hash_seq_init(&status, hr_entries);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {0};
+
+		if (entry->image == NULL)
+			continue;
+		values[0] = CStringGetTextDatum(entry->ring);
+		values[1] = Int64GetDatum(entry->image->version);
+		values[2] = CStringGetTextDatum(entry->slot >= 0 ? "shared" : "local");
+		values[3] = Int64GetDatum((int64) entry->image->total_bytes);
+		values[4] = Int64GetDatum((int64) entry->image->npoints);
+		values[5] = Int64GetDatum(entry->local_builds);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,245 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Reading ring definitions from the membership catalog, and the
+ *	  invalidation that tells backends a ring may have changed.
+ *
+ * Writers: every change to hashring.rings or hashring.nodes fires the
+ * statement trigger hashring._invalidate(), which registers a relcache
+ * invalidation of the changed table.  That invalidation is transactional: it
+ * is applied to the writer's own backend at the next CommandCounterIncrement,
+ * sent to every other backend only at commit (never on rollback), and
+ * WAL-logged with the commit record so that hot standbys replay it.
+ *
+ * Readers: a relcache callback bumps hashring_inval_epoch and nothing else
+ * (it may run at any time, even inside a catalog scan).  cache.c compares
+ * that epoch with the one it validated its entries at.
+ *
+ * Catalog reads use SPI with the caller's active snapshot (read_only), so a
+ * transaction sees its own uncommitted membership and a REPEATABLE READ
+ * transaction keeps seeing the membership of its snapshot.
+ *
+ * State: hashring_inval_epoch and the cached relation OIDs are per backend.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(hashring_invalidate);
+PG_FUNCTION_INFO_V1(hashring_node_points);
+
+uint64		hashring_inval_epoch = 1;
+
+static Oid	catalog_rings_relid = InvalidOid;
+static Oid	catalog_nodes_relid = InvalidOid;
+static bool catalog_callback_registered = false;
+static SPIPlanPtr catalog_ring_plan = NULL;
+static SPIPlanPtr catalog_nodes_plan = NULL;
+
+static void
+catalog_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == catalog_rings_relid ||
+		relid == catalog_nodes_relid)
+	{
+		hashring_inval_epoch++;
+		/* The tables may have been dropped: look their OIDs up again. */
+		if (relid != InvalidOid)
+			catalog_rings_relid = catalog_nodes_relid = InvalidOid;
+	}
+}
+
+/*
+ * Make sure the relcache callback is registered and we know the catalog's
+ * relation OIDs.  Called before every catalog read, so that an invalidation
+ * that arrives during the read is not missed.
+ */
+void
+hashring_register_invalidation(void)
+{
+	if (!catalog_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(catalog_relcache_callback, (Datum) 0);
+		catalog_callback_registered = true;
+	}
+	if (!OidIsValid(catalog_rings_relid) || !OidIsValid(catalog_nodes_relid))
+	{
+		Oid			nsp = get_namespace_oid("hashring", true);
+
+		if (!OidIsValid(nsp))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"hashring\" is not installed in this database"),
+					 errhint("Run CREATE EXTENSION hashring.")));
+		catalog_rings_relid = get_relname_relid("rings", nsp);
+		catalog_nodes_relid = get_relname_relid("nodes", nsp);
+	}
+}
+
+static void
+catalog_corrupt(const char *ring, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ring \"%s\" has an invalid catalog row", ring),
+			 errdetail("%s", what),
+			 errhint("Fix the row in hashring.rings or hashring.nodes; rows written with triggers disabled are not validated.")));
+}
+
+static SPIPlanPtr
+catalog_prepare(const char *sql)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * Read ring `ring` with the active snapshot into *def (palloc'd in the
+ * caller's memory context).  Returns false if the ring does not exist.
+ * With with_nodes = false only the ring row is read (a version check).
+ */
+bool
+hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	Datum		args[1];
+	int			rc;
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	char	   *algorithm;
+
+	hashring_register_invalidation();
+	memset(def, 0, sizeof(*def));
+	strlcpy(def->ring, ring, sizeof(def->ring));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (catalog_ring_plan == NULL)
+		catalog_ring_plan = catalog_prepare(
+			"SELECT ring_id, algorithm, vnodes, replicas, version, xmin "
+			"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1");
+	if (catalog_nodes_plan == NULL)
+		catalog_nodes_plan = catalog_prepare(
+			"SELECT node, weight, state "
+			"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1");
+
+	args[0] = CStringGetTextDatum(ring);
+	rc = SPI_execute_plan(catalog_ring_plan, args, NULL, true, 2);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading hashring.rings failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	def->ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+		catalog_corrupt(ring, "ring_id is null.");
+	algorithm = SPI_getvalue(tup, desc, 2);
+	if (algorithm == NULL || strcmp(algorithm, "vnode") != 0)
+		catalog_corrupt(ring, psprintf("Unknown algorithm \"%s\".", algorithm ? algorithm : "NULL"));
+	def->algorithm = HASHRING_ALGO_VNODE;
+	def->vnodes = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	if (isnull || def->vnodes < 1 || def->vnodes > 100000)
+		catalog_corrupt(ring, "vnodes is out of range.");
+	def->replicas = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	if (isnull || def->replicas < 1)
+		catalog_corrupt(ring, "replicas is out of range.");
+	def->version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	if (isnull)
+		catalog_corrupt(ring, "version is null.");
+	def->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
+	def->private_version = TransactionIdIsCurrentTransactionId(def->xmin);
+
+	if (with_nodes)
+	{
+		rc = SPI_execute_plan(catalog_nodes_plan, args, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "reading hashring.nodes failed: %s", SPI_result_code_string(rc));
+		desc = SPI_tuptable->tupdesc;
+		def->nnodes = (int) SPI_processed;
+		def->nodes = MemoryContextAllocZero(callercxt,
+											sizeof(HashringDefNode) * Max(def->nnodes, 1));
+		for (int i = 0; i < def->nnodes; i++)
+		{
+			HashringDefNode *n = &def->nodes[i];
+			char	   *state;
+			char	   *name;
+
+			tup = SPI_tuptable->vals[i];
+			name = SPI_getvalue(tup, desc, 1);
+			if (name == NULL || name[0] == '\0' || strlen(name) > HASHRING_NODE_NAME_MAX)
+				catalog_corrupt(ring, "A node name is null, empty or too long.");
+			n->name_len = (int) strlen(name);
+			n->name = MemoryContextStrdup(callercxt, name);
+			n->weight = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+			if (isnull || !(n->weight > 0) || isinf(n->weight))
+				catalog_corrupt(ring, psprintf("Node \"%s\" has an invalid weight.", name));
+			state = SPI_getvalue(tup, desc, 3);
+			if (state != NULL && strcmp(state, "active") == 0)
+				n->state = HASHRING_NODE_ACTIVE;
+			else if (state != NULL && strcmp(state, "down") == 0)
+				n->state = HASHRING_NODE_DOWN;
+			else
+				catalog_corrupt(ring, psprintf("Node \"%s\" has an unknown state.", name));
+		}
+	}
+	SPI_finish();
+	return true;
+}
+
+/*
+ * Statement trigger on the catalog tables: register a relcache invalidation
+ * of the table.  It travels with the transaction (see file header).
+ */
+Datum
+hashring_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hashring._invalidate() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	PG_RETURN_POINTER(NULL);
+}
+
+/* SQL: hashring.node_points(weight real, vnodes integer) */
+Datum
+hashring_node_points(PG_FUNCTION_ARGS)
+{
+	float4		weight = PG_GETARG_FLOAT4(0);
+	int32		vnodes = PG_GETARG_INT32(1);
+
+	if (!(weight > 0) || isinf(weight))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("node weight must be a finite number greater than zero")));
+	if (vnodes < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("vnodes must be between 1 and 100000")));
+	PG_RETURN_INT64(hashring_points_for_weight(weight, vnodes));
+}

@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * hash.c
+ *	  The hash functions behind routing: XXH3-64 of key bytes and of point
+ *	  strings, and the number of points a weighted node gets.
+ *
+ * The specification is frozen and public (docs/routing-spec.md), so any
+ * client can reproduce routing: a key hashes to XXH3_64bits(key bytes) with
+ * seed 0; point i of node N sits at XXH3_64bits(N || "#" || decimal(i)).
+ * XXH3 is taken from the xxhash.h header (libxxhash-dev) and inlined, so the
+ * shared library has no run-time dependency on libxxhash.
+ *
+ * No shared state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include <math.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+uint64
+hashring_hash_bytes(const void *data, size_t len)
+{
+	return (uint64) XXH3_64bits(data, len);
+}
+
+/*
+ * Position of point `index` of node `node`: XXH3 of "<node>#<index>".
+ */
+uint64
+hashring_point_position(const char *node, int node_len, uint32 index)
+{
+	char		buf[HASHRING_NODE_NAME_MAX + 1 + 10];
+	char		digits[10];
+	int			ndigits = 0;
+	int			len;
+
+	Assert(node_len <= HASHRING_NODE_NAME_MAX);
+	memcpy(buf, node, node_len);
+	len = node_len;
+	buf[len++] = '#';
+	do
+	{
+		digits[ndigits++] = '0' + (index % 10);
+		index /= 10;
+	} while (index > 0);
+	while (ndigits > 0)
+		buf[len++] = digits[--ndigits];
+	return (uint64) XXH3_64bits(buf, len);
+}
+
+/*
+ * max(1, round(weight * vnodes)), with the product in double precision and
+ * ties rounded away from zero.  Callers have validated weight > 0 and finite;
+ * the result is capped so that it cannot overflow.
+ */
+int64
+hashring_points_for_weight(float4 weight, int32 vnodes)
+{
+	double		p = round((double) weight * (double) vnodes);
+
+	if (!(p >= 1.0))
+		return 1;
+	if (p > (double) PG_INT64_MAX / 2)
+		return PG_INT64_MAX / 2;
+	return (int64) p;
+}

@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * hashring.c
+ *	  Module entry point: settings and the shared-memory hooks.
+ *
+ * With shared_preload_libraries = 'hashring' the module requests a shared
+ * region of hashring.shared_memory bytes (plus a small directory) and one
+ * LWLock; cache.c documents how they are used.  Loaded any other way, the
+ * settings still exist and every ring image is kept in backend memory.
+ *
+ * No shared state of its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+char	   *hashring_default_ring = NULL;
+double		hashring_balance_alert_ratio = 2.0;
+int			hashring_shared_memory_kb = 65536;
+bool		hashring_preloaded = false;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+#if PG_VERSION_NUM >= 150000
+static void
+hashring_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	hashring_shmem_request();
+}
+#endif
+
+static void
+hashring_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	hashring_shmem_startup();
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("hashring.default_ring",
+							   "Sets the ring used by the ring functions called without a ring name.",
+							   NULL,
+							   &hashring_default_ring,
+							   "default",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("hashring.balance_alert_ratio",
+							 "Sets the share, as a multiple of its expected share, above which ring_balance reports a node as overloaded.",
+							 NULL,
+							 &hashring_balance_alert_ratio,
+							 2.0, 1.0, 1000.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.shared_memory",
+							"Sets the maximum shared memory used for cached ring images.",
+							"Takes effect only when hashring is in shared_preload_libraries.",
+							&hashring_shared_memory_kb,
+							65536, 1024, MAX_KILOBYTES,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("hashring");
+#else
+	EmitWarningsOnPlaceholders("hashring");
+#endif
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	hashring_preloaded = true;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = hashring_shmem_request_hook;
+#else
+	hashring_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = hashring_shmem_startup_hook;
+}

@@ -1,0 +1,341 @@
+/*-------------------------------------------------------------------------
+ *
+ * image.c
+ *	  Building a ring image from a ring definition, and the read-only
+ *	  operations on an image: find the owner of a hash, walk clockwise for
+ *	  n distinct nodes, and compute each node's exact share of the hash space.
+ *
+ * Layout of an image (all offsets from the image start, 8-byte aligned):
+ *
+ *	  HashringImage header
+ *	  HashringImageNode[nnodes]   sorted by name, bytewise
+ *	  node names                  not NUL-terminated
+ *	  uint64 positions[npoints]   ascending; ties ordered by owner index,
+ *	                              which is name order
+ *	  uint32 owners[npoints]      node index of each point
+ *	  uint32 index[2^bits + 1]    index[b] = first point whose top `bits`
+ *	                              bits are >= b; index[2^bits] = npoints
+ *
+ * A lookup reads index[h >> (64 - bits)] and index[... + 1] and binary
+ * searches the positions between them: with bits = floor(log2(npoints)) a
+ * bucket holds about one to two points, so a lookup touches three cache
+ * lines.  Down nodes contribute no points: a key that would land on one of
+ * their points goes to the next live point clockwise, which is exactly the
+ * owner the array without them gives.  Cost: 12 bytes per point plus at most
+ * 4 bytes per point of index.
+ *
+ * Images are immutable once built; this file has no shared state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+typedef struct HrPointTmp
+{
+	uint64		pos;
+	uint32		owner;
+} HrPointTmp;
+
+static inline int
+hr_point_cmp(const HrPointTmp *a, const HrPointTmp *b)
+{
+	if (a->pos != b->pos)
+		return a->pos < b->pos ? -1 : 1;
+	if (a->owner != b->owner)
+		return a->owner < b->owner ? -1 : 1;
+	return 0;
+}
+
+#define ST_SORT hr_sort_points
+#define ST_ELEMENT_TYPE HrPointTmp
+#define ST_COMPARE(a, b) hr_point_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* Bytewise name order, a shorter name first when it is a prefix. */
+static int
+image_name_cmp(const void *a, const void *b)
+{
+	const HashringDefNode *na = *(HashringDefNode *const *) a;
+	const HashringDefNode *nb = *(HashringDefNode *const *) b;
+	int			c = memcmp(na->name, nb->name, Min(na->name_len, nb->name_len));
+
+	if (c != 0)
+		return c;
+	return (na->name_len > nb->name_len) - (na->name_len < nb->name_len);
+}
+
+static uint32
+image_index_bits(uint32 npoints)
+{
+	uint32		bits = 1;
+
+	while (bits < 24 && ((uint64) 1 << (bits + 1)) <= npoints)
+		bits++;
+	return bits;
+}
+
+/*
+ * Build the image of `def` in memory context `cxt`.  Scratch memory lives in
+ * a temporary context that is deleted before returning.
+ */
+HashringImage *
+hashring_image_build(const HashringDef *def, MemoryContext cxt)
+{
+	MemoryContext scratch;
+	MemoryContext oldcxt;
+	HashringDefNode **order;
+	uint32	   *points;
+	HrPointTmp *tmp;
+	uint64		npoints = 0;
+	uint32		nlive = 0;
+	Size		names_bytes = 0;
+	Size		off,
+				off_nodes,
+				off_names,
+				off_positions,
+				off_owners,
+				off_index,
+				total;
+	uint32		bits;
+	uint32		nbuckets;
+	HashringImage *img;
+	HashringImageNode *inodes;
+	uint64	   *positions;
+	uint32	   *owners;
+	uint32	   *index;
+	uint64		k;
+	int			i;
+
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring build",
+									ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(scratch);
+
+	order = palloc(sizeof(HashringDefNode *) * Max(def->nnodes, 1));
+	for (i = 0; i < def->nnodes; i++)
+		order[i] = &def->nodes[i];
+	qsort(order, def->nnodes, sizeof(HashringDefNode *), image_name_cmp);
+
+	points = palloc(sizeof(uint32) * Max(def->nnodes, 1));
+	for (i = 0; i < def->nnodes; i++)
+	{
+		int64		p = hashring_points_for_weight(order[i]->weight, def->vnodes);
+
+		if (i > 0 && image_name_cmp(&order[i - 1], &order[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ring \"%s\" lists node \"%s\" twice", def->ring, order[i]->name)));
+		points[i] = (uint32) Min(p, (int64) HASHRING_MAX_POINTS + 1);
+		names_bytes += order[i]->name_len;
+		if (order[i]->state == HASHRING_NODE_ACTIVE)
+		{
+			npoints += points[i];
+			nlive++;
+		}
+	}
+	if (npoints > HASHRING_MAX_POINTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring \"%s\" has too many points", def->ring),
+				 errdetail("The ring has " UINT64_FORMAT " points; the limit is %d.",
+						   npoints, HASHRING_MAX_POINTS)));
+
+	/* Generate and sort the points of the active nodes. */
+	tmp = MemoryContextAllocHuge(scratch, sizeof(HrPointTmp) * Max(npoints, 1));
+	k = 0;
+	for (i = 0; i < def->nnodes; i++)
+	{
+		uint32		j;
+
+		if (order[i]->state != HASHRING_NODE_ACTIVE)
+			continue;
+		for (j = 0; j < points[i]; j++)
+		{
+			tmp[k].pos = hashring_point_position(order[i]->name, order[i]->name_len, j);
+			tmp[k].owner = (uint32) i;
+			k++;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	Assert(k == npoints);
+	hr_sort_points(tmp, npoints);
+
+	/* Lay the image out. */
+	bits = image_index_bits((uint32) npoints);
+	nbuckets = (uint32) 1 << bits;
+	off = MAXALIGN(sizeof(HashringImage));
+	off_nodes = off;
+	off += MAXALIGN(sizeof(HashringImageNode) * def->nnodes);
+	off_names = off;
+	off += MAXALIGN(names_bytes);
+	off_positions = off;
+	off += sizeof(uint64) * npoints;
+	off_owners = off;
+	off += MAXALIGN(sizeof(uint32) * npoints);
+	off_index = off;
+	off += MAXALIGN(sizeof(uint32) * (nbuckets + 1));
+	total = off;
+
+	img = MemoryContextAllocExtended(cxt, total, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	img->magic = HASHRING_IMAGE_MAGIC;
+	img->algorithm = def->algorithm;
+	img->ring_id = def->ring_id;
+	img->version = def->version;
+	img->total_bytes = total;
+	img->nnodes = def->nnodes;
+	img->nlive = nlive;
+	img->npoints = (uint32) npoints;
+	img->index_bits = bits;
+	img->vnodes = def->vnodes;
+	img->replicas = def->replicas;
+	img->off_nodes = off_nodes;
+	img->off_positions = off_positions;
+	img->off_owners = off_owners;
+	img->off_index = off_index;
+	strlcpy(img->ring, def->ring, sizeof(img->ring));
+
+	inodes = (HashringImageNode *) ((char *) img + off_nodes);
+	off = off_names;
+	for (i = 0; i < def->nnodes; i++)
+	{
+		inodes[i].name_off = (uint32) off;
+		inodes[i].name_len = order[i]->name_len;
+		inodes[i].weight = order[i]->weight;
+		inodes[i].state = order[i]->state;
+		inodes[i].points = points[i];
+		memcpy((char *) img + off, order[i]->name, order[i]->name_len);
+		off += order[i]->name_len;
+	}
+
+	positions = (uint64 *) ((char *) img + off_positions);
+	owners = (uint32 *) ((char *) img + off_owners);
+	for (k = 0; k < npoints; k++)
+	{
+		positions[k] = tmp[k].pos;
+		owners[k] = tmp[k].owner;
+	}
+
+	/* Prefix index: one sweep over the sorted positions. */
+	index = (uint32 *) ((char *) img + off_index);
+	k = 0;
+	for (uint64 b = 0; b < nbuckets; b++)
+	{
+		while (k < npoints && (positions[k] >> (64 - bits)) < b)
+			k++;
+		index[b] = (uint32) k;
+	}
+	index[nbuckets] = (uint32) npoints;
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(scratch);
+	return img;
+}
+
+/*
+ * Index of the first point whose position is >= h, wrapping to 0.
+ * The image must have at least one point.
+ */
+uint32
+hashring_image_find(const HashringImage *img, uint64 h)
+{
+	const uint64 *pos = HR_IMAGE_POSITIONS(img);
+	const uint32 *index = HR_IMAGE_INDEX(img);
+	uint64		b = h >> (64 - img->index_bits);
+	uint32		lo = index[b];
+	uint32		hi = index[b + 1];
+
+	while (lo < hi)
+	{
+		uint32		mid = lo + (hi - lo) / 2;
+
+		if (pos[mid] < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == img->npoints ? 0 : lo;
+}
+
+/*
+ * Up to n distinct live nodes clockwise from h, owner first; returns how
+ * many were written to out[] (min(n, nlive)).
+ */
+int
+hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
+{
+	const uint32 *owners = HR_IMAGE_OWNERS(img);
+	uint32		start = hashring_image_find(img, h);
+	uint32		want = Min((uint32) n, img->nlive);
+	uint32		found = 0;
+	bool	   *seen = NULL;
+
+	/* Small n: a linear scan of out[] beats clearing a bitmap. */
+	if (want > 8)
+		seen = palloc0(sizeof(bool) * img->nnodes);
+
+	for (uint32 step = 0; step < img->npoints && found < want; step++)
+	{
+		uint32		p = start + step;
+		uint32		owner;
+		bool		dup = false;
+
+		if (p >= img->npoints)
+			p -= img->npoints;
+		owner = owners[p];
+		if (seen)
+		{
+			dup = seen[owner];
+			seen[owner] = true;
+		}
+		else
+		{
+			for (uint32 i = 0; i < found; i++)
+				if (out[i] == owner)
+				{
+					dup = true;
+					break;
+				}
+		}
+		if (!dup)
+			out[found++] = owner;
+	}
+	if (seen)
+		pfree(seen);
+	return (int) found;
+}
+
+/*
+ * Exact fraction of the 2^64 hash space each node owns: the arcs
+ * (pos[j-1], pos[j]] summed per owner.  shares[] has nnodes entries; down
+ * nodes get 0.
+ */
+void
+hashring_image_shares(const HashringImage *img, double *shares)
+{
+	const uint64 *pos = HR_IMAGE_POSITIONS(img);
+	const uint32 *owners = HR_IMAGE_OWNERS(img);
+	uint128    *acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
+	const double space = 18446744073709551616.0;	/* 2^64 */
+
+	if (pos[0] == pos[img->npoints - 1])
+	{
+		/* one point, or all points at one position: the first owns it all */
+		acc[owners[0]] = (uint128) 1 << 64;
+	}
+	else
+	{
+		for (uint32 j = 0; j < img->npoints; j++)
+		{
+			uint64		prev = pos[j == 0 ? img->npoints - 1 : j - 1];
+
+			acc[owners[j]] += (uint64) (pos[j] - prev);
+		}
+	}
+	for (uint32 i = 0; i < img->nnodes; i++)
+		shares[i] = (double) acc[i] / space;
+	pfree(acc);
+}
