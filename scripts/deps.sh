@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing hashring needs, from Debian's packages.
+# Idempotent: installs only what is missing.  Run as root.
+set -euo pipefail
+need=()
+command -v pg_config >/dev/null 2>&1 && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+[ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
+[ -x /usr/lib/postgresql/15/bin/pgbench ] || need+=(postgresql-contrib)
+perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
+[ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
+command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need+=(build-essential)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's postgresql-common starts a "main" cluster on install; our tests and
+# demo start their own throwaway servers and do not need it.

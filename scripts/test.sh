@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the whole hashring test suite: pg_regress, isolation specs and TAP
+# tests (including the Node.js reimplementation check), each against
+# throwaway PostgreSQL servers the tests start themselves.
+#
+#   sudo bash scripts/test.sh
+#
+# Installs missing Debian packages, builds with warnings as errors, installs
+# the extension, then runs the suites as the unprivileged `postgres` user
+# (PostgreSQL refuses to run as root) in a copy of the tree it can write.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)"; exit 1; }
+
+bash "$here/scripts/deps.sh"
+make -C "$here" clean >/dev/null
+make -C "$here" STRICT=1 >/dev/null
+make -C "$here" install >/dev/null
+
+# npm packages for the Node.js reimplementation check
+if [ ! -d "$here/test/compat/node_modules/hash-wasm" ]; then
+    (cd "$here/test/compat" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+work=$(mktemp -d /tmp/hashring-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/src"
+tar -C "$here" --exclude=.git --exclude="tmp_check*" --exclude=results --exclude=output_iso -cf - . | tar -C "$work/src" -xf -
+chown -R postgres "$work"
+
+status=0
+su postgres -s /bin/bash -c "cd '$work/src' && make installcheck PROVE_FLAGS='-I test/perl'" || status=$?
+if [ $status -ne 0 ]; then
+    for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs; do
+        [ -f "$f" ] && { echo "=== $f"; cat "$f"; }
+    done
+    for f in "$work"/src/tmp_check/log/regress_log_*; do
+        [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -50 "$f"; }
+    done
+fi
+
+exit $status
