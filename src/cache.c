@@ -31,9 +31,10 @@
  * limited to hashring.shared_memory bytes.  Locking:
  *
  *	  HrShared->lock (LWLock "hashring")
- *	    LW_SHARED    to search the directory;
- *	    LW_EXCLUSIVE to change any slot field: publish, pin, unpin, retire,
- *	                 evict.  dsa_allocate/dsa_free happen under it too.
+ *	    LW_EXCLUSIVE for every access to the directory: a search happens
+ *	                 only in the recheck path and always ends in a pin, so
+ *	                 there is no read-only use.  Publish, pin, unpin,
+ *	                 retire, evict; dsa_allocate/dsa_free happen under it.
  *	  Image bytes    are written by the publishing backend while the slot
  *	                 is SLOT_FILLING (invisible to everyone else), and never
  *	                 written again once SLOT_READY: readers holding a pin
