@@ -74,12 +74,18 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while preloading.  Loaded
+	 * later (no shared memory to size), the setting is still defined, so that
+	 * a value in postgresql.conf is neither an error nor a warning and SHOW
+	 * reports it, but at PGC_SIGHUP, where it has no effect.
+	 */
 	DefineCustomIntVariable("hashring.shared_memory",
 							"Sets the maximum shared memory used for cached ring images.",
 							"Takes effect only when hashring is in shared_preload_libraries.",
 							&hashring_shared_memory_kb,
 							65536, 1024, MAX_KILOBYTES,
-							PGC_POSTMASTER,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
