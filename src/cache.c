@@ -18,13 +18,17 @@
  * the caller's snapshot and, if its version (or, for uncommitted versions,
  * the writing transaction) differs from the image's, the image is replaced.
  *
- * Versions.  (ring_id, version) identifies committed membership uniquely:
- * every change bumps the version under the ring row's lock, and ring_id
- * comes from a sequence, so a dropped and re-created ring never reuses it.
- * A version row written by the current transaction is "private": its image
- * is built in local memory, never published, and identified additionally by
- * the row's xmin (a rolled-back subtransaction may have produced the same
- * version number with different content).
+ * Versions.  An image is identified by (database OID, ring_id, version,
+ * xmin of the ring row it was built from).  Within one database and one
+ * installation of the extension, (ring_id, version) already names one
+ * committed membership: every change bumps the version under the ring row's
+ * lock, and ring_id comes from a sequence.  But ring_ids repeat across
+ * databases and after DROP/CREATE EXTENSION, and a restore resets versions;
+ * the row's xmin (a new one for every version) tells those apart, and also
+ * two uncommitted versions with the same number, one of them from a
+ * rolled-back subtransaction.  A version row written by the current
+ * transaction is "private": its image is built in local memory and never
+ * published, and is dropped once the version is committed or rolled back.
  *
  * Shared memory (only with shared_preload_libraries).  HrShared holds a
  * fixed directory of HR_SHARED_SLOTS slots and a DSA area created in place,
@@ -77,13 +81,21 @@ typedef enum HrSlotState
 	SLOT_READY
 } HrSlotState;
 
+/* What identifies an image (see "Versions" above). */
+typedef struct HrKey
+{
+	Oid			dboid;
+	TransactionId xmin;
+	int64		ring_id;
+	int64		version;
+} HrKey;
+
 typedef struct HrSharedSlot
 {
 	HrSlotState state;
-	bool		retired;		/* a newer version of this ring exists */
+	bool		retired;		/* another image of this ring was published */
 	int32		refcount;		/* backends whose cache points here */
-	int64		ring_id;
-	int64		version;
+	HrKey		key;
 	uint64		last_used;		/* HrShared->clock at last pin */
 	dsa_pointer image;
 	uint64		bytes;
@@ -109,7 +121,7 @@ typedef struct HrEntry
 	const HashringImage *image; /* NULL if none */
 	int			slot;			/* pinned shared slot, or -1 for local */
 	HashringImage *local_image; /* owned local image, if slot < 0 */
-	TransactionId private_xmin; /* writer of a private version, else Invalid */
+	bool		is_private;		/* image of an uncommitted version */
 	uint64		checked_epoch;	/* hashring_inval_epoch when last checked */
 	uint64		checked_stmt;	/* statement serial of the last check */
 	bool		trusted;		/* check saw every earlier invalidation */
@@ -244,14 +256,30 @@ hr_slot_evict_one(void)
 	return true;
 }
 
+static inline bool
+hr_key_equal(const HrKey *a, const HrKey *b)
+{
+	return a->dboid == b->dboid && a->xmin == b->xmin &&
+		a->ring_id == b->ring_id && a->version == b->version;
+}
+
+static inline void
+hr_image_key(const HashringImage *img, HrKey *key)
+{
+	key->dboid = img->dboid;
+	key->xmin = img->xmin;
+	key->ring_id = img->ring_id;
+	key->version = img->version;
+}
+
 static int
-hr_slot_find(int64 ring_id, int64 version)
+hr_slot_find(const HrKey *key)
 {
 	for (int i = 0; i < HR_SHARED_SLOTS; i++)
 	{
 		HrSharedSlot *s = &hr_shared->slots[i];
 
-		if (s->state == SLOT_READY && s->ring_id == ring_id && s->version == version)
+		if (s->state == SLOT_READY && hr_key_equal(&s->key, key))
 			return i;
 	}
 	return -1;
@@ -275,14 +303,14 @@ hr_slot_unpin(int i)
 		hr_slot_free(s);
 }
 
-/* Find and pin the published image of (ring_id, version); -1 if none. */
+/* Find and pin the published image with this key; -1 if none. */
 static int
-hr_shared_lookup(int64 ring_id, int64 version)
+hr_shared_lookup(const HrKey *key)
 {
 	int			i;
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
-	i = hr_slot_find(ring_id, version);
+	i = hr_slot_find(key);
 	if (i >= 0)
 		hr_slot_pin(i);
 	LWLockRelease(hr_shared->lock);
@@ -301,12 +329,14 @@ hr_shared_publish(const HashringImage *img)
 	int			i;
 	dsa_pointer dp = InvalidDsaPointer;
 	HrSharedSlot *slot;
+	HrKey		key;
 
 	if (img->total_bytes > hr_shared->dsa_size)
 		return -1;
+	hr_image_key(img, &key);
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
-	i = hr_slot_find(img->ring_id, img->version);
+	i = hr_slot_find(&key);
 	if (i >= 0)
 	{
 		hr_slot_pin(i);
@@ -345,8 +375,7 @@ hr_shared_publish(const HashringImage *img)
 	slot->state = SLOT_FILLING;
 	slot->retired = false;
 	slot->refcount = 1;
-	slot->ring_id = img->ring_id;
-	slot->version = img->version;
+	slot->key = key;
 	slot->last_used = ++hr_shared->clock;
 	slot->image = dp;
 	slot->bytes = img->total_bytes;
@@ -357,21 +386,24 @@ hr_shared_publish(const HashringImage *img)
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
 	slot->state = SLOT_READY;
-	/* Retire older versions of this ring, or this one if a newer exists. */
+
+	/*
+	 * Retire every other image of this ring: the publisher routes by the
+	 * version its snapshot sees, so that is the one to keep.  (A REPEATABLE
+	 * READ transaction publishing an older version retires the newer one,
+	 * which the next backend that needs it rebuilds.)  Retired images are
+	 * freed once unpinned.
+	 */
 	for (int j = 0; j < HR_SHARED_SLOTS; j++)
 	{
 		HrSharedSlot *s = &hr_shared->slots[j];
 
-		if (j == i || s->state != SLOT_READY || s->ring_id != img->ring_id)
+		if (j == i || s->state != SLOT_READY || s->key.dboid != key.dboid ||
+			s->key.ring_id != key.ring_id)
 			continue;
-		if (s->version < img->version)
-		{
-			s->retired = true;
-			if (s->refcount == 0)
-				hr_slot_free(s);
-		}
-		else
-			slot->retired = true;
+		s->retired = true;
+		if (s->refcount == 0)
+			hr_slot_free(s);
 	}
 	LWLockRelease(hr_shared->lock);
 	return i;
@@ -396,7 +428,7 @@ hr_entry_release(HrEntry *entry)
 	entry->image = NULL;
 	entry->local_image = NULL;
 	entry->slot = -1;
-	entry->private_xmin = InvalidTransactionId;
+	entry->is_private = false;
 }
 
 /* before_shmem_exit: give back every pin this backend holds. */
@@ -459,7 +491,11 @@ static inline void
 hr_statement_check(void)
 {
 	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+#if PG_VERSION_NUM >= 170000
+	LocalTransactionId lxid = MyProc->vxid.lxid;
+#else
 	LocalTransactionId lxid = MyProc->lxid;
+#endif
 	TimestampTz ts = GetCurrentStatementStartTimestamp();
 
 	if (likely(snap != NULL && snap == hr_stmt_snap && lxid == hr_stmt_lxid &&
@@ -506,7 +542,7 @@ hr_entry_for(const char *name, int len)
 		entry->image = NULL;
 		entry->slot = -1;
 		entry->local_image = NULL;
-		entry->private_xmin = InvalidTransactionId;
+		entry->is_private = false;
 		entry->checked_epoch = 0;
 		entry->checked_stmt = 0;
 		entry->trusted = false;
@@ -530,6 +566,7 @@ hr_entry_refresh(HrEntry *entry)
 	bool		is_private;
 	HashringImage *built;
 	int			slot = -1;
+	HrKey		key;
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring refresh",
 									ALLOCSET_SMALL_SIZES);
@@ -543,16 +580,22 @@ hr_entry_refresh(HrEntry *entry)
 				 errmsg("ring \"%s\" does not exist", entry->ring)));
 	}
 	is_private = def.private_version;
+	key.dboid = MyDatabaseId;
+	key.xmin = def.xmin;
+	key.ring_id = def.ring_id;
+	key.version = def.version;
 
-	if (entry->image != NULL &&
-		entry->image->ring_id == def.ring_id &&
-		entry->image->version == def.version &&
-		(is_private ? entry->private_xmin == def.xmin
-		 : !TransactionIdIsValid(entry->private_xmin)))
-		goto done;				/* same image still current */
+	if (entry->image != NULL && entry->is_private == is_private)
+	{
+		HrKey		cached;
+
+		hr_image_key(entry->image, &cached);
+		if (hr_key_equal(&cached, &key))
+			goto done;			/* same image still current */
+	}
 
 	if (!is_private && hr_shared_attach())
-		slot = hr_shared_lookup(def.ring_id, def.version);
+		slot = hr_shared_lookup(&key);
 
 	if (slot < 0)
 	{
@@ -583,7 +626,7 @@ hr_entry_refresh(HrEntry *entry)
 		{
 			entry->local_image = built;
 			entry->image = built;
-			entry->private_xmin = is_private ? def.xmin : InvalidTransactionId;
+			entry->is_private = is_private;
 		}
 	}
 	else

@@ -70,9 +70,8 @@ funcs_ring_node(FunctionCallInfo fcinfo, text *ring, struct varlena *key)
 {
 	const HashringImage *img = funcs_routable_image(ring, fcinfo->flinfo);
 	uint64		h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	uint32		point = hashring_image_find(img, h);
 
-	PG_RETURN_TEXT_P(funcs_node_name(img, HR_IMAGE_OWNERS(img)[point]));
+	PG_RETURN_TEXT_P(funcs_node_name(img, hashring_image_owner(img, h)));
 }
 
 /* ring_node(ring text, key text|bytea) */

@@ -46,10 +46,27 @@ typedef struct HashringImageNode
 	uint32		points;			/* configured points (also for down nodes) */
 } HashringImageNode;
 
+/*
+ * One point: its 64-bit position split in two 32-bit halves, so that the
+ * record is 12 bytes with 4-byte alignment and position and owner share a
+ * cache line.
+ */
+typedef struct HashringPoint
+{
+	uint32		pos_hi;
+	uint32		pos_lo;
+	uint32		owner;			/* node index */
+} HashringPoint;
+
+#define HR_POINT_POS(p)			(((uint64) (p)->pos_hi << 32) | (p)->pos_lo)
+
 typedef struct HashringImage
 {
 	uint32		magic;
 	uint32		algorithm;
+	/* identity: see "Versions" in cache.c */
+	Oid			dboid;
+	TransactionId xmin;			/* of the ring row version built from */
 	int64		ring_id;
 	int64		version;
 	uint64		total_bytes;
@@ -60,16 +77,17 @@ typedef struct HashringImage
 	uint32		vnodes;
 	uint32		replicas;
 	uint64		off_nodes;		/* HashringImageNode[nnodes] */
-	uint64		off_positions;	/* uint64[npoints], ascending */
-	uint64		off_owners;		/* uint32[npoints], node index */
-	uint64		off_index;		/* uint32[2^index_bits + 1] */
+	uint64		off_points;		/* HashringPoint[npoints], ascending */
+	uint64		off_index;		/* uint32[2^index_bits] */
 	char		ring[HASHRING_RING_NAME_MAX + 1];
 } HashringImage;
 
 #define HR_IMAGE_NODES(img)		((const HashringImageNode *) ((const char *) (img) + (img)->off_nodes))
-#define HR_IMAGE_POSITIONS(img)	((const uint64 *) ((const char *) (img) + (img)->off_positions))
-#define HR_IMAGE_OWNERS(img)	((const uint32 *) ((const char *) (img) + (img)->off_owners))
+#define HR_IMAGE_POINTS(img)	((const HashringPoint *) ((const char *) (img) + (img)->off_points))
 #define HR_IMAGE_INDEX(img)		((const uint32 *) ((const char *) (img) + (img)->off_index))
+
+/* An index entry with this bit set is an empty bucket; the rest is the owner. */
+#define HR_INDEX_EMPTY			0x80000000U
 #define HR_IMAGE_NAME(img, n)	((const char *) (img) + HR_IMAGE_NODES(img)[n].name_off)
 
 /* A ring definition as read from the catalog (backend-local, palloc'd). */
@@ -114,6 +132,7 @@ extern uint64 hashring_inval_epoch;
 /* in image.c */
 extern HashringImage *hashring_image_build(const HashringDef *def, MemoryContext cxt);
 extern uint32 hashring_image_find(const HashringImage *img, uint64 h);
+extern uint32 hashring_image_owner(const HashringImage *img, uint64 h);
 extern int	hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out);
 extern void hashring_image_shares(const HashringImage *img, double *shares);
 

@@ -10,19 +10,27 @@
  *	  HashringImage header
  *	  HashringImageNode[nnodes]   sorted by name, bytewise
  *	  node names                  not NUL-terminated
- *	  uint64 positions[npoints]   ascending; ties ordered by owner index,
- *	                              which is name order
- *	  uint32 owners[npoints]      node index of each point
- *	  uint32 index[2^bits + 1]    index[b] = first point whose top `bits`
- *	                              bits are >= b; index[2^bits] = npoints
+ *	  HashringPoint[npoints]      12 bytes each: position (two 32-bit
+ *	                              halves) and owner node index; ascending by
+ *	                              position, ties by owner index, which is
+ *	                              name order
+ *	  uint32 index[2^bits]        bucket b covers the positions whose top
+ *	                              `bits` bits equal b.  A non-empty bucket's
+ *	                              entry is its first point; an empty bucket's
+ *	                              entry is HR_INDEX_EMPTY | the owner of the
+ *	                              next point clockwise, which owns every key
+ *	                              in the bucket.
  *
- * A lookup reads index[h >> (64 - bits)] and index[... + 1] and binary
- * searches the positions between them: with bits = floor(log2(npoints)) a
- * bucket holds about one to two points, so a lookup touches three cache
- * lines.  Down nodes contribute no points: a key that would land on one of
- * their points goes to the next live point clockwise, which is exactly the
- * owner the array without them gives.  Cost: 12 bytes per point plus at most
- * 4 bytes per point of index.
+ * bits = floor(log2(npoints)), so a bucket holds 1 to 2 points on average
+ * and about a quarter to a third of the buckets are empty.  ring_node reads
+ * the bucket's entry (one cache miss); for an empty bucket that is the
+ * answer, otherwise it scans the bucket's points from the first (a second
+ * miss: position and owner are in the same record).  Size: 12 bytes per
+ * point plus at most 4 bytes per point of index.
+ *
+ * Down nodes contribute no points: a key that would land on one of their
+ * points goes to the next live point clockwise, which is exactly the owner
+ * the array without them gives.
  *
  * Images are immutable once built; this file has no shared state.
  *
@@ -97,16 +105,14 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	Size		off,
 				off_nodes,
 				off_names,
-				off_positions,
-				off_owners,
+				off_points,
 				off_index,
 				total;
 	uint32		bits;
 	uint32		nbuckets;
 	HashringImage *img;
 	HashringImageNode *inodes;
-	uint64	   *positions;
-	uint32	   *owners;
+	HashringPoint *ipoints;
 	uint32	   *index;
 	uint64		k;
 	int			i;
@@ -172,17 +178,17 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	off += MAXALIGN(sizeof(HashringImageNode) * def->nnodes);
 	off_names = off;
 	off += MAXALIGN(names_bytes);
-	off_positions = off;
-	off += sizeof(uint64) * npoints;
-	off_owners = off;
-	off += MAXALIGN(sizeof(uint32) * npoints);
+	off_points = off;
+	off += MAXALIGN(sizeof(HashringPoint) * npoints);
 	off_index = off;
-	off += MAXALIGN(sizeof(uint32) * (nbuckets + 1));
+	off += MAXALIGN(sizeof(uint32) * nbuckets);
 	total = off;
 
 	img = MemoryContextAllocExtended(cxt, total, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	img->magic = HASHRING_IMAGE_MAGIC;
 	img->algorithm = def->algorithm;
+	img->dboid = MyDatabaseId;
+	img->xmin = def->xmin;
 	img->ring_id = def->ring_id;
 	img->version = def->version;
 	img->total_bytes = total;
@@ -193,8 +199,7 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	img->vnodes = def->vnodes;
 	img->replicas = def->replicas;
 	img->off_nodes = off_nodes;
-	img->off_positions = off_positions;
-	img->off_owners = off_owners;
+	img->off_points = off_points;
 	img->off_index = off_index;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
@@ -211,28 +216,47 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 		off += order[i]->name_len;
 	}
 
-	positions = (uint64 *) ((char *) img + off_positions);
-	owners = (uint32 *) ((char *) img + off_owners);
+	ipoints = (HashringPoint *) ((char *) img + off_points);
 	for (k = 0; k < npoints; k++)
 	{
-		positions[k] = tmp[k].pos;
-		owners[k] = tmp[k].owner;
+		ipoints[k].pos_hi = (uint32) (tmp[k].pos >> 32);
+		ipoints[k].pos_lo = (uint32) tmp[k].pos;
+		ipoints[k].owner = tmp[k].owner;
 	}
 
-	/* Prefix index: one sweep over the sorted positions. */
+	/*
+	 * Index, in one sweep over the sorted points.  An empty bucket's keys all
+	 * go to the next point clockwise: the first point of a later bucket, or
+	 * point 0 after the last bucket.
+	 */
 	index = (uint32 *) ((char *) img + off_index);
 	k = 0;
 	for (uint64 b = 0; b < nbuckets; b++)
 	{
-		while (k < npoints && (positions[k] >> (64 - bits)) < b)
+		while (k < npoints && (tmp[k].pos >> (64 - bits)) < b)
 			k++;
-		index[b] = (uint32) k;
+		if (k < npoints && (tmp[k].pos >> (64 - bits)) == b)
+			index[b] = (uint32) k;
+		else if (npoints > 0)
+			index[b] = HR_INDEX_EMPTY | tmp[k < npoints ? k : 0].owner;
+		else
+			index[b] = HR_INDEX_EMPTY;
 	}
-	index[nbuckets] = (uint32) npoints;
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(scratch);
 	return img;
+}
+
+/* First point >= h, scanning forward from point i (the start of h's bucket). */
+static inline uint32
+image_scan(const HashringImage *img, uint32 i, uint64 h)
+{
+	const HashringPoint *points = HR_IMAGE_POINTS(img);
+
+	while (i < img->npoints && HR_POINT_POS(&points[i]) < h)
+		i++;
+	return i == img->npoints ? 0 : i;
 }
 
 /*
@@ -242,22 +266,31 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 uint32
 hashring_image_find(const HashringImage *img, uint64 h)
 {
-	const uint64 *pos = HR_IMAGE_POSITIONS(img);
 	const uint32 *index = HR_IMAGE_INDEX(img);
+	uint64		nbuckets = (uint64) 1 << img->index_bits;
 	uint64		b = h >> (64 - img->index_bits);
-	uint32		lo = index[b];
-	uint32		hi = index[b + 1];
 
-	while (lo < hi)
+	/* From an empty bucket, the next point is the next non-empty bucket's first. */
+	while (index[b] & HR_INDEX_EMPTY)
 	{
-		uint32		mid = lo + (hi - lo) / 2;
-
-		if (pos[mid] < h)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (++b == nbuckets)
+			return 0;
 	}
-	return lo == img->npoints ? 0 : lo;
+	return image_scan(img, index[b], h);
+}
+
+/*
+ * The node index that owns hash h: the owner of hashring_image_find(h), but
+ * an empty bucket answers without touching the points.
+ */
+uint32
+hashring_image_owner(const HashringImage *img, uint64 h)
+{
+	uint32		e = HR_IMAGE_INDEX(img)[h >> (64 - img->index_bits)];
+
+	if (e & HR_INDEX_EMPTY)
+		return e & ~HR_INDEX_EMPTY;
+	return HR_IMAGE_POINTS(img)[image_scan(img, e, h)].owner;
 }
 
 /*
@@ -267,7 +300,7 @@ hashring_image_find(const HashringImage *img, uint64 h)
 int
 hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
 {
-	const uint32 *owners = HR_IMAGE_OWNERS(img);
+	const HashringPoint *points = HR_IMAGE_POINTS(img);
 	uint32		start = hashring_image_find(img, h);
 	uint32		want = Min((uint32) n, img->nlive);
 	uint32		found = 0;
@@ -285,7 +318,7 @@ hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
 
 		if (p >= img->npoints)
 			p -= img->npoints;
-		owner = owners[p];
+		owner = points[p].owner;
 		if (seen)
 		{
 			dup = seen[owner];
@@ -316,23 +349,23 @@ hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
 void
 hashring_image_shares(const HashringImage *img, double *shares)
 {
-	const uint64 *pos = HR_IMAGE_POSITIONS(img);
-	const uint32 *owners = HR_IMAGE_OWNERS(img);
+	const HashringPoint *points = HR_IMAGE_POINTS(img);
+	uint32		last = img->npoints - 1;
 	uint128    *acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
 	const double space = 18446744073709551616.0;	/* 2^64 */
 
-	if (pos[0] == pos[img->npoints - 1])
+	if (HR_POINT_POS(&points[0]) == HR_POINT_POS(&points[last]))
 	{
 		/* one point, or all points at one position: the first owns it all */
-		acc[owners[0]] = (uint128) 1 << 64;
+		acc[points[0].owner] = (uint128) 1 << 64;
 	}
 	else
 	{
 		for (uint32 j = 0; j < img->npoints; j++)
 		{
-			uint64		prev = pos[j == 0 ? img->npoints - 1 : j - 1];
+			uint64		prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
 
-			acc[owners[j]] += (uint64) (pos[j] - prev);
+			acc[points[j].owner] += (uint64) (HR_POINT_POS(&points[j]) - prev);
 		}
 	}
 	for (uint32 i = 0; i < img->nnodes; i++)
