@@ -9,6 +9,7 @@ command -v pg_config >/dev/null 2>&1 && [ -x /usr/lib/postgresql/15/bin/postgres
 perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need+=(build-essential)
+command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then

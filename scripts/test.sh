@@ -13,6 +13,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)"; exit 1; }
 
 bash "$here/scripts/deps.sh"
+# formatting is mechanical: src/ must be exactly what .clang-format makes of it
+(cd "$here" && clang-format --dry-run --Werror src/*.c src/*.h) ||
+    { echo "src/ is not formatted: run clang-format -i src/*.c src/*.h"; exit 1; }
 make -C "$here" clean >/dev/null
 make -C "$here" STRICT=1 >/dev/null
 make -C "$here" install >/dev/null

@@ -84,29 +84,29 @@ typedef enum HrSlotState
 /* What identifies an image (see "Versions" above). */
 typedef struct HrKey
 {
-	Oid			dboid;
+	Oid			  dboid;
 	TransactionId xmin;
-	int64		ring_id;
-	int64		version;
+	int64		  ring_id;
+	int64		  version;
 } HrKey;
 
 typedef struct HrSharedSlot
 {
 	HrSlotState state;
-	bool		retired;		/* another image of this ring was published */
-	int32		refcount;		/* backends whose cache points here */
+	bool		retired;  /* another image of this ring was published */
+	int32		refcount; /* backends whose cache points here */
 	HrKey		key;
-	uint64		last_used;		/* HrShared->clock at last pin */
+	uint64		last_used; /* HrShared->clock at last pin */
 	dsa_pointer image;
 	uint64		bytes;
 } HrSharedSlot;
 
 typedef struct HrShared
 {
-	LWLock	   *lock;
-	int			dsa_tranche;
-	Size		dsa_size;
-	uint64		clock;
+	LWLock		*lock;
+	int			 dsa_tranche;
+	Size		 dsa_size;
+	uint64		 clock;
 	HrSharedSlot slots[HR_SHARED_SLOTS];
 	/* the DSA area follows, MAXALIGNed */
 } HrShared;
@@ -116,42 +116,42 @@ typedef struct HrShared
 /* A backend's cache entry for one ring name. */
 typedef struct HrEntry
 {
-	char		ring[HASHRING_RING_NAME_MAX + 1];	/* hash key, NUL padded */
-	int			ring_len;
-	const HashringImage *image; /* NULL if none */
-	int			slot;			/* pinned shared slot, or -1 for local */
-	HashringImage *local_image; /* owned local image, if slot < 0 */
-	bool		is_private;		/* image of an uncommitted version */
-	uint64		checked_epoch;	/* hashring_inval_epoch when last checked */
-	uint64		checked_stmt;	/* statement serial of the last check */
-	bool		trusted;		/* check saw every earlier invalidation */
-	int64		local_builds;	/* images this backend built for this ring */
-	int64		warned_version; /* "does not fit" WARNING given for it */
+	char				 ring[HASHRING_RING_NAME_MAX + 1]; /* hash key, NUL padded */
+	int					 ring_len;
+	const HashringImage *image;			 /* NULL if none */
+	int					 slot;			 /* pinned shared slot, or -1 for local */
+	HashringImage		*local_image;	 /* owned local image, if slot < 0 */
+	bool				 is_private;	 /* image of an uncommitted version */
+	uint64				 checked_epoch;	 /* hashring_inval_epoch when last checked */
+	uint64				 checked_stmt;	 /* statement serial of the last check */
+	bool				 trusted;		 /* check saw every earlier invalidation */
+	int64				 local_builds;	 /* images this backend built for this ring */
+	int64				 warned_version; /* "does not fit" WARNING given for it */
 } HrEntry;
 
 /* fn_extra of the SQL-callable functions: the last entry used. */
 typedef struct HrHint
 {
-	HrEntry    *entry;
+	HrEntry *entry;
 } HrHint;
 
-static HrShared *hr_shared = NULL;
-static dsa_area *hr_area = NULL;
-static HTAB *hr_entries = NULL;
+static HrShared		*hr_shared = NULL;
+static dsa_area		*hr_area = NULL;
+static HTAB			*hr_entries = NULL;
 static MemoryContext hr_cxt = NULL;
-static bool hr_exit_registered = false;
+static bool			 hr_exit_registered = false;
 
 /* statement detection, see hr_statement_check() */
 static LocalTransactionId hr_stmt_lxid = InvalidLocalTransactionId;
-static TimestampTz hr_stmt_ts = 0;
-static Snapshot hr_stmt_snap = NULL;
-static TransactionId hr_stmt_xmin = InvalidTransactionId;
-static TransactionId hr_stmt_xmax = InvalidTransactionId;
-static uint32 hr_stmt_xcnt = 0;
-static CommandId hr_stmt_curcid = InvalidCommandId;
-static uint64 hr_stmt_serial = 0;
-static uint64 hr_baseline_epoch = 1;	/* invalidations seen before the snapshot */
-static uint64 hr_last_seen_epoch = 1;
+static TimestampTz		  hr_stmt_ts = 0;
+static Snapshot			  hr_stmt_snap = NULL;
+static TransactionId	  hr_stmt_xmin = InvalidTransactionId;
+static TransactionId	  hr_stmt_xmax = InvalidTransactionId;
+static uint32			  hr_stmt_xcnt = 0;
+static CommandId		  hr_stmt_curcid = InvalidCommandId;
+static uint64			  hr_stmt_serial = 0;
+static uint64			  hr_baseline_epoch = 1; /* invalidations seen before the snapshot */
+static uint64			  hr_last_seen_epoch = 1;
 
 /* ------------------------------------------------------------------------
  * Shared memory set-up
@@ -174,13 +174,13 @@ hashring_shmem_request(void)
 void
 hashring_shmem_startup(void)
 {
-	bool		found;
+	bool found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	hr_shared = ShmemInitStruct("hashring", hr_shared_size(), &found);
 	if (!found)
 	{
-		dsa_area   *area;
+		dsa_area *area;
 
 		memset(hr_shared, 0, sizeof(HrShared));
 		hr_shared->lock = &(GetNamedLWLockTranche("hashring"))->lock;
@@ -236,7 +236,7 @@ hr_slot_free(HrSharedSlot *slot)
 static bool
 hr_slot_evict_one(void)
 {
-	int			victim = -1;
+	int victim = -1;
 
 	for (int i = 0; i < HR_SHARED_SLOTS; i++)
 	{
@@ -260,7 +260,7 @@ static inline bool
 hr_key_equal(const HrKey *a, const HrKey *b)
 {
 	return a->dboid == b->dboid && a->xmin == b->xmin &&
-		a->ring_id == b->ring_id && a->version == b->version;
+		   a->ring_id == b->ring_id && a->version == b->version;
 }
 
 static inline void
@@ -307,7 +307,7 @@ hr_slot_unpin(int i)
 static int
 hr_shared_lookup(const HrKey *key)
 {
-	int			i;
+	int i;
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
 	i = hr_slot_find(key);
@@ -326,10 +326,10 @@ hr_shared_lookup(const HrKey *key)
 static int
 hr_shared_publish(const HashringImage *img)
 {
-	int			i;
-	dsa_pointer dp = InvalidDsaPointer;
+	int			  i;
+	dsa_pointer	  dp = InvalidDsaPointer;
 	HrSharedSlot *slot;
-	HrKey		key;
+	HrKey		  key;
 
 	if (img->total_bytes > hr_shared->dsa_size)
 		return -1;
@@ -436,7 +436,7 @@ static void
 hr_release_all(int code, Datum arg)
 {
 	HASH_SEQ_STATUS status;
-	HrEntry    *entry;
+	HrEntry		   *entry;
 
 	if (hr_entries == NULL || hr_shared == NULL)
 		return;
@@ -459,7 +459,7 @@ hr_release_all(int code, Datum arg)
 static void
 hr_cache_init(void)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	if (hr_entries != NULL)
 		return;
@@ -490,7 +490,7 @@ hr_cache_init(void)
 static inline void
 hr_statement_check(void)
 {
-	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	Snapshot snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 #if PG_VERSION_NUM >= 170000
 	LocalTransactionId lxid = MyProc->vxid.lxid;
 #else
@@ -523,9 +523,9 @@ hr_statement_check(void)
 static HrEntry *
 hr_entry_for(const char *name, int len)
 {
-	char		key[HASHRING_RING_NAME_MAX + 1];
-	HrEntry    *entry;
-	bool		found;
+	char	 key[HASHRING_RING_NAME_MAX + 1];
+	HrEntry *entry;
+	bool	 found;
 
 	if (len > HASHRING_RING_NAME_MAX)
 		ereport(ERROR,
@@ -559,14 +559,14 @@ hr_entry_for(const char *name, int len)
 static void
 hr_entry_refresh(HrEntry *entry)
 {
-	uint64		epoch = hashring_inval_epoch;
-	MemoryContext scratch;
-	MemoryContext oldcxt;
-	HashringDef def;
-	bool		is_private;
+	uint64		   epoch = hashring_inval_epoch;
+	MemoryContext  scratch;
+	MemoryContext  oldcxt;
+	HashringDef	   def;
+	bool		   is_private;
 	HashringImage *built;
-	int			slot = -1;
-	HrKey		key;
+	int			   slot = -1;
+	HrKey		   key;
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring refresh",
 									ALLOCSET_SMALL_SIZES);
@@ -587,11 +587,11 @@ hr_entry_refresh(HrEntry *entry)
 
 	if (entry->image != NULL && entry->is_private == is_private)
 	{
-		HrKey		cached;
+		HrKey cached;
 
 		hr_image_key(entry->image, &cached);
 		if (hr_key_equal(&cached, &key))
-			goto done;			/* same image still current */
+			goto done; /* same image still current */
 	}
 
 	if (!is_private && hr_shared_attach())
@@ -653,8 +653,8 @@ done:
 const HashringImage *
 hashring_get_image(const char *name, int len, FmgrInfo *flinfo)
 {
-	HrHint	   *hint = flinfo ? (HrHint *) flinfo->fn_extra : NULL;
-	HrEntry    *entry;
+	HrHint	*hint = flinfo ? (HrHint *) flinfo->fn_extra : NULL;
+	HrEntry *entry;
 
 	hr_statement_check();
 
@@ -686,9 +686,9 @@ hashring_get_image(const char *name, int len, FmgrInfo *flinfo)
 Datum
 hashring_cache_info_rows(FunctionCallInfo fcinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo  *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
-	HrEntry    *entry;
+	HrEntry		   *entry;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (hr_entries == NULL)
@@ -696,8 +696,8 @@ hashring_cache_info_rows(FunctionCallInfo fcinfo)
 	hash_seq_init(&status, hr_entries);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum values[6];
+		bool  nulls[6] = {0};
 
 		if (entry->image == NULL)
 			continue;

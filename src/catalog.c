@@ -39,11 +39,11 @@
 PG_FUNCTION_INFO_V1(hashring_invalidate);
 PG_FUNCTION_INFO_V1(hashring_node_points);
 
-uint64		hashring_inval_epoch = 1;
+uint64 hashring_inval_epoch = 1;
 
-static Oid	catalog_rings_relid = InvalidOid;
-static Oid	catalog_nodes_relid = InvalidOid;
-static bool catalog_callback_registered = false;
+static Oid		  catalog_rings_relid = InvalidOid;
+static Oid		  catalog_nodes_relid = InvalidOid;
+static bool		  catalog_callback_registered = false;
 static SPIPlanPtr catalog_ring_plan = NULL;
 static SPIPlanPtr catalog_nodes_plan = NULL;
 
@@ -75,7 +75,7 @@ hashring_register_invalidation(void)
 	}
 	if (!OidIsValid(catalog_rings_relid) || !OidIsValid(catalog_nodes_relid))
 	{
-		Oid			nsp = get_namespace_oid("hashring", true);
+		Oid nsp = get_namespace_oid("hashring", true);
 
 		if (!OidIsValid(nsp))
 			ereport(ERROR,
@@ -100,8 +100,8 @@ catalog_corrupt(const char *ring, const char *what)
 static SPIPlanPtr
 catalog_prepare(const char *sql)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+	Oid		   argtypes[1] = {TEXTOID};
+	SPIPlanPtr plan = SPI_prepare(sql, 1, argtypes);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -119,12 +119,12 @@ bool
 hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	Datum		args[1];
-	int			rc;
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	char	   *algorithm;
+	Datum		  args[1];
+	int			  rc;
+	bool		  isnull;
+	HeapTuple	  tup;
+	TupleDesc	  desc;
+	char		 *algorithm;
 
 	hashring_register_invalidation();
 	memset(def, 0, sizeof(*def));
@@ -184,8 +184,8 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 		for (int i = 0; i < def->nnodes; i++)
 		{
 			HashringDefNode *n = &def->nodes[i];
-			char	   *state;
-			char	   *name;
+			char			*state;
+			char			*name;
 
 			tup = SPI_tuptable->vals[i];
 			name = SPI_getvalue(tup, desc, 1);
@@ -230,8 +230,8 @@ hashring_invalidate(PG_FUNCTION_ARGS)
 Datum
 hashring_node_points(PG_FUNCTION_ARGS)
 {
-	float4		weight = PG_GETARG_FLOAT4(0);
-	int32		vnodes = PG_GETARG_INT32(1);
+	float4 weight = PG_GETARG_FLOAT4(0);
+	int32  vnodes = PG_GETARG_INT32(1);
 
 	if (!(weight > 0) || isinf(weight))
 		ereport(ERROR,

@@ -69,7 +69,7 @@ static Datum
 funcs_ring_node(FunctionCallInfo fcinfo, text *ring, struct varlena *key)
 {
 	const HashringImage *img = funcs_routable_image(ring, fcinfo->flinfo);
-	uint64		h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	uint64				 h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
 	PG_RETURN_TEXT_P(funcs_node_name(img, hashring_image_owner(img, h)));
 }
@@ -92,10 +92,10 @@ static Datum
 funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32 n)
 {
 	const HashringImage *img;
-	uint64		h;
-	uint32	   *owners;
-	Datum	   *names;
-	int			found;
+	uint64				 h;
+	uint32				*owners;
+	Datum				*names;
+	int					 found;
 
 	if (n < 1)
 		ereport(ERROR,
@@ -136,11 +136,11 @@ hashring_ring_nodes_default(PG_FUNCTION_ARGS)
 static Datum
 funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const HashringImage *img;
+	ReturnSetInfo			*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const HashringImage		*img;
 	const HashringImageNode *nodes;
-	double	   *shares;
-	double		live_weight = 0;
+	double					*shares;
+	double					 live_weight = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	img = funcs_image(ring, fcinfo->flinfo);
@@ -154,10 +154,10 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
-		Datum		values[7];
-		bool		nulls[7] = {0};
-		bool		live = nodes[i].state == HASHRING_NODE_ACTIVE;
-		double		expected = live ? nodes[i].weight / live_weight : 0.0;
+		Datum  values[7];
+		bool   nulls[7] = {0};
+		bool   live = nodes[i].state == HASHRING_NODE_ACTIVE;
+		double expected = live ? nodes[i].weight / live_weight : 0.0;
 
 		values[0] = PointerGetDatum(funcs_node_name(img, i));
 		values[1] = Float4GetDatum(nodes[i].weight);

@@ -33,10 +33,10 @@ hashring_hash_bytes(const void *data, size_t len)
 uint64
 hashring_point_position(const char *node, int node_len, uint32 index)
 {
-	char		buf[HASHRING_NODE_NAME_MAX + 1 + 10];
-	char		digits[10];
-	int			ndigits = 0;
-	int			len;
+	char buf[HASHRING_NODE_NAME_MAX + 1 + 10];
+	char digits[10];
+	int	 ndigits = 0;
+	int	 len;
 
 	Assert(node_len <= HASHRING_NODE_NAME_MAX);
 	memcpy(buf, node, node_len);
@@ -60,7 +60,7 @@ hashring_point_position(const char *node, int node_len, uint32 index)
 int64
 hashring_points_for_weight(float4 weight, int32 vnodes)
 {
-	double		p = round((double) weight * (double) vnodes);
+	double p = round((double) weight * (double) vnodes);
 
 	if (!(p >= 1.0))
 		return 1;

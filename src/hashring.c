@@ -23,17 +23,17 @@
 
 PG_MODULE_MAGIC;
 
-char	   *hashring_default_ring = NULL;
-double		hashring_balance_alert_ratio = 2.0;
-int			hashring_shared_memory_kb = 65536;
-bool		hashring_preloaded = false;
+char  *hashring_default_ring = NULL;
+double hashring_balance_alert_ratio = 2.0;
+int	   hashring_shared_memory_kb = 65536;
+bool   hashring_preloaded = false;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 #if PG_VERSION_NUM >= 150000
 static void

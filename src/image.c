@@ -43,8 +43,8 @@
 
 typedef struct HrPointTmp
 {
-	uint64		pos;
-	uint32		owner;
+	uint64 pos;
+	uint32 owner;
 } HrPointTmp;
 
 static inline int
@@ -57,10 +57,10 @@ hr_point_cmp(const HrPointTmp *a, const HrPointTmp *b)
 	return 0;
 }
 
-#define ST_SORT hr_sort_points
-#define ST_ELEMENT_TYPE HrPointTmp
+#define ST_SORT			 hr_sort_points
+#define ST_ELEMENT_TYPE	 HrPointTmp
 #define ST_COMPARE(a, b) hr_point_cmp(a, b)
-#define ST_SCOPE static
+#define ST_SCOPE		 static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
@@ -70,7 +70,7 @@ image_name_cmp(const void *a, const void *b)
 {
 	const HashringDefNode *na = *(HashringDefNode *const *) a;
 	const HashringDefNode *nb = *(HashringDefNode *const *) b;
-	int			c = memcmp(na->name, nb->name, Min(na->name_len, nb->name_len));
+	int					   c = memcmp(na->name, nb->name, Min(na->name_len, nb->name_len));
 
 	if (c != 0)
 		return c;
@@ -80,7 +80,7 @@ image_name_cmp(const void *a, const void *b)
 static uint32
 image_index_bits(uint32 npoints)
 {
-	uint32		bits = 1;
+	uint32 bits = 1;
 
 	while (bits < 24 && ((uint64) 1 << (bits + 1)) <= npoints)
 		bits++;
@@ -94,28 +94,28 @@ image_index_bits(uint32 npoints)
 HashringImage *
 hashring_image_build(const HashringDef *def, MemoryContext cxt)
 {
-	MemoryContext scratch;
-	MemoryContext oldcxt;
+	MemoryContext	  scratch;
+	MemoryContext	  oldcxt;
 	HashringDefNode **order;
-	uint32	   *points;
-	HrPointTmp *tmp;
-	uint64		npoints = 0;
-	uint32		nlive = 0;
-	Size		names_bytes = 0;
-	Size		off,
-				off_nodes,
-				off_names,
-				off_points,
-				off_index,
-				total;
-	uint32		bits;
-	uint32		nbuckets;
-	HashringImage *img;
+	uint32			 *points;
+	HrPointTmp		 *tmp;
+	uint64			  npoints = 0;
+	uint32			  nlive = 0;
+	Size			  names_bytes = 0;
+	Size			  off,
+		off_nodes,
+		off_names,
+		off_points,
+		off_index,
+		total;
+	uint32			   bits;
+	uint32			   nbuckets;
+	HashringImage	  *img;
 	HashringImageNode *inodes;
-	HashringPoint *ipoints;
-	uint32	   *index;
-	uint64		k;
-	int			i;
+	HashringPoint	  *ipoints;
+	uint32			  *index;
+	uint64			   k;
+	int				   i;
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring build",
 									ALLOCSET_DEFAULT_SIZES);
@@ -129,7 +129,7 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	points = palloc(sizeof(uint32) * Max(def->nnodes, 1));
 	for (i = 0; i < def->nnodes; i++)
 	{
-		int64		p = hashring_points_for_weight(order[i]->weight, def->vnodes);
+		int64 p = hashring_points_for_weight(order[i]->weight, def->vnodes);
 
 		if (i > 0 && image_name_cmp(&order[i - 1], &order[i]) == 0)
 			ereport(ERROR,
@@ -155,7 +155,7 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	k = 0;
 	for (i = 0; i < def->nnodes; i++)
 	{
-		uint32		j;
+		uint32 j;
 
 		if (order[i]->state != HASHRING_NODE_ACTIVE)
 			continue;
@@ -267,8 +267,8 @@ uint32
 hashring_image_find(const HashringImage *img, uint64 h)
 {
 	const uint32 *index = HR_IMAGE_INDEX(img);
-	uint64		nbuckets = (uint64) 1 << img->index_bits;
-	uint64		b = h >> (64 - img->index_bits);
+	uint64		  nbuckets = (uint64) 1 << img->index_bits;
+	uint64		  b = h >> (64 - img->index_bits);
 
 	/* From an empty bucket, the next point is the next non-empty bucket's first. */
 	while (index[b] & HR_INDEX_EMPTY)
@@ -286,7 +286,7 @@ hashring_image_find(const HashringImage *img, uint64 h)
 uint32
 hashring_image_owner(const HashringImage *img, uint64 h)
 {
-	uint32		e = HR_IMAGE_INDEX(img)[h >> (64 - img->index_bits)];
+	uint32 e = HR_IMAGE_INDEX(img)[h >> (64 - img->index_bits)];
 
 	if (e & HR_INDEX_EMPTY)
 		return e & ~HR_INDEX_EMPTY;
@@ -301,10 +301,10 @@ int
 hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
 {
 	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32		start = hashring_image_find(img, h);
-	uint32		want = Min((uint32) n, img->nlive);
-	uint32		found = 0;
-	bool	   *seen = NULL;
+	uint32				 start = hashring_image_find(img, h);
+	uint32				 want = Min((uint32) n, img->nlive);
+	uint32				 found = 0;
+	bool				*seen = NULL;
 
 	/* Small n: a linear scan of out[] beats clearing a bitmap. */
 	if (want > 8)
@@ -312,9 +312,9 @@ hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
 
 	for (uint32 step = 0; step < img->npoints && found < want; step++)
 	{
-		uint32		p = start + step;
-		uint32		owner;
-		bool		dup = false;
+		uint32 p = start + step;
+		uint32 owner;
+		bool   dup = false;
 
 		if (p >= img->npoints)
 			p -= img->npoints;
@@ -350,9 +350,9 @@ void
 hashring_image_shares(const HashringImage *img, double *shares)
 {
 	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32		last = img->npoints - 1;
-	uint128    *acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
-	const double space = 18446744073709551616.0;	/* 2^64 */
+	uint32				 last = img->npoints - 1;
+	uint128				*acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
+	const double		 space = 18446744073709551616.0; /* 2^64 */
 
 	if (HR_POINT_POS(&points[0]) == HR_POINT_POS(&points[last]))
 	{
@@ -363,7 +363,7 @@ hashring_image_shares(const HashringImage *img, double *shares)
 	{
 		for (uint32 j = 0; j < img->npoints; j++)
 		{
-			uint64		prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
+			uint64 prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
 
 			acc[points[j].owner] += (uint64) (HR_POINT_POS(&points[j]) - prev);
 		}
