@@ -88,13 +88,48 @@ hashring_ring_node_default(PG_FUNCTION_ARGS)
 	return funcs_ring_node(fcinfo, NULL, PG_GETARG_VARLENA_PP(0));
 }
 
+/*
+ * A one-dimensional text[] of the named nodes, built in one allocation (the
+ * layout construct_array would produce, without its per-element work).
+ */
+static ArrayType *
+funcs_name_array(const HashringImage *img, const uint32 *owners, int n)
+{
+	const HashringImageNode *nodes = HR_IMAGE_NODES(img);
+	Size					 nbytes = ARR_OVERHEAD_NONULLS(1);
+	ArrayType				*result;
+	char					*p;
+
+	for (int i = 0; i < n; i++)
+		nbytes += INTALIGN(VARHDRSZ + nodes[owners[i]].name_len);
+	result = (ArrayType *) palloc0(nbytes);
+	SET_VARSIZE(result, nbytes);
+	result->ndim = 1;
+	result->dataoffset = 0;
+	result->elemtype = TEXTOID;
+	ARR_DIMS(result)
+	[0] = n;
+	ARR_LBOUND(result)
+	[0] = 1;
+	p = ARR_DATA_PTR(result);
+	for (int i = 0; i < n; i++)
+	{
+		uint32 len = nodes[owners[i]].name_len;
+
+		SET_VARSIZE(p, VARHDRSZ + len);
+		memcpy(VARDATA(p), HR_IMAGE_NAME(img, owners[i]), len);
+		p += INTALIGN(VARHDRSZ + len);
+	}
+	return result;
+}
+
 static Datum
 funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32 n)
 {
 	const HashringImage *img;
 	uint64				 h;
+	uint32				 small[8];
 	uint32				*owners;
-	Datum				*names;
 	int					 found;
 
 	if (n < 1)
@@ -105,12 +140,9 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32
 	img = funcs_routable_image(ring, fcinfo->flinfo);
 	h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 	n = (int32) Min((uint32) n, img->nlive);
-	owners = palloc(sizeof(uint32) * n);
+	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
 	found = hashring_image_walk(img, h, n, owners);
-	names = palloc(sizeof(Datum) * found);
-	for (int i = 0; i < found; i++)
-		names[i] = PointerGetDatum(funcs_node_name(img, owners[i]));
-	PG_RETURN_ARRAYTYPE_P(construct_array(names, found, TEXTOID, -1, false, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(funcs_name_array(img, owners, found));
 }
 
 /* ring_nodes(ring text, key text|bytea, n integer) */

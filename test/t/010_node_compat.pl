@@ -106,6 +106,24 @@ SELECT hashring.ring_add_node('compat7', n, w::real) FROM (VALUES
 SELECT hashring.ring_set_state('compat7', 'gone', 'down');
 });
 
+# ---------------------------------------------------------------------------
+# Ring "compatbig": over 65536 points, so the image uses its sparse index
+# (16 to 32 points per bucket; see image_index_bits in src/image.c).
+# ---------------------------------------------------------------------------
+$node->safe_psql(
+	'postgres', q{
+SELECT hashring.ring_create('compatbig', 'vnode', 160);
+SELECT hashring.ring_add_node('compatbig', 'big-' || i, (0.5 + (i % 4) * 0.5)::real)
+  FROM generate_series(1, 500) AS i ORDER BY i;
+SELECT hashring.ring_set_state('compatbig', 'big-7', 'down');
+});
+cmp_ok(
+	$node->safe_psql(
+		'postgres', q{
+SELECT hashring.ring_node('compatbig', 'x') \g /dev/null
+SELECT points FROM hashring.ring_cache_info() WHERE ring = 'compatbig'}),
+	'>', 65536, 'ring compatbig is large enough for the sparse index');
+
 # Point counts: hashring.node_points() against the spec formula, in Perl.
 for my $ring ('compat', 'compat7')
 {
@@ -252,6 +270,8 @@ $compared += compare('compat', 3, 'ks', 'k', "$dir/keys.hex",
 # n larger than the number of active nodes: the whole active membership.
 $compared += compare('compat7', 20, 'ks', 'k', "$dir/keys.hex",
 	'ring compat7 (7 vnodes), text keys, n=20');
+$compared += compare('compatbig', 3, 'ks', 'k', "$dir/keys.hex",
+	'ring compatbig (sparse index), text keys, n=3');
 $compared += compare('compat', 5, 'bks', 'b', "$dir/bkeys.hex",
 	'ring compat, binary bytea keys, n=5');
 cmp_ok($compared, '>=', 200000, "total keys compared ($compared)");
