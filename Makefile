@@ -1,14 +1,16 @@
 # hashring -- PGXS build
 EXTENSION = hashring
 MODULE_big = hashring
-OBJS = src/hashring.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o
+OBJS = src/hashring.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o \
+	src/algo_vnode.o src/algo_ketama.o src/algo_jump.o src/algo_maglev.o \
+	src/algo_rendezvous.o src/algo_slots.o src/algo_xor.o src/algo_pghash.o
 
-DATA = sql/hashring--0.1.sql
+DATA = sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql
 PGFILEDESC = "hashring - consistent-hash routing"
 
 # pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway
 # instance that preloads the library (test/regress.conf).
-REGRESS = setup membership routing balance cache bad_input
+REGRESS = setup membership routing balance cache bad_input algorithms upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
@@ -29,3 +31,8 @@ PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-
 endif
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Benchmark suite (issue #3): starts its own server, prints ratios.
+.PHONY: bench
+bench:
+	bash $(srcdir)/test/bench/run.sh

@@ -28,7 +28,7 @@ SELECT node, ordinal FROM hashring.nodes WHERE ring = 'm' ORDER BY ordinal;
 -- TRUNCATE of nodes bumps every ring's version
 SELECT hashring.ring_create('m2', vnodes => 10);
 SELECT ring, version FROM hashring.rings WHERE ring IN ('m', 'm2') ORDER BY ring;
-TRUNCATE hashring.nodes;
+TRUNCATE hashring.nodes CASCADE;  -- CASCADE: slot_ranges refers to nodes
 SELECT ring, version FROM hashring.rings WHERE ring IN ('m', 'm2') ORDER BY ring;
 -- dropping a ring drops its nodes
 SELECT hashring.ring_add_node('m2', 'x');

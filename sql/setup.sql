@@ -5,7 +5,7 @@ SELECT extname, extversion, extnamespace::regnamespace FROM pg_extension WHERE e
 SELECT p.oid::regprocedure AS function, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented,
        p.provolatile, p.proisstrict, p.proparallel
   FROM pg_proc p WHERE p.pronamespace = 'hashring'::regnamespace
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- membership tables are kept by pg_dump
 SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'hashring' ORDER BY 1::text;
 SHOW hashring.default_ring;

@@ -129,12 +129,6 @@ typedef struct HrEntry
 	int64				 warned_version; /* "does not fit" WARNING given for it */
 } HrEntry;
 
-/* fn_extra of the SQL-callable functions: the last entry used. */
-typedef struct HrHint
-{
-	HrEntry *entry;
-} HrHint;
-
 static HrShared		*hr_shared = NULL;
 static dsa_area		*hr_area = NULL;
 static HTAB			*hr_entries = NULL;
@@ -648,29 +642,21 @@ done:
 
 /*
  * The image to route by for ring `name` (not NUL-terminated, `len` bytes),
- * valid until the next call.  `flinfo` caches the entry across calls.
+ * valid until the next call.  `*hint` (NULL at first, then owned by this
+ * function; callers keep it in fn_extra) remembers the entry across calls.
  */
 const HashringImage *
-hashring_get_image(const char *name, int len, FmgrInfo *flinfo)
+hashring_get_image(const char *name, int len, void **hint)
 {
-	HrHint	*hint = flinfo ? (HrHint *) flinfo->fn_extra : NULL;
-	HrEntry *entry;
+	HrEntry *entry = hint ? (HrEntry *) *hint : NULL;
 
 	hr_statement_check();
 
-	if (hint != NULL && hint->entry->ring_len == len &&
-		memcmp(hint->entry->ring, name, len) == 0)
-		entry = hint->entry;
-	else
+	if (entry == NULL || entry->ring_len != len || memcmp(entry->ring, name, len) != 0)
 	{
 		entry = hr_entry_for(name, len);
-		if (flinfo)
-		{
-			if (hint == NULL)
-				hint = flinfo->fn_extra =
-					MemoryContextAlloc(flinfo->fn_mcxt, sizeof(HrHint));
-			hint->entry = entry;
-		}
+		if (hint)
+			*hint = entry;
 	}
 
 	if (unlikely(entry->image == NULL ||

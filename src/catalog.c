@@ -44,8 +44,10 @@ uint64 hashring_inval_epoch = 1;
 static Oid		  catalog_rings_relid = InvalidOid;
 static Oid		  catalog_nodes_relid = InvalidOid;
 static bool		  catalog_callback_registered = false;
+static bool		  catalog_v2 = false; /* 0.2 catalog: table_size, node_id, slot_ranges */
 static SPIPlanPtr catalog_ring_plan = NULL;
 static SPIPlanPtr catalog_nodes_plan = NULL;
+static SPIPlanPtr catalog_slots_plan = NULL;
 
 static void
 catalog_relcache_callback(Datum arg, Oid relid)
@@ -84,6 +86,21 @@ hashring_register_invalidation(void)
 					 errhint("Run CREATE EXTENSION hashring.")));
 		catalog_rings_relid = get_relname_relid("rings", nsp);
 		catalog_nodes_relid = get_relname_relid("nodes", nsp);
+
+		/*
+		 * The library may be newer than the installed extension script
+		 * (before ALTER EXTENSION hashring UPDATE): read the catalog of the
+		 * installed version.  Plans are prepared again for it.
+		 */
+		catalog_v2 = OidIsValid(catalog_rings_relid) &&
+					 get_attnum(catalog_rings_relid, "table_size") != InvalidAttrNumber;
+		if (catalog_ring_plan)
+			SPI_freeplan(catalog_ring_plan);
+		if (catalog_nodes_plan)
+			SPI_freeplan(catalog_nodes_plan);
+		if (catalog_slots_plan)
+			SPI_freeplan(catalog_slots_plan);
+		catalog_ring_plan = catalog_nodes_plan = catalog_slots_plan = NULL;
 	}
 }
 
@@ -118,13 +135,15 @@ catalog_prepare(const char *sql)
 bool
 hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	Datum		  args[1];
-	int			  rc;
-	bool		  isnull;
-	HeapTuple	  tup;
-	TupleDesc	  desc;
-	char		 *algorithm;
+	MemoryContext		callercxt = CurrentMemoryContext;
+	Datum				args[1];
+	int					rc;
+	bool				isnull;
+	HeapTuple			tup;
+	TupleDesc			desc;
+	char			   *algorithm;
+	const HashringAlgo *algo;
+	Datum				id;
 
 	hashring_register_invalidation();
 	memset(def, 0, sizeof(*def));
@@ -134,12 +153,20 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 		elog(ERROR, "SPI_connect failed");
 	if (catalog_ring_plan == NULL)
 		catalog_ring_plan = catalog_prepare(
-			"SELECT ring_id, algorithm, vnodes, replicas, version, xmin "
-			"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1");
+			catalog_v2 ? "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
+						 "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
+					   : "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer "
+						 "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1");
 	if (catalog_nodes_plan == NULL)
 		catalog_nodes_plan = catalog_prepare(
-			"SELECT node, weight, state "
-			"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1");
+			catalog_v2 ? "SELECT node, weight, state, ordinal, node_id "
+						 "FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
+					   : "SELECT node, weight, state, ordinal, NULL::bytea "
+						 "FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1");
+	if (catalog_slots_plan == NULL && catalog_v2)
+		catalog_slots_plan = catalog_prepare(
+			"SELECT first_slot, last_slot, node "
+			"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1");
 
 	args[0] = CStringGetTextDatum(ring);
 	rc = SPI_execute_plan(catalog_ring_plan, args, NULL, true, 2);
@@ -157,9 +184,12 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 	if (isnull)
 		catalog_corrupt(ring, "ring_id is null.");
 	algorithm = SPI_getvalue(tup, desc, 2);
-	if (algorithm == NULL || strcmp(algorithm, "vnode") != 0)
+	algo = algorithm ? hashring_algo_by_name(algorithm) : NULL;
+	if (algo == NULL)
 		catalog_corrupt(ring, psprintf("Unknown algorithm \"%s\".", algorithm ? algorithm : "NULL"));
-	def->algorithm = HASHRING_ALGO_VNODE;
+	for (int a = 1; a < HASHRING_ALGO_COUNT; a++)
+		if (hashring_algo(a) == algo)
+			def->algorithm = (HashringAlgorithm) a;
 	def->vnodes = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	if (isnull || def->vnodes < 1 || def->vnodes > 100000)
 		catalog_corrupt(ring, "vnodes is out of range.");
@@ -171,6 +201,11 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 		catalog_corrupt(ring, "version is null.");
 	def->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
 	def->private_version = TransactionIdIsCurrentTransactionId(def->xmin);
+	def->table_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	if (isnull)
+		def->table_size = 0;
+	else if (def->table_size < 2)
+		catalog_corrupt(ring, "table_size is out of range.");
 
 	if (with_nodes)
 	{
@@ -203,6 +238,43 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 				n->state = HASHRING_NODE_DOWN;
 			else
 				catalog_corrupt(ring, psprintf("Node \"%s\" has an unknown state.", name));
+			n->ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+			if (isnull)
+				catalog_corrupt(ring, psprintf("Node \"%s\" has no ordinal.", name));
+			id = SPI_getbinval(tup, desc, 5, &isnull);
+			if (!isnull)
+			{
+				bytea *b = DatumGetByteaPP(id);
+
+				if (VARSIZE_ANY_EXHDR(b) != HASHRING_NODE_ID_LEN)
+					catalog_corrupt(ring, psprintf("Node \"%s\" has a node_id that is not %d bytes long.",
+												   name, HASHRING_NODE_ID_LEN));
+				memcpy(n->id, VARDATA_ANY(b), HASHRING_NODE_ID_LEN);
+				n->has_id = true;
+			}
+		}
+		if (def->algorithm == HASHRING_ALGO_SLOTS && catalog_slots_plan != NULL)
+		{
+			rc = SPI_execute_plan(catalog_slots_plan, args, NULL, true, 0);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "reading hashring.slot_ranges failed: %s", SPI_result_code_string(rc));
+			desc = SPI_tuptable->tupdesc;
+			def->nranges = (int) SPI_processed;
+			def->ranges = MemoryContextAllocZero(callercxt,
+												 sizeof(HashringSlotRange) * Max(def->nranges, 1));
+			for (int i = 0; i < def->nranges; i++)
+			{
+				bool  null1, null2;
+				char *node;
+
+				tup = SPI_tuptable->vals[i];
+				def->ranges[i].first = DatumGetInt32(SPI_getbinval(tup, desc, 1, &null1));
+				def->ranges[i].last = DatumGetInt32(SPI_getbinval(tup, desc, 2, &null2));
+				node = SPI_getvalue(tup, desc, 3);
+				if (null1 || null2 || node == NULL)
+					catalog_corrupt(ring, "A slot range has a null column.");
+				def->ranges[i].node = MemoryContextStrdup(callercxt, node);
+			}
 		}
 	}
 	SPI_finish();

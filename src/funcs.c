@@ -1,12 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * funcs.c
- *	  SQL-callable routing functions: ring_node, ring_nodes, ring_balance
- *	  and ring_cache_info, each with a variant on hashring.default_ring.
+ *	  SQL-callable routing functions: ring_node, ring_nodes, ring_hash,
+ *	  ring_slot, ring_balance and ring_cache_info, with variants on
+ *	  hashring.default_ring.
  *
  * Every function gets the ring image from cache.c and only reads it; the
- * image stays valid until the next call into cache.c.  text and bytea keys
- * share the C functions: the key's bytes are hashed as stored.
+ * image stays valid until the next call into cache.c.  The algorithm's
+ * functions do the routing (HashringAlgo).
+ *
+ * Keys: text and bytea keys share the C functions and are their bytes as
+ * stored.  integer, bigint and uuid keys come through the *_typed entry
+ * points: pg_hash hashes the value with the type's own hash function, every
+ * other algorithm hashes its text form.  fn_extra (FuncsCall) keeps the key
+ * type and the cache entry across calls.
  *
  * No shared state.
  *
@@ -18,29 +25,81 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(hashring_ring_node);
 PG_FUNCTION_INFO_V1(hashring_ring_node_default);
+PG_FUNCTION_INFO_V1(hashring_ring_node_typed);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_default);
+PG_FUNCTION_INFO_V1(hashring_ring_nodes_typed);
+PG_FUNCTION_INFO_V1(hashring_ring_hash);
+PG_FUNCTION_INFO_V1(hashring_ring_slot);
 PG_FUNCTION_INFO_V1(hashring_ring_balance);
 PG_FUNCTION_INFO_V1(hashring_ring_balance_default);
 PG_FUNCTION_INFO_V1(hashring_ring_cache_info);
 
+typedef struct FuncsCall
+{
+	void	*cache_hint; /* cache.c's entry for the last ring used */
+	Oid		 key_type;
+	bool	 key_varlena; /* text or bytea: the bytes as stored */
+	FmgrInfo key_out;	  /* output function of other key types */
+	bool	 key_ready;	  /* the three fields above are set */
+} FuncsCall;
+
+/* This call site's FuncsCall. */
+static inline FuncsCall *
+funcs_call(FunctionCallInfo fcinfo)
+{
+	if (unlikely(fcinfo->flinfo->fn_extra == NULL))
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FuncsCall));
+	return fcinfo->flinfo->fn_extra;
+}
+
+/* Learn the type of the key (argument `keyarg`) once per call site. */
+static void
+funcs_key_type(FunctionCallInfo fcinfo, FuncsCall *call, int keyarg, bool typed)
+{
+	call->key_type = get_fn_expr_argtype(fcinfo->flinfo, keyarg);
+	if (!typed)
+	{
+		/* text or bytea; without expression information, text */
+		if (call->key_type != BYTEAOID)
+			call->key_type = TEXTOID;
+		call->key_varlena = true;
+	}
+	else
+	{
+		Oid	 out;
+		bool isvarlena;
+
+		if (!OidIsValid(call->key_type))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDETERMINATE_DATATYPE),
+					 errmsg("could not determine the type of the key")));
+		getTypeOutputInfo(call->key_type, &out, &isvarlena);
+		fmgr_info_cxt(out, &call->key_out, fcinfo->flinfo->fn_mcxt);
+	}
+	call->key_ready = true;
+}
+
 /* The image for a ring given as text, or the default ring if ring == NULL. */
 static const HashringImage *
-funcs_image(text *ring, FmgrInfo *flinfo)
+funcs_image(text *ring, FunctionCallInfo fcinfo)
 {
+	FuncsCall *call = funcs_call(fcinfo);
+
 	if (ring != NULL)
-		return hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), flinfo);
-	return hashring_get_image(hashring_default_ring, strlen(hashring_default_ring), flinfo);
+		return hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), &call->cache_hint);
+	return hashring_get_image(hashring_default_ring, strlen(hashring_default_ring), &call->cache_hint);
 }
 
 /* The image, checked to have a live node to route to. */
 static const HashringImage *
-funcs_routable_image(text *ring, FmgrInfo *flinfo)
+funcs_routable_image(text *ring, FunctionCallInfo fcinfo)
 {
-	const HashringImage *img = funcs_image(ring, flinfo);
+	const HashringImage *img = funcs_image(ring, fcinfo);
 
 	if (unlikely(img->nlive == 0))
 	{
@@ -58,6 +117,41 @@ funcs_routable_image(text *ring, FmgrInfo *flinfo)
 	return img;
 }
 
+/* The key in argument `keyarg` as the image's algorithm needs it. */
+static void
+funcs_key(FunctionCallInfo fcinfo, int keyarg, bool typed, const HashringImage *img, HashringKey *key)
+{
+	FuncsCall *call = funcs_call(fcinfo);
+	Datum	   d = PG_GETARG_DATUM(keyarg);
+
+	if (unlikely(!call->key_ready))
+		funcs_key_type(fcinfo, call, keyarg, typed);
+
+	key->type = call->key_type;
+	key->collation = PG_GET_COLLATION();
+	if (call->key_varlena)
+	{
+		struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+
+		key->value = PointerGetDatum(v);
+		key->data = VARDATA_ANY(v);
+		key->len = VARSIZE_ANY_EXHDR(v);
+	}
+	else
+	{
+		key->value = d;
+		key->data = NULL;
+		key->len = 0;
+		if (img->algorithm != HASHRING_ALGO_PG_HASH)
+		{
+			char *s = OutputFunctionCall(&call->key_out, d);
+
+			key->data = s;
+			key->len = strlen(s);
+		}
+	}
+}
+
 static text *
 funcs_node_name(const HashringImage *img, uint32 node)
 {
@@ -65,27 +159,36 @@ funcs_node_name(const HashringImage *img, uint32 node)
 									HR_IMAGE_NODES(img)[node].name_len);
 }
 
+/* ring_node: ring in argument 0 (or the default ring if ringarg < 0) */
 static Datum
-funcs_ring_node(FunctionCallInfo fcinfo, text *ring, struct varlena *key)
+funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed)
 {
-	const HashringImage *img = funcs_routable_image(ring, fcinfo->flinfo);
-	uint64				 h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	const HashringImage *img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, fcinfo);
+	HashringKey			 key;
 
-	PG_RETURN_TEXT_P(funcs_node_name(img, hashring_image_owner(img, h)));
+	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
+	PG_RETURN_TEXT_P(funcs_node_name(img, hashring_algo(img->algorithm)->owner(img, &key)));
 }
 
 /* ring_node(ring text, key text|bytea) */
 Datum
 hashring_ring_node(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_node(fcinfo, PG_GETARG_TEXT_PP(0), PG_GETARG_VARLENA_PP(1));
+	return funcs_ring_node(fcinfo, true, false);
 }
 
 /* ring_node(key text|bytea) on hashring.default_ring */
 Datum
 hashring_ring_node_default(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_node(fcinfo, NULL, PG_GETARG_VARLENA_PP(0));
+	return funcs_ring_node(fcinfo, false, false);
+}
+
+/* ring_node(ring text, key integer|bigint|uuid) */
+Datum
+hashring_ring_node_typed(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_node(fcinfo, true, true);
 }
 
 /*
@@ -124,10 +227,11 @@ funcs_name_array(const HashringImage *img, const uint32 *owners, int n)
 }
 
 static Datum
-funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32 n)
+funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed)
 {
 	const HashringImage *img;
-	uint64				 h;
+	int32				 n = PG_GETARG_INT32(with_ring ? 2 : 1);
+	HashringKey			 key;
 	uint32				 small[8];
 	uint32				*owners;
 	int					 found;
@@ -137,11 +241,11 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of nodes must be at least 1"),
 				 errdetail("The value given was %d.", n)));
-	img = funcs_routable_image(ring, fcinfo->flinfo);
-	h = hashring_hash_bytes(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, fcinfo);
+	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
 	n = (int32) Min((uint32) n, img->nlive);
 	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
-	found = hashring_image_walk(img, h, n, owners);
+	found = hashring_algo(img->algorithm)->walk(img, &key, n, owners);
 	PG_RETURN_ARRAYTYPE_P(funcs_name_array(img, owners, found));
 }
 
@@ -149,15 +253,42 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, text *ring, struct varlena *key, int32
 Datum
 hashring_ring_nodes(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_nodes(fcinfo, PG_GETARG_TEXT_PP(0), PG_GETARG_VARLENA_PP(1),
-							PG_GETARG_INT32(2));
+	return funcs_ring_nodes(fcinfo, true, false);
 }
 
 /* ring_nodes(key text|bytea, n integer) on hashring.default_ring */
 Datum
 hashring_ring_nodes_default(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_nodes(fcinfo, NULL, PG_GETARG_VARLENA_PP(0), PG_GETARG_INT32(1));
+	return funcs_ring_nodes(fcinfo, false, false);
+}
+
+/* ring_nodes(ring text, key integer|bigint|uuid, n integer) */
+Datum
+hashring_ring_nodes_typed(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_nodes(fcinfo, true, true);
+}
+
+/* ring_hash(ring text, key any supported type) */
+Datum
+hashring_ring_hash(PG_FUNCTION_ARGS)
+{
+	const HashringImage *img = funcs_image(PG_GETARG_TEXT_PP(0), fcinfo);
+	Oid					 type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	HashringKey			 key;
+
+	funcs_key(fcinfo, 1, type != TEXTOID && type != BYTEAOID, img, &key);
+	PG_RETURN_INT64(hashring_algo(img->algorithm)->key_hash(img, &key));
+}
+
+/* ring_slot(key text|bytea): the Redis Cluster hash slot */
+Datum
+hashring_ring_slot(PG_FUNCTION_ARGS)
+{
+	struct varlena *key = PG_GETARG_VARLENA_PP(0);
+
+	PG_RETURN_INT32(hashring_key_slot(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)));
 }
 
 /*
@@ -171,15 +302,17 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 	ReturnSetInfo			*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const HashringImage		*img;
 	const HashringImageNode *nodes;
+	const HashringAlgo		*algo;
 	double					*shares;
 	double					 live_weight = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
-	img = funcs_image(ring, fcinfo->flinfo);
+	img = funcs_image(ring, fcinfo);
+	algo = hashring_algo(img->algorithm);
 	nodes = HR_IMAGE_NODES(img);
 	shares = palloc0(sizeof(double) * Max(img->nnodes, 1));
-	if (img->npoints > 0)
-		hashring_image_shares(img, shares);
+	if (img->nlive > 0)
+		algo->shares(img, shares);
 	for (uint32 i = 0; i < img->nnodes; i++)
 		if (nodes[i].state == HASHRING_NODE_ACTIVE)
 			live_weight += nodes[i].weight;
@@ -194,6 +327,7 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 		values[0] = PointerGetDatum(funcs_node_name(img, i));
 		values[1] = Float4GetDatum(nodes[i].weight);
 		values[2] = Int64GetDatum(nodes[i].points);
+		nulls[2] = !algo->has_points;
 		values[3] = Float8GetDatum(shares[i]);
 		values[4] = Float8GetDatum(expected);
 		if (live)

@@ -27,6 +27,12 @@ hashring_hash_bytes(const void *data, size_t len)
 	return (uint64) XXH3_64bits(data, len);
 }
 
+uint64
+hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed)
+{
+	return (uint64) XXH3_64bits_withSeed(data, len, seed);
+}
+
 /*
  * Position of point `index` of node `node`: XXH3 of "<node>#<index>".
  */

@@ -4,10 +4,14 @@
  *	  Private declarations shared by the hashring source files.
  *
  * A ring image (HashringImage) is the immutable, flat, position-independent
- * form of one ring version: a header, a node table, the node names, the
- * sorted 64-bit point positions, their owners (node indexes), and a prefix
- * index over the positions.  It contains offsets, never pointers, so the same
- * bytes serve from backend-local memory or from shared memory.
+ * form of one ring version: a header, a node table sorted by name, the node
+ * names, and the algorithm's own data (for vnode: sorted points and a
+ * prefix index; for maglev: the lookup table; ...).  It contains offsets,
+ * never pointers, so the same bytes serve from backend-local memory or from
+ * shared memory.
+ *
+ * Every algorithm implements HashringAlgo (one algo_*.c file each); image.c
+ * builds the common part and dispatches.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,13 +26,24 @@
 #define HASHRING_RING_NAME_MAX 63 /* bytes; also enforced by the catalog triggers */
 #define HASHRING_NODE_NAME_MAX 255
 #define HASHRING_MAX_POINTS	   16777216 /* per ring; 2^24 */
+#define HASHRING_NODE_ID_LEN   20		/* xor: 160-bit ids */
+#define HASHRING_SLOTS		   16384	/* slots: Redis Cluster */
 
-#define HASHRING_IMAGE_MAGIC 0x48524931 /* "HRI1" */
+#define HASHRING_IMAGE_MAGIC 0x48524932 /* "HRI2" */
 
 typedef enum HashringAlgorithm
 {
-	HASHRING_ALGO_VNODE = 1
+	HASHRING_ALGO_VNODE = 1,
+	HASHRING_ALGO_KETAMA,
+	HASHRING_ALGO_JUMP,
+	HASHRING_ALGO_MAGLEV,
+	HASHRING_ALGO_RENDEZVOUS,
+	HASHRING_ALGO_SLOTS,
+	HASHRING_ALGO_XOR,
+	HASHRING_ALGO_PG_HASH
 } HashringAlgorithm;
+
+#define HASHRING_ALGO_COUNT 9 /* one more than the largest */
 
 typedef enum HashringNodeState
 {
@@ -43,13 +58,14 @@ typedef struct HashringImageNode
 	uint32 name_len;
 	float4 weight;
 	uint32 state;  /* HashringNodeState */
-	uint32 points; /* configured points (also for down nodes) */
+	uint32 rank;   /* position in node order (by ordinal), 0-based */
+	uint32 points; /* points, table entries or slots configured for it */
 } HashringImageNode;
 
 /*
- * One point: its 64-bit position split in two 32-bit halves, so that the
- * record is 12 bytes with 4-byte alignment and position and owner share a
- * cache line.
+ * One vnode point: its 64-bit position split in two 32-bit halves, so that
+ * the record is 12 bytes with 4-byte alignment and position and owner share
+ * a cache line.
  */
 typedef struct HashringPoint
 {
@@ -63,7 +79,7 @@ typedef struct HashringPoint
 typedef struct HashringImage
 {
 	uint32 magic;
-	uint32 algorithm;
+	uint32 algorithm; /* HashringAlgorithm */
 	/* identity: see "Versions" in cache.c */
 	Oid			  dboid;
 	TransactionId xmin; /* of the ring row version built from */
@@ -71,24 +87,31 @@ typedef struct HashringImage
 	int64		  version;
 	uint64		  total_bytes;
 	uint32		  nnodes;
-	uint32		  nlive;	  /* active nodes */
-	uint32		  npoints;	  /* points of active nodes, in the arrays */
-	uint32		  index_bits; /* prefix index has 2^index_bits + 1 entries */
+	uint32		  nlive; /* active nodes */
 	uint32		  vnodes;
 	uint32		  replicas;
-	uint64		  off_nodes;  /* HashringImageNode[nnodes] */
-	uint64		  off_points; /* HashringPoint[npoints], ascending */
-	uint64		  off_index;  /* uint32[2^index_bits] */
-	char		  ring[HASHRING_RING_NAME_MAX + 1];
+	uint64		  off_nodes; /* HashringImageNode[nnodes] */
+	uint64		  off_rank;	 /* uint32[nnodes]: node index of each rank */
+	/* algorithm data; meaning per algo_*.c */
+	uint64 off_data;
+	uint64 off_index;
+	uint32 npoints;	   /* vnode, ketama: points in the lookup array */
+	uint32 data_count; /* entries in the data array */
+	uint32 index_bits;
+	uint32 param;
+	char   ring[HASHRING_RING_NAME_MAX + 1];
 } HashringImage;
 
 #define HR_IMAGE_NODES(img)	 ((const HashringImageNode *) ((const char *) (img) + (img)->off_nodes))
-#define HR_IMAGE_POINTS(img) ((const HashringPoint *) ((const char *) (img) + (img)->off_points))
+#define HR_IMAGE_RANK(img)	 ((const uint32 *) ((const char *) (img) + (img)->off_rank))
+#define HR_IMAGE_DATA(img)	 ((const void *) ((const char *) (img) + (img)->off_data))
 #define HR_IMAGE_INDEX(img)	 ((const uint32 *) ((const char *) (img) + (img)->off_index))
+#define HR_IMAGE_POINTS(img) ((const HashringPoint *) HR_IMAGE_DATA(img))
 
 /* An index entry with this bit set is an empty bucket; the rest is the owner. */
 #define HR_INDEX_EMPTY		  0x80000000U
 #define HR_IMAGE_NAME(img, n) ((const char *) (img) + HR_IMAGE_NODES(img)[n].name_off)
+#define HR_NODE_LIVE(img, n)  (HR_IMAGE_NODES(img)[n].state == HASHRING_NODE_ACTIVE)
 
 /* A ring definition as read from the catalog (backend-local, palloc'd). */
 typedef struct HashringDefNode
@@ -97,21 +120,95 @@ typedef struct HashringDefNode
 	int				  name_len;
 	float4			  weight;
 	HashringNodeState state;
+	int32			  ordinal;
+	bool			  has_id; /* xor: node_id given */
+	uint8			  id[HASHRING_NODE_ID_LEN];
 } HashringDefNode;
+
+typedef struct HashringSlotRange
+{
+	int32 first;
+	int32 last;
+	char *node;
+} HashringSlotRange;
 
 typedef struct HashringDef
 {
-	char			  ring[HASHRING_RING_NAME_MAX + 1];
-	int64			  ring_id;
-	int64			  version;
-	HashringAlgorithm algorithm;
-	int32			  vnodes;
-	int32			  replicas;
-	bool			  private_version; /* version row written by this transaction */
-	TransactionId	  xmin;			   /* the version row's xmin */
-	int				  nnodes;
-	HashringDefNode	 *nodes;
+	char			   ring[HASHRING_RING_NAME_MAX + 1];
+	int64			   ring_id;
+	int64			   version;
+	HashringAlgorithm  algorithm;
+	int32			   vnodes;
+	int32			   replicas;
+	int32			   table_size;		/* maglev; 0 = default */
+	bool			   private_version; /* version row written by this transaction */
+	TransactionId	   xmin;			/* the version row's xmin */
+	int				   nnodes;
+	HashringDefNode	  *nodes;
+	int				   nranges; /* slots: explicit ranges */
+	HashringSlotRange *ranges;
 } HashringDef;
+
+/*
+ * A key as the algorithms see it: its bytes (text, bytea, or the text form of
+ * other types), and the original value with its type for pg_hash.
+ */
+typedef struct HashringKey
+{
+	const char *data;
+	size_t		len;
+	Datum		value;
+	Oid			type;
+	Oid			collation;
+} HashringKey;
+
+/*
+ * State while building an image: the nodes sorted by name (node index i is
+ * nodes[i]) and their ranks in node order.
+ */
+typedef struct HashringBuild
+{
+	const HashringDef *def;
+	HashringDefNode	 **nodes;	/* by node index */
+	uint32			  *rank;	/* node index -> rank */
+	uint32			  *by_rank; /* rank -> node index */
+	MemoryContext	   scratch;
+	void			  *state; /* the algorithm's, from plan to fill */
+} HashringBuild;
+
+typedef struct HashringAlgo
+{
+	const char *name;
+	bool		weighted;	/* weights other than 1 are meaningful */
+	bool		has_points; /* node table `points` means something */
+
+	/*
+	 * plan: compute everything the image needs in b->scratch, set the node
+	 * table's `points` (points[i] for node index i) and return the number of
+	 * data bytes; fill: write the data at `data` (MAXALIGNed) and set the
+	 * header fields it uses (off_data is set by the caller).
+	 */
+	Size (*plan)(HashringBuild *b, uint32 *points);
+	void (*fill)(HashringBuild *b, HashringImage *img, char *data);
+
+	/* node index owning the key (the image has a live node) */
+	uint32 (*owner)(const HashringImage *img, const HashringKey *key);
+	/* first n live nodes of the key's preference list; returns how many */
+	int (*walk)(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
+	/* share of the key space per node index; down nodes 0 */
+	void (*shares)(const HashringImage *img, double *shares);
+	/* the key's position under the ring's hash (ring_hash) */
+	int64 (*key_hash)(const HashringImage *img, const HashringKey *key);
+} HashringAlgo;
+
+extern const HashringAlgo hashring_algo_vnode;
+extern const HashringAlgo hashring_algo_ketama;
+extern const HashringAlgo hashring_algo_jump;
+extern const HashringAlgo hashring_algo_maglev;
+extern const HashringAlgo hashring_algo_rendezvous;
+extern const HashringAlgo hashring_algo_slots;
+extern const HashringAlgo hashring_algo_xor;
+extern const HashringAlgo hashring_algo_pghash;
 
 /* in hashring.c */
 extern char	 *hashring_default_ring;
@@ -121,6 +218,7 @@ extern bool	  hashring_preloaded;
 
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);
+extern uint64 hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed);
 extern uint64 hashring_point_position(const char *node, int node_len, uint32 index);
 extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
 
@@ -130,14 +228,22 @@ extern void	  hashring_register_invalidation(void);
 extern uint64 hashring_inval_epoch;
 
 /* in image.c */
-extern HashringImage *hashring_image_build(const HashringDef *def, MemoryContext cxt);
-extern uint32		  hashring_image_find(const HashringImage *img, uint64 h);
-extern uint32		  hashring_image_owner(const HashringImage *img, uint64 h);
-extern int			  hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out);
-extern void			  hashring_image_shares(const HashringImage *img, double *shares);
+extern const HashringAlgo *hashring_algo(uint32 algorithm);
+extern const HashringAlgo *hashring_algo_by_name(const char *name);
+extern HashringImage	  *hashring_image_build(const HashringDef *def, MemoryContext cxt);
+extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
+extern void				   hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
+extern void				   hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
+extern int				   hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int found, bool *seen);
+
+/* in algo_xor.c */
+extern void hashring_sha1(const void *data, size_t len, uint8 *out);
+
+/* in algo_slots.c */
+extern int32 hashring_key_slot(const char *key, size_t len);
 
 /* in cache.c */
-extern const HashringImage *hashring_get_image(const char *name, int len, FmgrInfo *flinfo);
+extern const HashringImage *hashring_get_image(const char *name, int len, void **hint);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
 extern Datum				hashring_cache_info_rows(FunctionCallInfo fcinfo);

@@ -1,37 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * image.c
- *	  Building a ring image from a ring definition, and the read-only
- *	  operations on an image: find the owner of a hash, walk clockwise for
- *	  n distinct nodes, and compute each node's exact share of the hash space.
+ *	  Building a ring image: the part common to every algorithm (header,
+ *	  node table, names, node order), and the registry of algorithms.
  *
- * Layout of an image (all offsets from the image start, 8-byte aligned):
+ * Layout of an image (all offsets from the image start, MAXALIGNed):
  *
  *	  HashringImage header
- *	  HashringImageNode[nnodes]   sorted by name, bytewise
+ *	  HashringImageNode[nnodes]   sorted by name, bytewise; a node's index
+ *	                              in this array is its "node index"
+ *	  uint32 by_rank[nnodes]      node index of each rank in node order
+ *	                              (the order nodes were added: ordinal)
  *	  node names                  not NUL-terminated
- *	  HashringPoint[npoints]      12 bytes each: position (two 32-bit
- *	                              halves) and owner node index; ascending by
- *	                              position, ties by owner index, which is
- *	                              name order
- *	  uint32 index[2^bits]        bucket b covers the positions whose top
- *	                              `bits` bits equal b.  A non-empty bucket's
- *	                              entry is its first point; an empty bucket's
- *	                              entry is HR_INDEX_EMPTY | the owner of the
- *	                              next point clockwise, which owns every key
- *	                              in the bucket.
+ *	  algorithm data              see the algo_*.c file
  *
- * For rings of up to 65536 points, bits = floor(log2(npoints)): a bucket
- * holds 1 to 2 points on average and about a quarter to a third of the
- * buckets are empty.  ring_node reads the bucket's entry; for an empty
- * bucket that is the answer, otherwise it scans the bucket's points from the
- * first (position and owner are in the same record).  Larger rings use 16 to
- * 32 points per bucket (see image_index_bits).  Size: 12 bytes per point plus
- * at most 4 (small rings) or 0.25 (large rings) bytes per point of index.
- *
- * Down nodes contribute no points: a key that would land on one of their
- * points goes to the next live point clockwise, which is exactly the owner
- * the array without them gives.
+ * Also the helpers shared by the algorithms whose preference list walks
+ * node order (jump, pg_hash) or whose shares are per rank.
  *
  * Images are immutable once built; this file has no shared state.
  *
@@ -42,63 +26,33 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-typedef struct HrPointTmp
-{
-	uint64 pos;
-	uint32 owner;
-} HrPointTmp;
+static const HashringAlgo *const image_algos[HASHRING_ALGO_COUNT] = {
+	[HASHRING_ALGO_VNODE] = &hashring_algo_vnode,
+	[HASHRING_ALGO_KETAMA] = &hashring_algo_ketama,
+	[HASHRING_ALGO_JUMP] = &hashring_algo_jump,
+	[HASHRING_ALGO_MAGLEV] = &hashring_algo_maglev,
+	[HASHRING_ALGO_RENDEZVOUS] = &hashring_algo_rendezvous,
+	[HASHRING_ALGO_SLOTS] = &hashring_algo_slots,
+	[HASHRING_ALGO_XOR] = &hashring_algo_xor,
+	[HASHRING_ALGO_PG_HASH] = &hashring_algo_pghash,
+};
 
-static inline int
-hr_point_cmp(const HrPointTmp *a, const HrPointTmp *b)
+const HashringAlgo *
+hashring_algo(uint32 algorithm)
 {
-	if (a->pos != b->pos)
-		return a->pos < b->pos ? -1 : 1;
-	if (a->owner != b->owner)
-		return a->owner < b->owner ? -1 : 1;
-	return 0;
+	if (algorithm >= HASHRING_ALGO_COUNT || image_algos[algorithm] == NULL)
+		elog(ERROR, "unknown hashring algorithm %u", algorithm);
+	return image_algos[algorithm];
 }
 
-#define ST_SORT			 hr_sort_points
-#define ST_ELEMENT_TYPE	 HrPointTmp
-#define ST_COMPARE(a, b) hr_point_cmp(a, b)
-#define ST_SCOPE		 static
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-/*
- * Positions are uniform hashes, so a counting sort on their top bits leaves
- * about one point per bucket; each bucket is then finished with the
- * comparison sort (which also settles equal positions by owner).  Linear
- * time: on 2.56M points it is several times faster than sorting the whole
- * array by comparison.  Sorts `in` into `out` and returns `out`.
- */
-static HrPointTmp *
-image_sort_points(HrPointTmp *in, HrPointTmp *out, uint64 n, MemoryContext cxt)
+/* The algorithm with this name, or NULL. */
+const HashringAlgo *
+hashring_algo_by_name(const char *name)
 {
-	uint32	bits = 1;
-	uint64	nbuckets;
-	uint32 *start;
-
-	while (bits < 24 && ((uint64) 1 << (bits + 1)) <= n)
-		bits++;
-	nbuckets = (uint64) 1 << bits;
-	start = MemoryContextAllocExtended(cxt, sizeof(uint32) * (nbuckets + 1),
-									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (uint64 k = 0; k < n; k++)
-		start[(in[k].pos >> (64 - bits)) + 1]++;
-	for (uint64 b = 0; b < nbuckets; b++)
-		start[b + 1] += start[b];
-	/* scatter, advancing start[b]; afterwards start[b] is bucket b's end */
-	for (uint64 k = 0; k < n; k++)
-		out[start[in[k].pos >> (64 - bits)]++] = in[k];
-	for (uint64 b = 0, lo = 0; b < nbuckets; b++)
-	{
-		if (start[b] - lo > 1)
-			hr_sort_points(out + lo, start[b] - lo);
-		lo = start[b];
-	}
-	pfree(start);
-	return out;
+	for (int i = 0; i < HASHRING_ALGO_COUNT; i++)
+		if (image_algos[i] && strcmp(image_algos[i]->name, name) == 0)
+			return image_algos[i];
+	return NULL;
 }
 
 /* Bytewise name order, a shorter name first when it is a prefix. */
@@ -114,29 +68,20 @@ image_name_cmp(const void *a, const void *b)
 	return (na->name_len > nb->name_len) - (na->name_len < nb->name_len);
 }
 
-/*
- * Rings of up to this many points (about 800 kB of point records) stay in a
- * core's L2 cache: they get one bucket per one to two points, so a lookup
- * compares against one or two positions.  Larger rings get one bucket per
- * 16 to 32 points: the index shrinks 16-fold (to at most 0.25 bytes per
- * point, so it stays cached), and the short forward scan reads adjacent
- * records, which the CPU fetches together.  Measured on a 2.56M-point ring,
- * that is about 20% faster than the dense index, whose own cache misses
- * (one per lookup, into an 8 MB array) cost as much as the point's.
- */
-#define IMAGE_DENSE_MAX_POINTS 65536
-#define IMAGE_SPARSE_SHIFT	   4
+/* Node order: ordinal, then name. */
+static const HashringBuild *image_sort_build;
 
-static uint32
-image_index_bits(uint32 npoints)
+static int
+image_rank_cmp(const void *a, const void *b)
 {
-	uint32 bits = 1;
+	uint32 ia = *(const uint32 *) a;
+	uint32 ib = *(const uint32 *) b;
+	int32  oa = image_sort_build->nodes[ia]->ordinal;
+	int32  ob = image_sort_build->nodes[ib]->ordinal;
 
-	while (bits < 24 && ((uint64) 1 << (bits + 1)) <= npoints)
-		bits++;
-	if (npoints > IMAGE_DENSE_MAX_POINTS)
-		bits -= IMAGE_SPARSE_SHIFT;
-	return bits;
+	if (oa != ob)
+		return oa < ob ? -1 : 1;
+	return (ia > ib) - (ia < ib);
 }
 
 /*
@@ -146,96 +91,63 @@ image_index_bits(uint32 npoints)
 HashringImage *
 hashring_image_build(const HashringDef *def, MemoryContext cxt)
 {
-	MemoryContext	  scratch;
-	MemoryContext	  oldcxt;
-	HashringDefNode **order;
-	uint32			 *points;
-	HrPointTmp		 *tmp;
-	uint64			  npoints = 0;
-	uint32			  nlive = 0;
-	Size			  names_bytes = 0;
-	Size			  off,
-		off_nodes,
-		off_names,
-		off_points,
-		off_index,
-		total;
-	uint32			   bits;
-	uint32			   nbuckets;
-	HashringImage	  *img;
-	HashringImageNode *inodes;
-	HashringPoint	  *ipoints;
-	uint32			  *index;
-	uint64			   k;
-	int				   i;
+	const HashringAlgo *algo = hashring_algo(def->algorithm);
+	HashringBuild		b;
+	MemoryContext		oldcxt;
+	uint32			   *points;
+	uint32				nlive = 0;
+	Size				names_bytes = 0;
+	Size				data_bytes;
+	Size				off, off_nodes, off_rank, off_names, off_data, total;
+	HashringImage	   *img;
+	HashringImageNode  *inodes;
+	int					n = def->nnodes;
 
-	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring build",
-									ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(scratch);
+	memset(&b, 0, sizeof(b));
+	b.def = def;
+	b.scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring build",
+									  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(b.scratch);
 
-	order = palloc(sizeof(HashringDefNode *) * Max(def->nnodes, 1));
-	for (i = 0; i < def->nnodes; i++)
-		order[i] = &def->nodes[i];
-	qsort(order, def->nnodes, sizeof(HashringDefNode *), image_name_cmp);
-
-	points = palloc(sizeof(uint32) * Max(def->nnodes, 1));
-	for (i = 0; i < def->nnodes; i++)
-	{
-		int64 p = hashring_points_for_weight(order[i]->weight, def->vnodes);
-
-		if (i > 0 && image_name_cmp(&order[i - 1], &order[i]) == 0)
+	b.nodes = palloc(sizeof(HashringDefNode *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		b.nodes[i] = &def->nodes[i];
+	qsort(b.nodes, n, sizeof(HashringDefNode *), image_name_cmp);
+	for (int i = 1; i < n; i++)
+		if (image_name_cmp(&b.nodes[i - 1], &b.nodes[i]) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("ring \"%s\" lists node \"%s\" twice", def->ring, order[i]->name)));
-		points[i] = (uint32) Min(p, (int64) HASHRING_MAX_POINTS + 1);
-		names_bytes += order[i]->name_len;
-		if (order[i]->state == HASHRING_NODE_ACTIVE)
-		{
-			npoints += points[i];
-			nlive++;
-		}
-	}
-	if (npoints > HASHRING_MAX_POINTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("ring \"%s\" has too many points", def->ring),
-				 errdetail("The ring has " UINT64_FORMAT " points; the limit is %d.",
-						   npoints, HASHRING_MAX_POINTS)));
+					 errmsg("ring \"%s\" lists node \"%s\" twice", def->ring, b.nodes[i]->name)));
 
-	/* Generate and sort the points of the active nodes. */
-	tmp = MemoryContextAllocHuge(scratch, sizeof(HrPointTmp) * Max(npoints, 1));
-	k = 0;
-	for (i = 0; i < def->nnodes; i++)
+	b.by_rank = palloc(sizeof(uint32) * Max(n, 1));
+	b.rank = palloc(sizeof(uint32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		b.by_rank[i] = (uint32) i;
+	image_sort_build = &b;
+	qsort(b.by_rank, n, sizeof(uint32), image_rank_cmp);
+	image_sort_build = NULL;
+	for (int r = 0; r < n; r++)
+		b.rank[b.by_rank[r]] = (uint32) r;
+
+	for (int i = 0; i < n; i++)
 	{
-		uint32 j;
-
-		if (order[i]->state != HASHRING_NODE_ACTIVE)
-			continue;
-		for (j = 0; j < points[i]; j++)
-		{
-			tmp[k].pos = hashring_point_position(order[i]->name, order[i]->name_len, j);
-			tmp[k].owner = (uint32) i;
-			k++;
-		}
-		CHECK_FOR_INTERRUPTS();
+		names_bytes += b.nodes[i]->name_len;
+		if (b.nodes[i]->state == HASHRING_NODE_ACTIVE)
+			nlive++;
 	}
-	Assert(k == npoints);
-	tmp = image_sort_points(tmp,
-							MemoryContextAllocHuge(scratch, sizeof(HrPointTmp) * Max(npoints, 1)),
-							npoints, scratch);
 
-	/* Lay the image out. */
-	bits = image_index_bits((uint32) npoints);
-	nbuckets = (uint32) 1 << bits;
+	points = palloc0(sizeof(uint32) * Max(n, 1));
+	data_bytes = algo->plan(&b, points);
+
 	off = MAXALIGN(sizeof(HashringImage));
 	off_nodes = off;
-	off += MAXALIGN(sizeof(HashringImageNode) * def->nnodes);
+	off += MAXALIGN(sizeof(HashringImageNode) * n);
+	off_rank = off;
+	off += MAXALIGN(sizeof(uint32) * n);
 	off_names = off;
 	off += MAXALIGN(names_bytes);
-	off_points = off;
-	off += MAXALIGN(sizeof(HashringPoint) * npoints);
-	off_index = off;
-	off += MAXALIGN(sizeof(uint32) * nbuckets);
+	off_data = off;
+	off += MAXALIGN(data_bytes);
 	total = off;
 
 	img = MemoryContextAllocExtended(cxt, total, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -246,183 +158,126 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	img->ring_id = def->ring_id;
 	img->version = def->version;
 	img->total_bytes = total;
-	img->nnodes = def->nnodes;
+	img->nnodes = n;
 	img->nlive = nlive;
-	img->npoints = (uint32) npoints;
-	img->index_bits = bits;
 	img->vnodes = def->vnodes;
 	img->replicas = def->replicas;
 	img->off_nodes = off_nodes;
-	img->off_points = off_points;
-	img->off_index = off_index;
+	img->off_rank = off_rank;
+	img->off_data = off_data;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
 	inodes = (HashringImageNode *) ((char *) img + off_nodes);
 	off = off_names;
-	for (i = 0; i < def->nnodes; i++)
+	for (int i = 0; i < n; i++)
 	{
 		inodes[i].name_off = (uint32) off;
-		inodes[i].name_len = order[i]->name_len;
-		inodes[i].weight = order[i]->weight;
-		inodes[i].state = order[i]->state;
+		inodes[i].name_len = b.nodes[i]->name_len;
+		inodes[i].weight = b.nodes[i]->weight;
+		inodes[i].state = b.nodes[i]->state;
+		inodes[i].rank = b.rank[i];
 		inodes[i].points = points[i];
-		memcpy((char *) img + off, order[i]->name, order[i]->name_len);
-		off += order[i]->name_len;
+		memcpy((char *) img + off, b.nodes[i]->name, b.nodes[i]->name_len);
+		off += b.nodes[i]->name_len;
 	}
+	memcpy((char *) img + off_rank, b.by_rank, sizeof(uint32) * n);
 
-	ipoints = (HashringPoint *) ((char *) img + off_points);
-	for (k = 0; k < npoints; k++)
-	{
-		ipoints[k].pos_hi = (uint32) (tmp[k].pos >> 32);
-		ipoints[k].pos_lo = (uint32) tmp[k].pos;
-		ipoints[k].owner = tmp[k].owner;
-	}
-
-	/*
-	 * Index, in one sweep over the sorted points.  An empty bucket's keys all
-	 * go to the next point clockwise: the first point of a later bucket, or
-	 * point 0 after the last bucket.
-	 */
-	index = (uint32 *) ((char *) img + off_index);
-	k = 0;
-	for (uint64 b = 0; b < nbuckets; b++)
-	{
-		while (k < npoints && (tmp[k].pos >> (64 - bits)) < b)
-			k++;
-		if (k < npoints && (tmp[k].pos >> (64 - bits)) == b)
-			index[b] = (uint32) k;
-		else if (npoints > 0)
-			index[b] = HR_INDEX_EMPTY | tmp[k < npoints ? k : 0].owner;
-		else
-			index[b] = HR_INDEX_EMPTY;
-	}
+	algo->fill(&b, img, (char *) img + off_data);
 
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(scratch);
+	MemoryContextDelete(b.scratch);
 	return img;
 }
 
-/* First point >= h, scanning forward from point i (the start of h's bucket). */
-static inline uint32
-image_scan(const HashringImage *img, uint32 i, uint64 h)
-{
-	const HashringPoint *points = HR_IMAGE_POINTS(img);
-
-	while (i < img->npoints && HR_POINT_POS(&points[i]) < h)
-		i++;
-	return i == img->npoints ? 0 : i;
-}
-
 /*
- * Index of the first point whose position is >= h, wrapping to 0.
- * The image must have at least one point.
- */
-uint32
-hashring_image_find(const HashringImage *img, uint64 h)
-{
-	const uint32 *index = HR_IMAGE_INDEX(img);
-	uint64		  nbuckets = (uint64) 1 << img->index_bits;
-	uint64		  b = h >> (64 - img->index_bits);
-
-	/* From an empty bucket, the next point is the next non-empty bucket's first. */
-	while (index[b] & HR_INDEX_EMPTY)
-	{
-		if (++b == nbuckets)
-			return 0;
-	}
-	return image_scan(img, index[b], h);
-}
-
-/*
- * The node index that owns hash h: the owner of hashring_image_find(h), but
- * an empty bucket answers without touching the points.
- */
-uint32
-hashring_image_owner(const HashringImage *img, uint64 h)
-{
-	uint32 e = HR_IMAGE_INDEX(img)[h >> (64 - img->index_bits)];
-
-	if (e & HR_INDEX_EMPTY)
-		return e & ~HR_INDEX_EMPTY;
-	return HR_IMAGE_POINTS(img)[image_scan(img, e, h)].owner;
-}
-
-/*
- * Up to n distinct live nodes clockwise from h, owner first; returns how
- * many were written to out[] (min(n, nlive)).
+ * Add node index `node` to out[0..found) if it is live and not there yet;
+ * returns the new count.  `seen` (nnodes flags) may be NULL for small n.
  */
 int
-hashring_image_walk(const HashringImage *img, uint64 h, int n, uint32 *out)
+hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int found, bool *seen)
 {
-	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32				 start = hashring_image_find(img, h);
-	uint32				 want = Min((uint32) n, img->nlive);
-	uint32				 found = 0;
-	bool				*seen = NULL;
-
-	/* Small n: a linear scan of out[] beats clearing a bitmap. */
-	if (want > 8)
-		seen = palloc0(sizeof(bool) * img->nnodes);
-
-	for (uint32 step = 0; step < img->npoints && found < want; step++)
-	{
-		uint32 p = start + step;
-		uint32 owner;
-		bool   dup = false;
-
-		if (p >= img->npoints)
-			p -= img->npoints;
-		owner = points[p].owner;
-		if (seen)
-		{
-			dup = seen[owner];
-			seen[owner] = true;
-		}
-		else
-		{
-			for (uint32 i = 0; i < found; i++)
-				if (out[i] == owner)
-				{
-					dup = true;
-					break;
-				}
-		}
-		if (!dup)
-			out[found++] = owner;
-	}
+	if (found >= n || !HR_NODE_LIVE(img, node))
+		return found;
 	if (seen)
-		pfree(seen);
-	return (int) found;
-}
-
-/*
- * Exact fraction of the 2^64 hash space each node owns: the arcs
- * (pos[j-1], pos[j]] summed per owner.  shares[] has nnodes entries; down
- * nodes get 0.
- */
-void
-hashring_image_shares(const HashringImage *img, double *shares)
-{
-	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32				 last = img->npoints - 1;
-	uint128				*acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
-	const double		 space = 18446744073709551616.0; /* 2^64 */
-
-	if (HR_POINT_POS(&points[0]) == HR_POINT_POS(&points[last]))
 	{
-		/* one point, or all points at one position: the first owns it all */
-		acc[points[0].owner] = (uint128) 1 << 64;
+		if (seen[node])
+			return found;
+		seen[node] = true;
 	}
 	else
 	{
-		for (uint32 j = 0; j < img->npoints; j++)
-		{
-			uint64 prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
-
-			acc[points[j].owner] += (uint64) (HR_POINT_POS(&points[j]) - prev);
-		}
+		for (int i = 0; i < found; i++)
+			if (out[i] == node)
+				return found;
 	}
+	out[found++] = node;
+	return found;
+}
+
+/* First n live nodes in node order from rank `first_rank`, wrapping. */
+int
+hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out)
+{
+	const uint32 *by_rank = HR_IMAGE_RANK(img);
+	int			  found = 0;
+
+	for (uint32 step = 0; step < img->nnodes && found < n; step++)
+	{
+		uint32 node = by_rank[(first_rank + step) % img->nnodes];
+
+		if (HR_NODE_LIVE(img, node))
+			out[found++] = node;
+	}
+	return found;
+}
+
+/*
+ * Shares when each rank r owns rank_share[r] of the key space and a down
+ * node's part goes to the next live node in node order.
+ */
+void
+hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares)
+{
 	for (uint32 i = 0; i < img->nnodes; i++)
-		shares[i] = (double) acc[i] / space;
-	pfree(acc);
+		shares[i] = 0;
+	if (img->nlive == 0)
+		return;
+	for (uint32 r = 0; r < img->nnodes; r++)
+	{
+		uint32 owner;
+
+		hashring_walk_by_rank(img, r, 1, &owner);
+		shares[owner] += rank_share[r];
+	}
+}
+
+/*
+ * eff[i] = the first live owner[j] for j = i, i+1, ... (cyclic): how tables
+ * (slots, maglev) pass over down nodes.  Two passes backwards, linear.
+ */
+void
+hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count)
+{
+	uint32 start;
+	uint32 cur;
+
+	if (img->nlive == 0 || count == 0)
+		return;
+	for (start = 0; start < count; start++)
+		if (HR_NODE_LIVE(img, owner[start]))
+			break;
+	if (start == count)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ring \"%s\" has no active node that owns any part of it", img->ring),
+				 errdetail("Every slot or table entry belongs to a node that is down.")));
+	cur = owner[start];
+	for (uint32 k = 0; k < count; k++)
+	{
+		uint32 i = (start + count - k) % count;
+
+		if (HR_NODE_LIVE(img, owner[i]))
+			cur = owner[i];
+		eff[i] = cur;
+	}
 }

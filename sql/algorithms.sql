@@ -1,0 +1,143 @@
+-- Every algorithm behind the same functions; their parameters and errors.
+-- (Agreement with the reference implementations is checked by the TAP tests
+-- 020-023 against npm hashring, k-bucket, cluster-key-slot, Guava, a real
+-- Redis Cluster and real hash-partitioned tables.)
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT hashring.ring_create('a_' || a, a) FROM unnest(ARRAY['vnode', 'ketama', 'jump', 'maglev', 'rendezvous', 'slots', 'xor', 'pg_hash']) a \g /dev/null
+SELECT hashring.ring_add_node('a_' || a, 'n' || i)
+  FROM unnest(ARRAY['vnode', 'ketama', 'jump', 'maglev', 'rendezvous', 'slots', 'xor', 'pg_hash']) a, generate_series(1, 8) i \g /dev/null
+CREATE TEMP TABLE algos AS
+SELECT a, 'a_' || a AS r FROM unnest(ARRAY['vnode', 'ketama', 'jump', 'maglev', 'rendezvous', 'slots', 'xor', 'pg_hash']) a;
+
+-- common contract: owner first in ring_nodes, distinct, shares sum to 1, every node used
+SELECT a,
+       (SELECT count(*) FROM generate_series(1, 3000) i
+         WHERE hashring.ring_node(r, 'k' || i) <> (hashring.ring_nodes(r, 'k' || i, 3))[1]) AS owner_not_first,
+       (SELECT count(*) FROM generate_series(1, 3000) i
+         WHERE (SELECT count(DISTINCT x) FROM unnest(hashring.ring_nodes(r, 'k' || i, 3)) x) <> 3) AS not_distinct,
+       (SELECT count(DISTINCT hashring.ring_node(r, 'k' || i)) FROM generate_series(1, 3000) i) AS nodes_used,
+       (SELECT abs(sum(share) - 1) < 1e-9 FROM hashring.ring_balance(r)) AS shares_sum_to_1,
+       (SELECT cardinality(hashring.ring_nodes(r, 'k', 100))) AS all_nodes
+  FROM algos ORDER BY a;
+
+-- shares agree with where 40,000 keys go (within 2%; slots and pg_hash are
+-- exact over their own hash space, keys are a sample)
+SELECT a, bool_and(abs(b.share - s.frac) < 0.02) AS sampled_matches
+  FROM algos, LATERAL hashring.ring_balance(r) b
+  JOIN LATERAL (SELECT hashring.ring_node(r, 's' || i) AS node, count(*) / 40000.0 AS frac
+                  FROM generate_series(1, 40000) i GROUP BY 1) s USING (node)
+ GROUP BY a ORDER BY a;
+
+-- a down node: its keys move to the next node of each key's preference list,
+-- no other key moves, and setting it active again restores everything
+CREATE TEMP TABLE before AS
+SELECT a, r, 'k' || i AS k, hashring.ring_nodes(r, 'k' || i, 2) AS two
+  FROM algos, generate_series(1, 2000) i;
+SELECT hashring.ring_set_state(r, 'n3', 'down') FROM algos \g /dev/null
+SELECT a,
+       count(*) FILTER (WHERE two[1] <> 'n3' AND hashring.ring_node(r, k) <> two[1]) AS others_moved,
+       count(*) FILTER (WHERE two[1] = 'n3' AND hashring.ring_node(r, k) <> two[2]) AS not_next,
+       count(*) FILTER (WHERE hashring.ring_node(r, k) = 'n3') AS routed_to_down
+  FROM before GROUP BY a ORDER BY a;
+SELECT a, (SELECT share FROM hashring.ring_balance(r) WHERE node = 'n3') AS down_share FROM algos ORDER BY a;
+SELECT hashring.ring_set_state(r, 'n3', 'active') FROM algos \g /dev/null
+SELECT a, count(*) FILTER (WHERE hashring.ring_nodes(r, k, 2) <> two) AS changed_after_reactivation
+  FROM before GROUP BY a ORDER BY a;
+
+-- adding a node: how many of 2000 keys move, and whether they all move to it
+SELECT hashring.ring_add_node(r, 'n9') FROM algos \g /dev/null
+SELECT a, count(*) FILTER (WHERE hashring.ring_node(r, k) <> two[1]) > 0 AS some_moved,
+       count(*) FILTER (WHERE hashring.ring_node(r, k) <> two[1] AND hashring.ring_node(r, k) <> 'n9') AS moved_elsewhere
+  FROM before GROUP BY a ORDER BY a;
+
+-- weights: where an algorithm has them, a heavier node owns more; a weight
+-- change moves keys only to or from that node (vnode, rendezvous)
+CREATE TEMP TABLE w AS
+SELECT a, r, 'k' || i AS k, hashring.ring_node(r, 'k' || i) AS owner
+  FROM algos, generate_series(1, 2000) i WHERE a IN ('vnode', 'ketama', 'maglev', 'rendezvous');
+SELECT hashring.ring_set_weight(r, 'n1', 3) FROM algos WHERE a IN ('vnode', 'ketama', 'maglev', 'rendezvous') \g /dev/null
+SELECT a, (SELECT round(share::numeric, 2) FROM hashring.ring_balance(r) WHERE node = 'n1') AS share_at_weight_3,
+       (SELECT round(expected_share::numeric, 2) FROM hashring.ring_balance(r) WHERE node = 'n1') AS expected
+  FROM algos WHERE a IN ('vnode', 'ketama', 'maglev', 'rendezvous') ORDER BY a;
+SELECT a, count(*) FILTER (WHERE hashring.ring_node(r, k) <> owner AND hashring.ring_node(r, k) <> 'n1') AS moved_not_to_n1
+  FROM w WHERE a IN ('vnode', 'rendezvous') GROUP BY a ORDER BY a;
+
+-- typed keys: pg_hash hashes the value, the others its text form
+SELECT a, hashring.ring_node(r, 42) = hashring.ring_node(r, '42') AS int_as_text,
+       hashring.ring_node(r, 42::bigint) = hashring.ring_node(r, '42') AS bigint_as_text
+  FROM algos ORDER BY a;
+SELECT hashring.ring_hash('a_pg_hash', 42) = hashring.ring_hash('a_pg_hash', 42::bigint) AS int_and_bigint_hash_alike;
+
+-- ring_slot: Redis's keyHashSlot, including the {hash tag} rule
+SELECT k, hashring.ring_slot(k) FROM (VALUES ('123456789'), (''), ('{user1000}.following'),
+    ('{user1000}.followers'), ('foo{}{bar}'), ('foo{{bar}}zap'), ('foo{bar}{zap}'), ('{}'), ('{{a}}'), ('a{}b{c}')) v(k);
+SELECT hashring.ring_slot('{user1000}.following') = hashring.ring_slot('user1000') AS tag_hashed,
+       hashring.ring_slot('abc'::bytea) = hashring.ring_slot('abc') AS bytea_same,
+       hashring.ring_hash('a_slots', 'user:1') = hashring.ring_slot('user:1') AS ring_hash_is_slot;
+-- default slot ranges as redis-cli --cluster create assigns them
+SELECT node, points AS slots FROM hashring.ring_balance('a_slots') ORDER BY node;
+
+-- explicit slot ranges must cover every slot once
+SELECT hashring.ring_create('s', 'slots');
+SELECT hashring.ring_add_node('s', 'a');
+SELECT hashring.ring_add_node('s', 'b');
+SELECT hashring.ring_assign_slots('s', 'a', 0, 9999);
+SELECT pg_temp.err($q$SELECT hashring.ring_node('s', 'k')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_assign_slots('s', 'b', 9000, 16383)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_assign_slots('s', 'b', 10000, 16384)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_assign_slots('s', 'b', 12000, 11000)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_assign_slots('s', 'zz', 10000, 16383)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_assign_slots('a_vnode', 'n1', 0, 16383)$q$);
+SELECT hashring.ring_assign_slots('s', 'b', 10000, 16383);
+SELECT node, points FROM hashring.ring_balance('s') ORDER BY node;
+SELECT count(*) FILTER (WHERE hashring.ring_node('s', 'k' || i) <> CASE WHEN hashring.ring_slot('k' || i) < 10000 THEN 'a' ELSE 'b' END) AS misrouted
+  FROM generate_series(1, 5000) i;
+-- removing a node removes its ranges: the gap is an error until filled
+SELECT hashring.ring_remove_node('s', 'b');
+SELECT pg_temp.err($q$SELECT hashring.ring_node('s', 'k')$q$);
+SELECT hashring.ring_clear_slots('s');
+SELECT node, points FROM hashring.ring_balance('s');
+SELECT hashring.ring_drop('s');
+
+-- maglev table size: prime, at least the node count, maglev only
+SELECT pg_temp.err($q$SELECT hashring.ring_create('m', 'maglev', table_size => 65536)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_create('m', 'maglev', table_size => 1)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_create('m', 'vnode', table_size => 65537)$q$);
+SELECT hashring.ring_create('m', 'maglev', table_size => 7);
+SELECT hashring.ring_add_node('m', 'm' || i) FROM generate_series(1, 6) i \g /dev/null
+SELECT pg_temp.err($q$SELECT hashring.ring_add_node('m', 'm7')$q$);  -- 7 nodes, 7 entries: fits
+SELECT pg_temp.err($q$SELECT hashring.ring_add_node('m', 'm8')$q$);
+SELECT pg_temp.err($q$UPDATE hashring.rings SET table_size = 5 WHERE ring = 'm'$q$);
+SELECT node, points AS entries FROM hashring.ring_balance('m') ORDER BY node;
+UPDATE hashring.rings SET table_size = 251 WHERE ring = 'm';
+SELECT sum(points) AS entries FROM hashring.ring_balance('m');
+SELECT hashring.ring_drop('m');
+
+-- jump: only the last added node can be removed
+SELECT pg_temp.err($q$SELECT hashring.ring_remove_node('a_jump', 'n4')$q$);
+SELECT hashring.ring_remove_node('a_jump', 'n9');
+SELECT count(*) AS nodes FROM hashring.nodes WHERE ring = 'a_jump';
+
+-- algorithms without weights refuse them
+SELECT pg_temp.err(format($q$SELECT hashring.ring_add_node(%L, 'heavy', 2)$q$, r)) FROM algos WHERE a IN ('jump', 'slots', 'xor', 'pg_hash') ORDER BY a;
+SELECT pg_temp.err($q$UPDATE hashring.rings SET algorithm = 'jump' WHERE ring = 'a_vnode'$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_create('x', 'consistent')$q$);
+
+-- xor node ids: 20 bytes; a stated id replaces SHA-1 of the name
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_id('a_xor', 'n1', '\x00'::bytea)$q$);
+SELECT hashring.ring_node('a_xor', 'k') AS before_id;
+-- n5's id becomes SHA-1('k'): distance 0 to key 'k', which it must now own
+SELECT hashring.ring_set_node_id('a_xor', 'n5', '\x13fbd79c3d390e5d6585a21e11ff5ec1970cff0c');
+SELECT hashring.ring_node('a_xor', 'k') AS after_id,
+       hashring.ring_hash('a_xor', 'k') = x'13fbd79c3d390e5d'::bigint AS ring_hash_is_sha1_prefix;
+SELECT hashring.ring_set_node_id('a_xor', 'n5', NULL);
+SELECT hashring.ring_node('a_xor', 'k') AS back_to_name_id;
+
+SELECT hashring.ring_drop(r) FROM algos \g /dev/null

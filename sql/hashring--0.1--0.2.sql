@@ -1,0 +1,393 @@
+/* hashring--0.1--0.2.sql -- seven more algorithms behind the same functions */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION hashring UPDATE TO '0.2'" to load this file. \quit
+
+/* ---------------------------------------------------------------------------
+ * Catalog: maglev table size, xor node ids, Redis slot ranges
+ * ------------------------------------------------------------------------- */
+
+ALTER TABLE hashring.rings ADD COLUMN table_size integer;
+COMMENT ON COLUMN hashring.rings.table_size IS 'maglev: lookup table size, a prime (NULL: 65537)';
+ALTER TABLE hashring.nodes ADD COLUMN node_id bytea;
+COMMENT ON COLUMN hashring.nodes.node_id IS 'xor: the node''s 160-bit id (NULL: SHA-1 of the name)';
+
+CREATE TABLE hashring.slot_ranges (
+    ring       text    NOT NULL,
+    node       text    NOT NULL,
+    first_slot integer NOT NULL,
+    last_slot  integer NOT NULL,
+    PRIMARY KEY (ring, first_slot),
+    FOREIGN KEY (ring, node) REFERENCES hashring.nodes (ring, node) ON DELETE CASCADE
+);
+COMMENT ON TABLE hashring.slot_ranges IS 'slots rings: explicit slot -> node assignment (none: redis-cli''s default)';
+SELECT pg_catalog.pg_extension_config_dump('hashring.slot_ranges', '');
+
+CREATE FUNCTION hashring._is_prime(n integer)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT n OPERATOR(pg_catalog.>=) 2 AND NOT EXISTS (
+        SELECT 1 FROM pg_catalog.generate_series(2, pg_catalog.floor(pg_catalog.sqrt(n::float8))::integer) AS d
+         WHERE n OPERATOR(pg_catalog.%) d OPERATOR(pg_catalog.=) 0)
+$$;
+COMMENT ON FUNCTION hashring._is_prime(integer) IS 'internal: primality test for maglev table sizes';
+
+CREATE OR REPLACE FUNCTION hashring._rings_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM hashring._check_name('ring', NEW.ring, 63);
+    IF TG_OP = 'INSERT' THEN
+        IF EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring) THEN
+            RAISE EXCEPTION 'ring "%" already exists', NEW.ring USING ERRCODE = 'duplicate_object';
+        END IF;
+        NEW.version := 1;
+    ELSE
+        IF NEW.ring OPERATOR(pg_catalog.<>) OLD.ring OR NEW.ring_id OPERATOR(pg_catalog.<>) OLD.ring_id THEN
+            RAISE EXCEPTION 'cannot rename ring "%" or change its ring_id', OLD.ring
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Create a new ring and add the nodes to it.';
+        END IF;
+        NEW.version := OLD.version OPERATOR(pg_catalog.+) 1;
+    END IF;
+    IF NEW.algorithm IS NULL OR NEW.algorithm OPERATOR(pg_catalog.<>) ALL
+           (ARRAY['vnode', 'ketama', 'jump', 'maglev', 'rendezvous', 'slots', 'xor', 'pg_hash']) THEN
+        RAISE EXCEPTION 'unknown ring algorithm "%"', NEW.algorithm
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Supported algorithms: vnode, ketama, jump, maglev, rendezvous, slots, xor, pg_hash.';
+    END IF;
+    IF NEW.table_size IS NOT NULL THEN
+        IF NEW.algorithm OPERATOR(pg_catalog.<>) 'maglev' THEN
+            RAISE EXCEPTION 'table_size applies only to maglev rings'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT hashring._is_prime(NEW.table_size) OR NEW.table_size OPERATOR(pg_catalog.>) 16777213 THEN
+            RAISE EXCEPTION 'maglev table_size must be a prime between 2 and 16777213'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('The value given was %s.', NEW.table_size),
+                      HINT = 'The default, 65537, is prime; so are 251, 4093, 131071 and 1048573.';
+        END IF;
+    END IF;
+    IF NEW.algorithm OPERATOR(pg_catalog.=) 'maglev' THEN
+        IF (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
+           OPERATOR(pg_catalog.>) COALESCE(NEW.table_size, 65537) THEN
+            RAISE EXCEPTION 'maglev table_size must be at least the number of nodes'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm
+       AND NEW.algorithm OPERATOR(pg_catalog.=) ANY (ARRAY['jump', 'slots', 'xor', 'pg_hash'])
+       AND EXISTS (SELECT 1 FROM hashring.nodes AS n
+                    WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.weight OPERATOR(pg_catalog.<>) 1) THEN
+        RAISE EXCEPTION 'algorithm % does not support weights', NEW.algorithm
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Some nodes of the ring have a weight other than 1.';
+    END IF;
+    IF NEW.vnodes IS NULL OR NEW.vnodes OPERATOR(pg_catalog.<) 1 OR NEW.vnodes OPERATOR(pg_catalog.>) 100000 THEN
+        RAISE EXCEPTION 'vnodes must be between 1 and 100000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.vnodes::text, 'NULL'));
+    END IF;
+    IF NEW.replicas IS NULL OR NEW.replicas OPERATOR(pg_catalog.<) 1 OR NEW.replicas OPERATOR(pg_catalog.>) 1000 THEN
+        RAISE EXCEPTION 'replicas must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.replicas::text, 'NULL'));
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.vnodes OPERATOR(pg_catalog.<>) OLD.vnodes THEN
+        PERFORM hashring._check_points(NEW.ring, NEW.vnodes, 0, NULL);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION hashring._nodes_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ring_vnodes integer;
+    ring_algorithm text;
+    ring_table_size integer;
+BEGIN
+    PERFORM hashring._check_name('ring', NEW.ring, 63);
+    PERFORM hashring._check_name('node', NEW.node, 255);
+    -- Locking the ring row first serialises all writers of one ring, so the
+    -- duplicate and point-limit checks below see every committed change.
+    SELECT r.vnodes, r.algorithm, r.table_size INTO ring_vnodes, ring_algorithm, ring_table_size
+      FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', NEW.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF (TG_OP = 'INSERT' OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring OR NEW.node OPERATOR(pg_catalog.<>) OLD.node)
+       AND EXISTS (SELECT 1 FROM hashring.nodes AS n
+                    WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.node OPERATOR(pg_catalog.=) NEW.node) THEN
+        RAISE EXCEPTION 'node "%" already exists in ring "%"', NEW.node, NEW.ring USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF NEW.weight IS NULL OR NEW.weight OPERATOR(pg_catalog.<=) 0
+       OR NEW.weight OPERATOR(pg_catalog.=) 'NaN'::real OR NEW.weight OPERATOR(pg_catalog.=) 'Infinity'::real THEN
+        RAISE EXCEPTION 'node weight must be a finite number greater than zero'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.weight::text, 'NULL'));
+    END IF;
+    IF NEW.weight OPERATOR(pg_catalog.<>) 1 AND ring_algorithm OPERATOR(pg_catalog.=) ANY (ARRAY['jump', 'slots', 'xor', 'pg_hash']) THEN
+        RAISE EXCEPTION 'algorithm % does not support weights', ring_algorithm
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('Node "%s" was given weight %s; every node of a %s ring has weight 1.',
+                                             NEW.node, NEW.weight, ring_algorithm);
+    END IF;
+    IF NEW.node_id IS NOT NULL AND pg_catalog.octet_length(NEW.node_id) OPERATOR(pg_catalog.<>) 20 THEN
+        RAISE EXCEPTION 'node_id must be 20 bytes long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The value given is %s bytes long.', pg_catalog.octet_length(NEW.node_id));
+    END IF;
+    IF TG_OP = 'INSERT' AND ring_algorithm OPERATOR(pg_catalog.=) 'maglev'
+       AND (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
+           OPERATOR(pg_catalog.>=) COALESCE(ring_table_size, 65537) THEN
+        RAISE EXCEPTION 'maglev ring "%" cannot have more nodes than its % table entries', NEW.ring, COALESCE(ring_table_size, 65537)
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Use a larger prime table_size.';
+    END IF;
+    IF TG_OP = 'INSERT' AND ring_algorithm OPERATOR(pg_catalog.=) 'slots'
+       AND (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
+           OPERATOR(pg_catalog.>=) 16384 THEN
+        RAISE EXCEPTION 'slots ring "%" cannot have more nodes than its 16384 slots', NEW.ring
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF NEW.state IS NULL OR NEW.state OPERATOR(pg_catalog.<>) ALL (ARRAY['active', 'down']) THEN
+        RAISE EXCEPTION 'unknown node state "%"', NEW.state
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid states are active and down.';
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring THEN
+        IF NEW.ordinal IS NULL THEN
+            SELECT COALESCE(pg_catalog.max(n.ordinal) OPERATOR(pg_catalog.+) 1, 0) INTO NEW.ordinal
+              FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring;
+        END IF;
+    END IF;
+    IF NEW.ordinal IS NULL OR NEW.ordinal OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'node ordinal must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ring_algorithm OPERATOR(pg_catalog.=) 'vnode' AND
+       (TG_OP = 'INSERT' OR NEW.weight OPERATOR(pg_catalog.<>) OLD.weight OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring) THEN
+        PERFORM hashring._check_points(NEW.ring, ring_vnodes, hashring.node_points(NEW.weight, ring_vnodes),
+                                       CASE WHEN TG_OP = 'UPDATE' THEN OLD.node END);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+/* jump renumbers buckets after a removed node: only the last may go. */
+CREATE FUNCTION hashring._nodes_check_delete()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (when the ring itself is being dropped, its row is already gone)
+    IF EXISTS (SELECT 1 FROM hashring.rings AS r
+                WHERE r.ring OPERATOR(pg_catalog.=) OLD.ring AND r.algorithm OPERATOR(pg_catalog.=) 'jump')
+       AND EXISTS (SELECT 1 FROM hashring.nodes AS n
+                    WHERE n.ring OPERATOR(pg_catalog.=) OLD.ring AND n.ordinal OPERATOR(pg_catalog.>) OLD.ordinal) THEN
+        RAISE EXCEPTION 'cannot remove node "%" from jump ring "%"', OLD.node, OLD.ring
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Jump consistent hash numbers its buckets 0 to N-1 in the order nodes were added; removing a node other than the last would renumber every later bucket and move their keys.',
+                  HINT = 'Remove nodes in the reverse order they were added, or set the node down with hashring.ring_set_state().';
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION hashring._nodes_check_delete() IS 'internal: refuses removing a jump ring''s node other than the last';
+CREATE TRIGGER nodes_check_delete BEFORE DELETE ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._nodes_check_delete();
+
+CREATE FUNCTION hashring._slot_ranges_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ring_algorithm text;
+    clash record;
+BEGIN
+    SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', NEW.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF ring_algorithm OPERATOR(pg_catalog.<>) 'slots' THEN
+        RAISE EXCEPTION 'ring "%" does not use the slots algorithm', NEW.ring
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hashring.nodes AS n
+                    WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.node OPERATOR(pg_catalog.=) NEW.node) THEN
+        RAISE EXCEPTION 'node "%" does not exist in ring "%"', NEW.node, NEW.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NEW.first_slot IS NULL OR NEW.last_slot IS NULL OR NEW.first_slot OPERATOR(pg_catalog.<) 0
+       OR NEW.last_slot OPERATOR(pg_catalog.>) 16383 OR NEW.first_slot OPERATOR(pg_catalog.>) NEW.last_slot THEN
+        RAISE EXCEPTION 'slot range must satisfy 0 <= first_slot <= last_slot <= 16383'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The range given was %s-%s.', NEW.first_slot, NEW.last_slot);
+    END IF;
+    SELECT s.* INTO clash FROM hashring.slot_ranges AS s
+     WHERE s.ring OPERATOR(pg_catalog.=) NEW.ring
+       AND s.first_slot OPERATOR(pg_catalog.<=) NEW.last_slot AND s.last_slot OPERATOR(pg_catalog.>=) NEW.first_slot
+       AND (TG_OP = 'INSERT' OR s.first_slot OPERATOR(pg_catalog.<>) OLD.first_slot)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'slot range %-% overlaps range %-% of node "%"',
+                        NEW.first_slot, NEW.last_slot, clash.first_slot, clash.last_slot, clash.node
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Each slot belongs to one node; remove the old range first (hashring.ring_clear_slots() removes them all).';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION hashring._slot_ranges_validate() IS 'internal: validates a slot range';
+
+CREATE FUNCTION hashring._slot_ranges_bump()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1
+     WHERE ring OPERATOR(pg_catalog.=) (CASE WHEN TG_OP = 'DELETE' THEN OLD.ring ELSE NEW.ring END);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION hashring._slot_ranges_bump() IS 'internal: bumps the ring version after a slot range change';
+
+CREATE TRIGGER slot_ranges_validate BEFORE INSERT OR UPDATE ON hashring.slot_ranges
+    FOR EACH ROW EXECUTE FUNCTION hashring._slot_ranges_validate();
+CREATE TRIGGER slot_ranges_bump AFTER INSERT OR UPDATE OR DELETE ON hashring.slot_ranges
+    FOR EACH ROW EXECUTE FUNCTION hashring._slot_ranges_bump();
+
+/* ---------------------------------------------------------------------------
+ * Functions
+ * ------------------------------------------------------------------------- */
+
+DROP FUNCTION hashring.ring_create(text, text, integer, integer);
+CREATE FUNCTION hashring.ring_create(ring text, algorithm text DEFAULT 'vnode',
+                                     vnodes integer DEFAULT 160, replicas integer DEFAULT 3,
+                                     table_size integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO hashring.rings AS r (ring, algorithm, vnodes, replicas, table_size)
+    VALUES (ring_create.ring, ring_create.algorithm, ring_create.vnodes, ring_create.replicas,
+            ring_create.table_size);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_create(text, text, integer, integer, integer) IS 'creates an empty ring';
+
+CREATE FUNCTION hashring.ring_set_node_id(ring text, node text, node_id bytea)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE hashring.nodes AS n SET node_id = ring_set_node_id.node_id
+     WHERE n.ring OPERATOR(pg_catalog.=) ring_set_node_id.ring
+       AND n.node OPERATOR(pg_catalog.=) ring_set_node_id.node;
+    IF NOT FOUND THEN
+        PERFORM hashring._node_not_found(ring_set_node_id.ring, ring_set_node_id.node);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_set_node_id(text, text, bytea) IS 'sets a node''s 160-bit id for xor rings (NULL: SHA-1 of the name)';
+
+CREATE FUNCTION hashring.ring_assign_slots(ring text, node text, first_slot integer, last_slot integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO hashring.slot_ranges AS s (ring, node, first_slot, last_slot)
+    VALUES (ring_assign_slots.ring, ring_assign_slots.node, ring_assign_slots.first_slot,
+            ring_assign_slots.last_slot);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_assign_slots(text, text, integer, integer) IS 'assigns a range of Redis slots to a node of a slots ring';
+
+CREATE FUNCTION hashring.ring_clear_slots(ring text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_clear_slots.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_clear_slots.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) ring_clear_slots.ring;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_clear_slots(text) IS 'removes every explicit slot range of a ring (back to the default assignment)';
+
+CREATE FUNCTION hashring.ring_node(ring text, key integer)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, integer) IS 'node that owns the integer key in the ring';
+CREATE FUNCTION hashring.ring_node(ring text, key bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, bigint) IS 'node that owns the bigint key in the ring';
+CREATE FUNCTION hashring.ring_node(ring text, key uuid)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, uuid) IS 'node that owns the uuid key in the ring';
+
+CREATE FUNCTION hashring.ring_nodes(ring text, key integer, n integer)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, integer, integer) IS 'n distinct live nodes for the integer key';
+CREATE FUNCTION hashring.ring_nodes(ring text, key bigint, n integer)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, bigint, integer) IS 'n distinct live nodes for the bigint key';
+CREATE FUNCTION hashring.ring_nodes(ring text, key uuid, n integer)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, uuid, integer) IS 'n distinct live nodes for the uuid key';
+
+CREATE FUNCTION hashring.ring_hash(ring text, key text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'hashring_ring_hash'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_hash(text, text) IS 'the key''s position under the ring''s hash';
+CREATE FUNCTION hashring.ring_hash(ring text, key bytea)
+RETURNS bigint AS 'MODULE_PATHNAME', 'hashring_ring_hash'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_hash(text, bytea) IS 'the binary key''s position under the ring''s hash';
+CREATE FUNCTION hashring.ring_hash(ring text, key integer)
+RETURNS bigint AS 'MODULE_PATHNAME', 'hashring_ring_hash'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_hash(text, integer) IS 'the integer key''s position under the ring''s hash';
+CREATE FUNCTION hashring.ring_hash(ring text, key bigint)
+RETURNS bigint AS 'MODULE_PATHNAME', 'hashring_ring_hash'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_hash(text, bigint) IS 'the bigint key''s position under the ring''s hash';
+CREATE FUNCTION hashring.ring_hash(ring text, key uuid)
+RETURNS bigint AS 'MODULE_PATHNAME', 'hashring_ring_hash'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_hash(text, uuid) IS 'the uuid key''s position under the ring''s hash';
+
+CREATE FUNCTION hashring.ring_slot(key text)
+RETURNS integer AS 'MODULE_PATHNAME', 'hashring_ring_slot'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_slot(text) IS 'Redis Cluster hash slot of the key (CRC16/XMODEM, {hash tag} rule)';
+CREATE FUNCTION hashring.ring_slot(key bytea)
+RETURNS integer AS 'MODULE_PATHNAME', 'hashring_ring_slot'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_slot(bytea) IS 'Redis Cluster hash slot of the binary key';
+
+-- TRUNCATE of slot ranges (directly, or by TRUNCATE hashring.nodes CASCADE)
+-- changes routing of slots rings: bump every ring's version.
+CREATE TRIGGER slot_ranges_truncate AFTER TRUNCATE ON hashring.slot_ranges
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._nodes_truncate();

@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * algo_jump.c
+ *	  Jump consistent hash (Lamping & Veach, 2014), exactly as Guava's
+ *	  Hashing.consistentHash(long, int), over the nodes in node order.
+ *
+ * The key's 64-bit hash is XXH3-64 of its bytes (ring_hash); bucket b is
+ * the node of rank b.  Preference list: b, b+1, ... (mod N).  Jump has no
+ * weights and can only grow or shrink at the end (the catalog trigger
+ * refuses removing another node).  No data beyond the common image; each
+ * bucket owns exactly 1/N of the keys (the algorithm's design property).
+ *
+ * No shared state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+/* Java's (int) cast of a double: truncation, saturating, NaN to 0. */
+static inline int32
+jump_java_d2i(double d)
+{
+	if (d != d)
+		return 0;
+	if (d >= 2147483647.0)
+		return PG_INT32_MAX;
+	if (d <= -2147483648.0)
+		return PG_INT32_MIN;
+	return (int32) d;
+}
+
+/* Guava's consistentHash(long input, int buckets), with Java int semantics. */
+static int32
+jump_guava(int64 input, int32 buckets)
+{
+	uint64 state = (uint64) input;
+	int32  candidate = 0;
+
+	for (;;)
+	{
+		int32  s;
+		int32  plus1;
+		double next_double;
+		int32  next;
+
+		/* LinearCongruentialGenerator.nextDouble() */
+		state = UINT64CONST(2862933555777941757) * state + 1;
+		s = (int32) (state >> 33);
+		plus1 = (int32) ((uint32) s + 1); /* Java int overflow wraps */
+		next_double = (double) plus1 / 2147483648.0;
+		next = jump_java_d2i((double) (candidate + 1) / next_double);
+		if (next >= 0 && next < buckets)
+			candidate = next;
+		else
+			return candidate;
+	}
+}
+
+static Size
+jump_plan(HashringBuild *b, uint32 *points)
+{
+	return 0;
+}
+
+static void
+jump_fill(HashringBuild *b, HashringImage *img, char *data)
+{
+}
+
+static uint32
+jump_bucket(const HashringImage *img, const HashringKey *key)
+{
+	return (uint32) jump_guava((int64) hashring_hash_bytes(key->data, key->len), (int32) img->nnodes);
+}
+
+static int
+jump_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+{
+	return hashring_walk_by_rank(img, jump_bucket(img, key), n, out);
+}
+
+static uint32
+jump_owner(const HashringImage *img, const HashringKey *key)
+{
+	uint32 owner;
+
+	jump_walk(img, key, 1, &owner);
+	return owner;
+}
+
+static void
+jump_shares(const HashringImage *img, double *shares)
+{
+	double *rank_share = palloc(sizeof(double) * Max(img->nnodes, 1));
+
+	for (uint32 r = 0; r < img->nnodes; r++)
+		rank_share[r] = 1.0 / img->nnodes;
+	hashring_shares_by_rank(img, rank_share, shares);
+	pfree(rank_share);
+}
+
+static int64
+jump_key_hash(const HashringImage *img, const HashringKey *key)
+{
+	return (int64) hashring_hash_bytes(key->data, key->len);
+}
+
+const HashringAlgo hashring_algo_jump = {
+	.name = "jump",
+	.weighted = false,
+	.has_points = false,
+	.plan = jump_plan,
+	.fill = jump_fill,
+	.owner = jump_owner,
+	.walk = jump_walk,
+	.shares = jump_shares,
+	.key_hash = jump_key_hash,
+};
