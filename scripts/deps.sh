@@ -10,6 +10,11 @@ perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need+=(build-essential)
 command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
+# reference systems for the algorithm compatibility tests
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+[ -f /usr/share/java/guava.jar ] || need+=(libguava-java)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
