@@ -20,10 +20,13 @@ make -C "$here" clean >/dev/null
 make -C "$here" STRICT=1 >/dev/null
 make -C "$here" install >/dev/null
 
-# npm packages for the Node.js reimplementation check
-if [ ! -d "$here/test/compat/node_modules/hash-wasm" ]; then
-    (cd "$here/test/compat" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# npm packages for the compatibility checks (reinstalled when any is missing)
+for pkg in $(node -e 'console.log(Object.keys(require(process.argv[1]).dependencies).join(" "))' "$here/test/compat/package.json"); do
+    if [ ! -d "$here/test/compat/node_modules/$pkg" ]; then
+        (cd "$here/test/compat" && npm ci --no-audit --no-fund --loglevel=error)
+        break
+    fi
+done
 
 work=$(mktemp -d /tmp/hashring-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT

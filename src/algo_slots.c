@@ -13,7 +13,9 @@
  *
  * Data: uint32 owner[16384] by slot, with down nodes already replaced by
  * the next live owner in slot order (nothing else moves when a node goes
- * down).  Shares: owned slots / 16384.
+ * down), then uint16 run_end[16384]: the first slot after s (cyclic) whose
+ * owner differs, so ring_nodes walks range by range.  Shares: owned slots /
+ * 16384.
  *
  * No shared state (the CRC table is a constant).
  *
@@ -146,7 +148,7 @@ slots_plan(HashringBuild *b, uint32 *points)
 		for (int s = 0; s < HASHRING_SLOTS; s++)
 			points[owner[s]]++;
 	b->state = owner;
-	return sizeof(uint32) * HASHRING_SLOTS;
+	return sizeof(uint32) * HASHRING_SLOTS + sizeof(uint16) * HASHRING_SLOTS;
 }
 
 static void
@@ -155,9 +157,36 @@ slots_fill(HashringBuild *b, HashringImage *img, char *data)
 	const uint32 *owner = b->state;
 	uint32		 *eff = (uint32 *) data;
 
+	uint16 *run_end = (uint16 *) (eff + HASHRING_SLOTS);
+	int		s;
+
 	img->data_count = HASHRING_SLOTS;
+	if (img->nlive == 0)
+		return;
 	/* a down owner's slots go to the next live owner in slot order */
 	hashring_next_live(img, owner, eff, HASHRING_SLOTS);
+
+	/* run ends, backwards; a single-owner map has no end (itself) */
+	for (s = 0; s < HASHRING_SLOTS && eff[s] == eff[0]; s++)
+		;
+	if (s == HASHRING_SLOTS)
+	{
+		for (s = 0; s < HASHRING_SLOTS; s++)
+			run_end[s] = (uint16) s;
+		return;
+	}
+	{
+		int next = s; /* first slot whose owner differs from slot 0's */
+
+		for (int k = HASHRING_SLOTS - 1; k >= 0; k--)
+		{
+			int t = (k + 1) % HASHRING_SLOTS;
+
+			if (eff[t] != eff[k])
+				next = t;
+			run_end[k] = (uint16) next;
+		}
+	}
 }
 
 static uint32
@@ -170,13 +199,22 @@ static int
 slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
 	const uint32 *eff = HR_IMAGE_DATA(img);
-	int32		  slot = hashring_key_slot(key->data, key->len);
+	const uint16 *run_end = (const uint16 *) (eff + HASHRING_SLOTS);
+	int32		  s = hashring_key_slot(key->data, key->len);
 	int			  found = 0;
-	bool		 *seen = palloc0(sizeof(bool) * img->nnodes);
+	bool		 *seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
 
-	for (int step = 0; step < HASHRING_SLOTS && found < n; step++)
-		found = hashring_collect(img, eff[(slot + step) % HASHRING_SLOTS], n, out, found, seen);
-	pfree(seen);
+	/* one step per run of slots with the same owner, once around */
+	for (int walked = 0; walked < HASHRING_SLOTS && found < n;)
+	{
+		int next = run_end[s];
+
+		found = hashring_collect(img, eff[s], n, out, found, seen);
+		walked += next == s ? HASHRING_SLOTS : (next - s + HASHRING_SLOTS) % HASHRING_SLOTS;
+		s = next;
+	}
+	if (seen)
+		pfree(seen);
 	return found;
 }
 
