@@ -91,7 +91,11 @@ start_server() {   # $1: "preload" or "nopreload"
     local opts=""
     [ "$1" = preload ] && opts="-c shared_preload_libraries=hashring"
     if [ -f "$dir/data/postmaster.pid" ]; then pg_ctl_ -m fast stop >/dev/null; fi
-    pg_ctl_ -w -t 120 -o "$opts" start >/dev/null
+    if ! pg_ctl_ -w -t 120 -o "$opts" start >/dev/null; then
+        echo "the benchmark server did not start; end of its log:" >&2
+        tail -n 20 "$dir/server.log" >&2
+        return 1
+    fi
 }
 
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -197,6 +201,7 @@ dirty=$(git -C "$here" status --porcelain -- src sql 2>/dev/null | wc -l)
 [ "$dirty" -gt 0 ] && rev="$rev + uncommitted changes in src/ or sql/"
 {
     echo "machine:    $(nproc) CPUs ($cpu), $mem RAM, $(uname -sr)"
+    echo "caches:     $(lscpu 2>/dev/null | awk -F': *' '/^L[23] cache/ { printf "%s%s %s", sep, $1, $2; sep = ", " }'); huge pages: $(awk '/^HugePages_Total/ {print $2}' /proc/meminfo) reserved, shmem THP $(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null || echo unknown)"
     echo "postgresql: $pgver"
     echo "hashring:   $rev"
     echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg) (at start of measurements)"
@@ -395,6 +400,15 @@ done
 echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg) (at end of measurements)" >>"$out/machine.txt"
 
 # ---------------------------------------------------------------------------
+# Scenario 8 (issue #4): the algorithms side by side -- balance, movement
+# when a node joins and leaves, lookup cost as a ratio to vnode (same run)
+# ---------------------------------------------------------------------------
+log "algorithms: balance, movement, lookup cost (test/bench/algorithms.sql)"
+start_server preload
+as_pg "$bin/psql" -X -q -h "$dir" -p "$port" -d bench -v ON_ERROR_STOP=1 \
+    -f "$here/test/bench/algorithms.sql" >"$out/algorithms.txt"
+
+# ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
 scale=$(calc "$NKEYS / $SUBSET")
@@ -495,6 +509,9 @@ total=$(( $(date +%s) - t_start ))
     for r in "${PGB_RINGS[@]}"; do
         calc "sprintf(\"  %-5s pgbench ring_node/hashtextextended tps %.2f\n\", \"$r\", $(paired pgbring_$r pgbbase_$r))"
     done
+    echo
+    echo "algorithms (100 nodes of weight 1, 200,000 keys; see docs/choosing-an-algorithm.md):"
+    cat "$out/algorithms.txt"
     echo "sanity: ring_node and (ring_nodes)[1] select the same rows on every ring: $([ $sanity_failed = 0 ] && echo yes || echo NO)"
     echo "raw samples: $out/samples.tsv   table: $out/results.tsv"
 } | tee "$out/report.txt"
