@@ -11,7 +11,7 @@ use Test::More;
 
 our @EXPORT = qw(hr_node digest_sql nodes3_sql explicit_sql
   cache_info_sql ring_version_sql clear_bg bg_query copy_ring_sql
-  export_ring_sql);
+  export_ring_sql read_lines on_path);
 
 # A fresh cluster: UTF8/C, optionally preloading hashring, plus extra config
 # lines.  Started, with the extension created in "postgres" unless
@@ -130,6 +130,26 @@ SELECT sql FROM (
 });
 	die "ring $ring not found in $db" if $sql eq '';
 	return $sql;
+}
+
+# The lines of a file, raw bytes, without their newlines.
+sub read_lines
+{
+	my ($file) = @_;
+	open my $fh, '<:raw', $file or die "$file: $!";
+	my @l = <$fh>;
+	close $fh;
+	chomp @l;
+	return \@l;
+}
+
+# The path of an executable `$prog` on PATH, or undef.
+sub on_path
+{
+	my ($prog) = @_;
+	my ($p) =
+	  grep { -x $_ && !-d $_ } map { "$_/$prog" } split /:/, ($ENV{PATH} // '');
+	return $p;
 }
 
 1;

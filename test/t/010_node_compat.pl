@@ -11,6 +11,7 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use HashringTest;
 
 my $compat = File::Spec->rel2abs("$FindBin::Bin/../compat");
 my $script = "$compat/vnode_ring.js";
@@ -219,15 +220,6 @@ sub write_nodes_file
 	return $file;
 }
 
-sub read_lines
-{
-	my ($file) = @_;
-	open my $fh, '<:raw', $file or die "$file: $!";
-	my @l = <$fh>;
-	close $fh;
-	chomp @l;
-	return \@l;
-}
 
 # Runs ring_node/ring_nodes in SQL and vnode_ring.js on the same keys; returns
 # the number of lines that differ.

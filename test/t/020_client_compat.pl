@@ -212,15 +212,6 @@ cmp_ok(
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-sub read_lines
-{
-	my ($file) = @_;
-	open my $fh, '<:raw', $file or die "$file: $!";
-	my @l = <$fh>;
-	close $fh;
-	chomp @l;
-	return \@l;
-}
 
 sub q_name { return "convert_from(decode('" . hexs($_[0]) . "', 'hex'), 'UTF8')"; }
 

@@ -29,13 +29,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use HashringTest;
 
-sub on_path
-{
-	my ($prog) = @_;
-	my ($p) =
-	  grep { -x $_ && !-d $_ } map { "$_/$prog" } split /:/, ($ENV{PATH} // '');
-	return $p;
-}
 
 my $redis_server = on_path('redis-server');
 my $redis_cli    = on_path('redis-cli');
@@ -300,15 +293,6 @@ ANALYZE ks; ANALYZE bks;
 SQL
 $node->safe_psql('postgres', $keys_sql);
 
-sub read_lines
-{
-	my ($file) = @_;
-	open my $fh, '<:raw', $file or die "$file: $!";
-	my @l = <$fh>;
-	close $fh;
-	chomp @l;
-	return \@l;
-}
 
 # Key bytes, in id order.
 $node->safe_psql('postgres',

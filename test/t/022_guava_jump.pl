@@ -23,13 +23,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use HashringTest;
 
-sub on_path
-{
-	my ($prog) = @_;
-	my ($p) =
-	  grep { -x $_ && !-d $_ } map { "$_/$prog" } split /:/, ($ENV{PATH} // '');
-	return $p;
-}
 
 my $javac = on_path('javac');
 my $java  = on_path('java');
@@ -104,15 +97,6 @@ ANALYZE ks;
 SQL
 $node->safe_psql('postgres', $keys_sql);
 
-sub read_lines
-{
-	my ($file) = @_;
-	open my $fh, '<:raw', $file or die "$file: $!";
-	my @l = <$fh>;
-	close $fh;
-	chomp @l;
-	return \@l;
-}
 
 $node->safe_psql('postgres',
 	"COPY (SELECT encode(convert_to(k, 'UTF8'), 'hex') FROM ks ORDER BY id) TO '$dir/ks.hex'");
