@@ -10,6 +10,10 @@
 ALTER TABLE hashring.rings ADD COLUMN table_size integer;
 COMMENT ON COLUMN hashring.rings.table_size IS 'maglev: lookup table size, a prime (NULL: 65537)';
 ALTER TABLE hashring.nodes ADD COLUMN node_id bytea;
+ALTER TABLE hashring.rings ADD COLUMN points_total bigint NOT NULL DEFAULT 0;
+-- max(ordinal) per ring, for assigning the next ordinal, without a scan
+CREATE INDEX nodes_ring_ordinal_idx ON hashring.nodes (ring, ordinal);
+COMMENT ON COLUMN hashring.rings.points_total IS 'vnode points of all the ring''s nodes, kept by the triggers for the 2^24 limit';
 COMMENT ON COLUMN hashring.nodes.node_id IS 'xor: the node''s 160-bit id (NULL: SHA-1 of the name)';
 
 CREATE TABLE hashring.slot_ranges (
@@ -33,6 +37,69 @@ AS $$
          WHERE n OPERATOR(pg_catalog.%) d OPERATOR(pg_catalog.=) 0)
 $$;
 COMMENT ON FUNCTION hashring._is_prime(integer) IS 'internal: primality test for maglev table sizes';
+
+CREATE FUNCTION hashring._check_point_limit(ring text, total bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF total OPERATOR(pg_catalog.>) 16777216 THEN
+        RAISE EXCEPTION 'ring "%" would have too many points', ring
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = pg_catalog.format('The ring would have %s points; the limit is 16777216.', total),
+                  HINT = 'Use fewer vnodes or smaller weights.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring._check_point_limit(text, bigint) IS 'internal: enforces the per-ring point limit';
+DROP FUNCTION hashring._check_points(text, integer, bigint, text);
+
+/*
+ * Every node change bumps the ring's version (and keeps points_total) under
+ * the ring row's lock, which serialises concurrent changes to one ring.
+ */
+CREATE OR REPLACE FUNCTION hashring._nodes_bump()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.ring OPERATOR(pg_catalog.=) OLD.ring THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1,
+               points_total = points_total OPERATOR(pg_catalog.+) hashring.node_points(NEW.weight, vnodes)
+                              OPERATOR(pg_catalog.-) hashring.node_points(OLD.weight, vnodes)
+         WHERE ring OPERATOR(pg_catalog.=) OLD.ring;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1,
+               points_total = points_total OPERATOR(pg_catalog.-) hashring.node_points(OLD.weight, vnodes)
+         WHERE ring OPERATOR(pg_catalog.=) OLD.ring;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1,
+               points_total = points_total OPERATOR(pg_catalog.+) hashring.node_points(NEW.weight, vnodes)
+         WHERE ring OPERATOR(pg_catalog.=) NEW.ring;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION hashring._nodes_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'nodes' THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1, points_total = 0;
+    ELSE
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION hashring._rings_validate()
 RETURNS trigger
@@ -97,8 +164,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.replicas::text, 'NULL'));
     END IF;
-    IF TG_OP = 'UPDATE' AND NEW.vnodes OPERATOR(pg_catalog.<>) OLD.vnodes THEN
-        PERFORM hashring._check_points(NEW.ring, NEW.vnodes, 0, NULL);
+    IF TG_OP = 'INSERT' THEN
+        NEW.points_total := 0;
+    ELSIF NEW.vnodes OPERATOR(pg_catalog.<>) OLD.vnodes THEN
+        SELECT COALESCE(pg_catalog.sum(hashring.node_points(n.weight, NEW.vnodes)), 0) INTO NEW.points_total
+          FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring;
+        IF NEW.algorithm OPERATOR(pg_catalog.=) 'vnode' THEN
+            PERFORM hashring._check_point_limit(NEW.ring, NEW.points_total);
+        END IF;
     END IF;
     RETURN NEW;
 END
@@ -113,12 +186,14 @@ DECLARE
     ring_vnodes integer;
     ring_algorithm text;
     ring_table_size integer;
+    ring_points bigint;
 BEGIN
     PERFORM hashring._check_name('ring', NEW.ring, 63);
     PERFORM hashring._check_name('node', NEW.node, 255);
     -- Locking the ring row first serialises all writers of one ring, so the
     -- duplicate and point-limit checks below see every committed change.
-    SELECT r.vnodes, r.algorithm, r.table_size INTO ring_vnodes, ring_algorithm, ring_table_size
+    SELECT r.vnodes, r.algorithm, r.table_size, r.points_total
+      INTO ring_vnodes, ring_algorithm, ring_table_size, ring_points
       FROM hashring.rings AS r
      WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring FOR NO KEY UPDATE;
     IF NOT FOUND THEN
@@ -175,8 +250,11 @@ BEGIN
     END IF;
     IF ring_algorithm OPERATOR(pg_catalog.=) 'vnode' AND
        (TG_OP = 'INSERT' OR NEW.weight OPERATOR(pg_catalog.<>) OLD.weight OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring) THEN
-        PERFORM hashring._check_points(NEW.ring, ring_vnodes, hashring.node_points(NEW.weight, ring_vnodes),
-                                       CASE WHEN TG_OP = 'UPDATE' THEN OLD.node END);
+        -- O(1): the ring row keeps the total (see _nodes_bump)
+        PERFORM hashring._check_point_limit(NEW.ring,
+            ring_points OPERATOR(pg_catalog.+) hashring.node_points(NEW.weight, ring_vnodes)
+            OPERATOR(pg_catalog.-) CASE WHEN TG_OP = 'UPDATE' AND NEW.ring OPERATOR(pg_catalog.=) OLD.ring
+                                        THEN hashring.node_points(OLD.weight, ring_vnodes) ELSE 0 END);
     END IF;
     RETURN NEW;
 END
@@ -391,3 +469,8 @@ COMMENT ON FUNCTION hashring.ring_slot(bytea) IS 'Redis Cluster hash slot of the
 -- changes routing of slots rings: bump every ring's version.
 CREATE TRIGGER slot_ranges_truncate AFTER TRUNCATE ON hashring.slot_ranges
     FOR EACH STATEMENT EXECUTE FUNCTION hashring._nodes_truncate();
+
+-- points_total of the rings that exist already (this bumps their versions once)
+UPDATE hashring.rings AS r
+   SET points_total = COALESCE((SELECT pg_catalog.sum(hashring.node_points(n.weight, r.vnodes))
+                                  FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) r.ring), 0);
