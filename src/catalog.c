@@ -44,7 +44,9 @@ uint64 hashring_inval_epoch = 1;
 static Oid		  catalog_rings_relid = InvalidOid;
 static Oid		  catalog_nodes_relid = InvalidOid;
 static bool		  catalog_callback_registered = false;
-static bool		  catalog_v2 = false; /* 0.2 catalog: table_size, node_id, slot_ranges */
+static bool		  catalog_v2 = false;				/* 0.2 catalog: table_size, node_id, slot_ranges */
+static Oid		  catalog_plans_relid = InvalidOid; /* the plans below are for these */
+static bool		  catalog_plans_v2 = false;
 static SPIPlanPtr catalog_ring_plan = NULL;
 static SPIPlanPtr catalog_nodes_plan = NULL;
 static SPIPlanPtr catalog_slots_plan = NULL;
@@ -90,17 +92,24 @@ hashring_register_invalidation(void)
 		/*
 		 * The library may be newer than the installed extension script
 		 * (before ALTER EXTENSION hashring UPDATE): read the catalog of the
-		 * installed version.  Plans are prepared again for it.
+		 * installed version.  Plans are prepared again when that or the
+		 * tables themselves changed (not on every membership change, which
+		 * also lands here).
 		 */
 		catalog_v2 = OidIsValid(catalog_rings_relid) &&
 					 get_attnum(catalog_rings_relid, "table_size") != InvalidAttrNumber;
-		if (catalog_ring_plan)
-			SPI_freeplan(catalog_ring_plan);
-		if (catalog_nodes_plan)
-			SPI_freeplan(catalog_nodes_plan);
-		if (catalog_slots_plan)
-			SPI_freeplan(catalog_slots_plan);
-		catalog_ring_plan = catalog_nodes_plan = catalog_slots_plan = NULL;
+		if (catalog_rings_relid != catalog_plans_relid || catalog_v2 != catalog_plans_v2)
+		{
+			if (catalog_ring_plan)
+				SPI_freeplan(catalog_ring_plan);
+			if (catalog_nodes_plan)
+				SPI_freeplan(catalog_nodes_plan);
+			if (catalog_slots_plan)
+				SPI_freeplan(catalog_slots_plan);
+			catalog_ring_plan = catalog_nodes_plan = catalog_slots_plan = NULL;
+			catalog_plans_relid = catalog_rings_relid;
+			catalog_plans_v2 = catalog_v2;
+		}
 	}
 }
 
