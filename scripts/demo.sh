@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)"; exit 1; }
 
-bash "$here/scripts/deps.sh"
+bash "$here/scripts/deps.sh" build
 make -C "$here" >/dev/null
 make -C "$here" install >/dev/null
 
