@@ -82,10 +82,7 @@ jump_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 static uint32
 jump_owner(const HashringImage *img, const HashringKey *key)
 {
-	uint32 owner;
-
-	jump_walk(img, key, 1, &owner);
-	return owner;
+	return hashring_owner_by_rank(img, jump_bucket(img, key));
 }
 
 static void

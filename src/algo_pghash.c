@@ -63,10 +63,7 @@ pghash_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out
 static uint32
 pghash_owner(const HashringImage *img, const HashringKey *key)
 {
-	uint32 owner;
-
-	pghash_walk(img, key, 1, &owner);
-	return owner;
+	return hashring_owner_by_rank(img, (uint32) (pghash_rowhash(key) % img->nnodes));
 }
 
 static void

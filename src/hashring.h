@@ -231,6 +231,7 @@ extern uint64 hashring_inval_epoch;
 extern const HashringAlgo *hashring_algo(uint32 algorithm);
 extern const HashringAlgo *hashring_algo_by_name(const char *name);
 extern HashringImage	  *hashring_image_build(const HashringDef *def, MemoryContext cxt);
+extern uint32			   hashring_owner_by_rank(const HashringImage *img, uint32 rank);
 extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
 extern void				   hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
 extern void				   hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);

@@ -231,6 +231,16 @@ hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32
 	return found;
 }
 
+/* The first live node in node order from rank `rank`, wrapping. */
+uint32
+hashring_owner_by_rank(const HashringImage *img, uint32 rank)
+{
+	uint32 owner;
+
+	hashring_walk_by_rank(img, rank, 1, &owner);
+	return owner;
+}
+
 /*
  * Shares when each rank r owns rank_share[r] of the key space and a down
  * node's part goes to the next live node in node order.
@@ -243,12 +253,7 @@ hashring_shares_by_rank(const HashringImage *img, const double *rank_share, doub
 	if (img->nlive == 0)
 		return;
 	for (uint32 r = 0; r < img->nnodes; r++)
-	{
-		uint32 owner;
-
-		hashring_walk_by_rank(img, r, 1, &owner);
-		shares[owner] += rank_share[r];
-	}
+		shares[hashring_owner_by_rank(img, r)] += rank_share[r];
 }
 
 /*
