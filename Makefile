@@ -36,3 +36,7 @@ include $(PGXS)
 .PHONY: bench
 bench:
 	bash $(srcdir)/test/bench/run.sh
+
+# Every object (and its JIT bitcode) depends on the shared header: PGXS does
+# not track headers, and a stale object links to symbols that moved.
+$(OBJS) $(OBJS:.o=.bc): $(srcdir)/src/hashring.h

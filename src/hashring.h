@@ -235,7 +235,32 @@ extern uint32			   hashring_owner_by_rank(const HashringImage *img, uint32 rank)
 extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
 extern void				   hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
 extern void				   hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
-extern int				   hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int found, bool *seen);
+
+/*
+ * Add node index `node` to out[0..found) if it is live and not there yet;
+ * returns the new count.  `seen` (nnodes flags) may be NULL for small n.
+ * Inline: it runs once per point walked by ring_nodes.
+ */
+static inline int
+hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int found, bool *seen)
+{
+	if (found >= n || !HR_NODE_LIVE(img, node))
+		return found;
+	if (seen)
+	{
+		if (seen[node])
+			return found;
+		seen[node] = true;
+	}
+	else
+	{
+		for (int i = 0; i < found; i++)
+			if (out[i] == node)
+				return found;
+	}
+	out[found++] = node;
+	return found;
+}
 
 /* in algo_xor.c */
 extern void hashring_sha1(const void *data, size_t len, uint8 *out);

@@ -189,31 +189,6 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	return img;
 }
 
-/*
- * Add node index `node` to out[0..found) if it is live and not there yet;
- * returns the new count.  `seen` (nnodes flags) may be NULL for small n.
- */
-int
-hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int found, bool *seen)
-{
-	if (found >= n || !HR_NODE_LIVE(img, node))
-		return found;
-	if (seen)
-	{
-		if (seen[node])
-			return found;
-		seen[node] = true;
-	}
-	else
-	{
-		for (int i = 0; i < found; i++)
-			if (out[i] == node)
-				return found;
-	}
-	out[found++] = node;
-	return found;
-}
-
 /* First n live nodes in node order from rank `first_rank`, wrapping. */
 int
 hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out)
