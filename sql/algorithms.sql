@@ -130,6 +130,16 @@ SELECT pg_temp.err(format($q$SELECT hashring.ring_add_node(%L, 'heavy', 2)$q$, r
 SELECT pg_temp.err($q$UPDATE hashring.rings SET algorithm = 'jump' WHERE ring = 'a_vnode'$q$);
 SELECT pg_temp.err($q$SELECT hashring.ring_create('x', 'consistent')$q$);
 
+-- the MD5 and SHA-1 behind ketama and xor (src/digest.c) against PostgreSQL's
+-- md5() on keys of 0 to 300+ bytes (every padding case) and against the
+-- published SHA-1 test vectors ("", "abc", the 56-byte two-block message)
+SELECT count(*) AS md5_mismatches
+  FROM (SELECT repeat('x', i % 300) || i AS k FROM generate_series(0, 3000) i) s
+ WHERE hashring.ring_hash('a_ketama', k) <>
+       ('x' || substr(md5(k), 7, 2) || substr(md5(k), 5, 2) || substr(md5(k), 3, 2) || substr(md5(k), 1, 2))::bit(32)::bigint;
+SELECT k, to_hex(hashring.ring_hash('a_xor', k)) AS sha1_prefix
+  FROM (VALUES (''), ('abc'), ('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')) v(k);
+
 -- xor node ids: 20 bytes; a stated id replaces SHA-1 of the name
 SELECT pg_temp.err($q$SELECT hashring.ring_set_node_id('a_xor', 'n1', '\x00'::bytea)$q$);
 SELECT hashring.ring_node('a_xor', 'k') AS before_id;

@@ -30,7 +30,6 @@
 
 #include <math.h>
 
-#include "common/md5.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -49,17 +48,6 @@ typedef struct KetamaTmp
 	uint32 owner;
 	uint64 seq; /* insertion order, for the stable sort */
 } KetamaTmp;
-
-static void
-ketama_md5(const void *data, size_t len, uint8 *out)
-{
-	const char *errstr = NULL;
-
-	if (!pg_md5_binary(data, len, out, &errstr))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute MD5: %s", errstr ? errstr : "unknown error")));
-}
 
 static inline uint32
 ketama_le32(const uint8 *d)
@@ -128,7 +116,7 @@ ketama_plan(HashringBuild *b, uint32 *points)
 			uint8 digest[16];
 			int	  len = snprintf(buf, sizeof(buf), "%s-%u", node->name, j);
 
-			ketama_md5(buf, len, digest);
+			hashring_md5(buf, len, digest);
 			for (int k = 0; k < KETAMA_REPLICAS; k++)
 			{
 				st->points[st->npoints].value = ketama_le32(digest + 4 * k);
@@ -164,7 +152,7 @@ ketama_key_value(const HashringKey *key)
 {
 	uint8 digest[16];
 
-	ketama_md5(key->data, key->len, digest);
+	hashring_md5(key->data, key->len, digest);
 	return ketama_le32(digest);
 }
 

@@ -22,23 +22,7 @@
  */
 #include "hashring.h"
 
-#include "common/cryptohash.h"
-
 #define XOR_LEN HASHRING_NODE_ID_LEN
-
-void
-hashring_sha1(const void *data, size_t len, uint8 *out)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA1);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, data, len) < 0 ||
-		pg_cryptohash_final(ctx, out, XOR_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-1: %s", pg_cryptohash_error(ctx))));
-	pg_cryptohash_free(ctx);
-}
 
 static Size
 xor_plan(HashringBuild *b, uint32 *points)

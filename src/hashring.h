@@ -262,8 +262,9 @@ hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int 
 	return found;
 }
 
-/* in algo_xor.c */
-extern void hashring_sha1(const void *data, size_t len, uint8 *out);
+/* in digest.c */
+extern void hashring_md5(const void *data, size_t len, uint8 out[16]);
+extern void hashring_sha1(const void *data, size_t len, uint8 out[20]);
 
 /* in algo_slots.c */
 extern int32 hashring_key_slot(const char *key, size_t len);
