@@ -10,7 +10,7 @@ PGFILEDESC = "hashring - consistent-hash routing"
 
 # pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway
 # instance that preloads the library (test/regress.conf).
-REGRESS = setup membership routing balance cache bad_input algorithms upgrade
+REGRESS = setup membership routing balance cache bad_input algorithms history upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation

@@ -470,7 +470,148 @@ COMMENT ON FUNCTION hashring.ring_slot(bytea) IS 'Redis Cluster hash slot of the
 CREATE TRIGGER slot_ranges_truncate AFTER TRUNCATE ON hashring.slot_ranges
     FOR EACH STATEMENT EXECUTE FUNCTION hashring._nodes_truncate();
 
--- points_total of the rings that exist already (this bumps their versions once)
+/* ---------------------------------------------------------------------------
+ * Ring history: every committed version's membership, for routing as of a
+ * version (ring_node(ring, key, version)) and for rebalance planning.
+ * ------------------------------------------------------------------------- */
+
+CREATE TABLE hashring.ring_history (
+    ring_id      bigint      NOT NULL,
+    ring         text        NOT NULL,
+    version      bigint      NOT NULL,
+    committed_at timestamptz NOT NULL,
+    committed_by name        NOT NULL,
+    algorithm    text        NOT NULL,
+    vnodes       integer     NOT NULL,
+    replicas     integer     NOT NULL,
+    table_size   integer,
+    nodes        jsonb       NOT NULL,
+    slot_ranges  jsonb       NOT NULL,
+    PRIMARY KEY (ring_id, version),
+    -- a ring's history goes with the ring
+    FOREIGN KEY (ring_id) REFERENCES hashring.rings (ring_id) ON DELETE CASCADE
+);
+CREATE INDEX ring_history_ring_idx ON hashring.ring_history (ring, version);
+COMMENT ON TABLE hashring.ring_history IS 'hashring: the membership of every committed ring version';
+-- Not registered with pg_extension_config_dump: a restore renumbers the
+-- versions of the rings it inserts (the triggers run), so dumped history
+-- would name versions that no longer mean what they meant; after a restore
+-- the history starts again from the restored membership.
+
+/*
+ * Deferred to commit, so that a transaction making several changes records
+ * one version: the one it commits.  The first event of the transaction does
+ * the work; the others find the version recorded.
+ */
+CREATE FUNCTION hashring._record_version()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur hashring.rings;
+BEGIN
+    SELECT r.* INTO cur FROM hashring.rings AS r WHERE r.ring_id OPERATOR(pg_catalog.=) NEW.ring_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id
+                               AND h.version OPERATOR(pg_catalog.=) cur.version) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO hashring.ring_history
+    VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), current_user,
+            cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
+            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                          'node', n.node, 'weight', n.weight, 'state', n.state, 'ordinal', n.ordinal,
+                          'node_id', pg_catalog.encode(n.node_id, 'hex'), 'target', n.target, 'zone', n.zone)
+                          ORDER BY n.node)
+                        FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring), '[]'),
+            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                          'node', s.node, 'first_slot', s.first_slot, 'last_slot', s.last_slot)
+                          ORDER BY s.first_slot)
+                        FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring), '[]'));
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION hashring._record_version() IS 'internal: records the committed version of a ring in ring_history';
+CREATE CONSTRAINT TRIGGER rings_record_version AFTER INSERT OR UPDATE ON hashring.rings
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION hashring._record_version();
+-- pruning must reach the caches of routing-by-version
+CREATE TRIGGER ring_history_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashring.ring_history
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._invalidate();
+
+CREATE FUNCTION hashring.ring_versions(ring text,
+    OUT version bigint, OUT committed_at timestamptz, OUT committed_by name,
+    OUT nodes integer, OUT active_nodes integer, OUT current boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid bigint;
+    cur_version bigint;
+BEGIN
+    SELECT r.ring_id, r.version INTO rid, cur_version FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) ring_versions.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_versions.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT h.version, h.committed_at, h.committed_by, pg_catalog.jsonb_array_length(h.nodes),
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.jsonb_array_elements(h.nodes) AS e
+             WHERE e OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.=) 'active'),
+           h.version OPERATOR(pg_catalog.=) cur_version
+      FROM hashring.ring_history AS h
+     WHERE h.ring_id OPERATOR(pg_catalog.=) rid
+     ORDER BY h.version;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_versions(text) IS 'committed versions of a ring kept in its history';
+
+CREATE FUNCTION hashring.ring_prune_versions(ring text, keep_from bigint)
+RETURNS bigint
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid bigint;
+    cur_version bigint;
+    removed bigint;
+BEGIN
+    SELECT r.ring_id, r.version INTO rid, cur_version FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) ring_prune_versions.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_prune_versions.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM hashring.ring_history AS h
+     WHERE h.ring_id OPERATOR(pg_catalog.=) rid
+       AND h.version OPERATOR(pg_catalog.<) keep_from
+       AND h.version OPERATOR(pg_catalog.<>) cur_version;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_prune_versions(text, bigint) IS 'removes a ring''s versions older than keep_from from its history (never the current one)';
+
+CREATE FUNCTION hashring.ring_node(ring text, key text, version bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, text, bigint) IS 'node that owned the key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_node(ring text, key bytea, version bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, bytea, bigint) IS 'node that owned the binary key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_nodes(ring text, key text, n integer, version bigint)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, text, integer, bigint) IS 'n distinct live nodes for the key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_nodes(ring text, key bytea, n integer, version bigint)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, bytea, integer, bigint) IS 'n distinct live nodes for the binary key at a committed version of the ring';
+
+-- points_total of the rings that exist already (this bumps their versions
+-- once, and so records their current membership as their first history)
 UPDATE hashring.rings AS r
    SET points_total = COALESCE((SELECT pg_catalog.sum(hashring.node_points(n.weight, r.vnodes))
                                   FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) r.ring), 0);

@@ -23,6 +23,11 @@ SELECT extversion FROM pg_extension WHERE extname = 'hashring';
 SELECT count(*) FILTER (WHERE hashring.ring_node('u', k) <> owner) AS moved,
        count(*) FILTER (WHERE hashring.ring_nodes('u', k, 3) <> three) AS replicas_changed
   FROM u_before;
+-- the update records each existing ring's current membership as its history
+SELECT version = (SELECT version FROM hashring.rings WHERE ring = 'u') AS history_is_current, nodes
+  FROM hashring.ring_versions('u');
+SELECT count(*) FILTER (WHERE hashring.ring_node('u', k, (SELECT version FROM hashring.rings WHERE ring = 'u')) <> owner) AS moved_at_recorded_version
+  FROM u_before;
 SELECT hashring.ring_create('j', 'jump');
 SELECT hashring.ring_add_node('j', 'a');
 SELECT hashring.ring_node('j', 'k');

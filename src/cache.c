@@ -116,7 +116,9 @@ typedef struct HrShared
 /* A backend's cache entry for one ring name. */
 typedef struct HrEntry
 {
-	char				 ring[HASHRING_RING_NAME_MAX + 1]; /* hash key, NUL padded */
+	/* hash key: ring name (NUL padded) and version (0: the current one) */
+	char				 ring[HASHRING_RING_NAME_MAX + 1];
+	int64				 version;
 	int					 ring_len;
 	const HashringImage *image;			 /* NULL if none */
 	int					 slot;			 /* pinned shared slot, or -1 for local */
@@ -462,7 +464,7 @@ hr_cache_init(void)
 	hr_cxt = AllocSetContextCreate(CacheMemoryContext, "hashring cache",
 								   ALLOCSET_DEFAULT_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = HASHRING_RING_NAME_MAX + 1;
+	ctl.keysize = offsetof(HrEntry, version) + sizeof(int64);
 	ctl.entrysize = sizeof(HrEntry);
 	ctl.hcxt = hr_cxt;
 	hr_entries = hash_create("hashring rings", 16, &ctl,
@@ -515,21 +517,28 @@ hr_statement_check(void)
 }
 
 static HrEntry *
-hr_entry_for(const char *name, int len)
+hr_entry_for(const char *name, int len, int64 version)
 {
-	char	 key[HASHRING_RING_NAME_MAX + 1];
+	struct
+	{
+		char  ring[HASHRING_RING_NAME_MAX + 1];
+		int64 version;
+	} key;
 	HrEntry *entry;
 	bool	 found;
 
+	StaticAssertStmt(offsetof(HrEntry, version) == HASHRING_RING_NAME_MAX + 1,
+					 "HrEntry must start with its hash key");
 	if (len > HASHRING_RING_NAME_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("ring \"%.*s...\" does not exist", HASHRING_RING_NAME_MAX, name),
 				 errdetail("Ring names are at most %d bytes long.", HASHRING_RING_NAME_MAX)));
-	memset(key, 0, sizeof(key));
-	memcpy(key, name, len);
+	memset(&key, 0, sizeof(key));
+	memcpy(key.ring, name, len);
+	key.version = version;
 	hr_cache_init();
-	entry = hash_search(hr_entries, key, HASH_ENTER, &found);
+	entry = hash_search(hr_entries, &key, HASH_ENTER, &found);
 	if (!found)
 	{
 		entry->ring_len = len;
@@ -566,9 +575,14 @@ hr_entry_refresh(HrEntry *entry)
 									ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(scratch);
 
-	if (!hashring_read_ring(entry->ring, false, &def))
+	if (!hashring_read_ring(entry->ring, entry->version, false, &def))
 	{
 		hr_entry_release(entry);
+		if (entry->version > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version " INT64_FORMAT " of ring \"%s\" does not exist", entry->version, entry->ring),
+					 errhint("Only committed versions are kept, until they are pruned; hashring.ring_versions() lists them.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("ring \"%s\" does not exist", entry->ring)));
@@ -588,17 +602,18 @@ hr_entry_refresh(HrEntry *entry)
 			goto done; /* same image still current */
 	}
 
-	if (!is_private && hr_shared_attach())
+	/* past versions are built locally: they would retire the current one */
+	if (!is_private && entry->version == 0 && hr_shared_attach())
 		slot = hr_shared_lookup(&key);
 
 	if (slot < 0)
 	{
 		/* Build it.  Versions cannot change within one snapshot. */
-		if (!hashring_read_ring(entry->ring, true, &def))
+		if (!hashring_read_ring(entry->ring, entry->version, true, &def))
 			elog(ERROR, "ring \"%s\" vanished within one snapshot", entry->ring);
 		built = hashring_image_build(&def, hr_cxt);
 		entry->local_builds++;
-		if (!is_private && hr_shared != NULL)
+		if (!is_private && entry->version == 0 && hr_shared != NULL)
 		{
 			slot = hr_shared_publish(built);
 			if (slot >= 0)
@@ -641,20 +656,22 @@ done:
 }
 
 /*
- * The image to route by for ring `name` (not NUL-terminated, `len` bytes),
- * valid until the next call.  `*hint` (NULL at first, then owned by this
+ * The image to route by for ring `name` (not NUL-terminated, `len` bytes)
+ * at `version` (0: the version the caller's snapshot sees), valid until the
+ * next call.  `*hint` (NULL at first, then owned by this
  * function; callers keep it in fn_extra) remembers the entry across calls.
  */
 const HashringImage *
-hashring_get_image(const char *name, int len, void **hint)
+hashring_get_image(const char *name, int len, int64 version, void **hint)
 {
 	HrEntry *entry = hint ? (HrEntry *) *hint : NULL;
 
 	hr_statement_check();
 
-	if (entry == NULL || entry->ring_len != len || memcmp(entry->ring, name, len) != 0)
+	if (entry == NULL || entry->version != version || entry->ring_len != len ||
+		memcmp(entry->ring, name, len) != 0)
 	{
-		entry = hr_entry_for(name, len);
+		entry = hr_entry_for(name, len, version);
 		if (hint)
 			*hint = entry;
 	}

@@ -50,17 +50,21 @@ static bool		  catalog_plans_v2 = false;
 static SPIPlanPtr catalog_ring_plan = NULL;
 static SPIPlanPtr catalog_nodes_plan = NULL;
 static SPIPlanPtr catalog_slots_plan = NULL;
+static Oid		  catalog_history_relid = InvalidOid; /* 0.2: ring_history */
+static SPIPlanPtr catalog_hist_ring_plan = NULL;
+static SPIPlanPtr catalog_hist_nodes_plan = NULL;
+static SPIPlanPtr catalog_hist_slots_plan = NULL;
 
 static void
 catalog_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == catalog_rings_relid ||
-		relid == catalog_nodes_relid)
+		relid == catalog_nodes_relid || relid == catalog_history_relid)
 	{
 		hashring_inval_epoch++;
 		/* The tables may have been dropped: look their OIDs up again. */
 		if (relid != InvalidOid)
-			catalog_rings_relid = catalog_nodes_relid = InvalidOid;
+			catalog_rings_relid = catalog_nodes_relid = catalog_history_relid = InvalidOid;
 	}
 }
 
@@ -88,6 +92,7 @@ hashring_register_invalidation(void)
 					 errhint("Run CREATE EXTENSION hashring.")));
 		catalog_rings_relid = get_relname_relid("rings", nsp);
 		catalog_nodes_relid = get_relname_relid("nodes", nsp);
+		catalog_history_relid = get_relname_relid("ring_history", nsp);
 
 		/*
 		 * The library may be newer than the installed extension script
@@ -106,7 +111,14 @@ hashring_register_invalidation(void)
 				SPI_freeplan(catalog_nodes_plan);
 			if (catalog_slots_plan)
 				SPI_freeplan(catalog_slots_plan);
+			if (catalog_hist_ring_plan)
+				SPI_freeplan(catalog_hist_ring_plan);
+			if (catalog_hist_nodes_plan)
+				SPI_freeplan(catalog_hist_nodes_plan);
+			if (catalog_hist_slots_plan)
+				SPI_freeplan(catalog_hist_slots_plan);
 			catalog_ring_plan = catalog_nodes_plan = catalog_slots_plan = NULL;
+			catalog_hist_ring_plan = catalog_hist_nodes_plan = catalog_hist_slots_plan = NULL;
 			catalog_plans_relid = catalog_rings_relid;
 			catalog_plans_v2 = catalog_v2;
 		}
@@ -123,11 +135,11 @@ catalog_corrupt(const char *ring, const char *what)
 			 errhint("Fix the row in hashring.rings or hashring.nodes; rows written with triggers disabled are not validated.")));
 }
 
+/* Prepare and keep `sql` with parameters of the given types. */
 static SPIPlanPtr
-catalog_prepare(const char *sql)
+catalog_prepare_args(const char *sql, int nargs, Oid *argtypes)
 {
-	Oid		   argtypes[1] = {TEXTOID};
-	SPIPlanPtr plan = SPI_prepare(sql, 1, argtypes);
+	SPIPlanPtr plan = SPI_prepare(sql, nargs, argtypes);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
@@ -136,16 +148,28 @@ catalog_prepare(const char *sql)
 	return plan;
 }
 
+static SPIPlanPtr
+catalog_prepare(const char *sql)
+{
+	Oid argtypes[1] = {TEXTOID};
+
+	return catalog_prepare_args(sql, 1, argtypes);
+}
+
 /*
  * Read ring `ring` with the active snapshot into *def (palloc'd in the
  * caller's memory context).  Returns false if the ring does not exist.
  * With with_nodes = false only the ring row is read (a version check).
  */
 bool
-hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
+hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def)
 {
 	MemoryContext		callercxt = CurrentMemoryContext;
-	Datum				args[1];
+	Datum				args[2];
+	Datum				idargs[2];
+	Oid					hist_ring_types[2] = {TEXTOID, INT8OID};
+	Oid					hist_id_types[2] = {INT8OID, INT8OID};
+	bool				historic = version > 0;
 	int					rc;
 	bool				isnull;
 	HeapTuple			tup;
@@ -176,9 +200,40 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 		catalog_slots_plan = catalog_prepare(
 			"SELECT first_slot, last_slot, node "
 			"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1");
+	if (historic)
+	{
+		/* a past version, from ring_history (same columns, from jsonb) */
+		if (!OidIsValid(catalog_history_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the installed hashring catalog keeps no ring history"),
+					 errhint("Run ALTER EXTENSION hashring UPDATE.")));
+		if (catalog_hist_ring_plan == NULL)
+			catalog_hist_ring_plan = catalog_prepare_args(
+				"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
+				"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
+				"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
+				2, hist_ring_types);
+		if (catalog_hist_nodes_plan == NULL)
+			catalog_hist_nodes_plan = catalog_prepare_args(
+				"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, "
+				"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "
+				"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex') "
+				"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "
+				"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+				2, hist_id_types);
+		if (catalog_hist_slots_plan == NULL)
+			catalog_hist_slots_plan = catalog_prepare_args(
+				"SELECT (e OPERATOR(pg_catalog.->>) 'first_slot')::integer, "
+				"(e OPERATOR(pg_catalog.->>) 'last_slot')::integer, e OPERATOR(pg_catalog.->>) 'node' "
+				"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.slot_ranges) AS e "
+				"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+				2, hist_id_types);
+	}
 
 	args[0] = CStringGetTextDatum(ring);
-	rc = SPI_execute_plan(catalog_ring_plan, args, NULL, true, 2);
+	args[1] = Int64GetDatum(version);
+	rc = SPI_execute_plan(historic ? catalog_hist_ring_plan : catalog_ring_plan, args, NULL, true, 2);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading hashring.rings failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -209,7 +264,7 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 	if (isnull)
 		catalog_corrupt(ring, "version is null.");
 	def->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
-	def->private_version = TransactionIdIsCurrentTransactionId(def->xmin);
+	def->private_version = !historic && TransactionIdIsCurrentTransactionId(def->xmin);
 	def->table_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	if (isnull)
 		def->table_size = 0;
@@ -218,7 +273,10 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 
 	if (with_nodes)
 	{
-		rc = SPI_execute_plan(catalog_nodes_plan, args, NULL, true, 0);
+		idargs[0] = Int64GetDatum(def->ring_id);
+		idargs[1] = Int64GetDatum(def->version);
+		rc = historic ? SPI_execute_plan(catalog_hist_nodes_plan, idargs, NULL, true, 0)
+					  : SPI_execute_plan(catalog_nodes_plan, args, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "reading hashring.nodes failed: %s", SPI_result_code_string(rc));
 		desc = SPI_tuptable->tupdesc;
@@ -264,7 +322,8 @@ hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def)
 		}
 		if (def->algorithm == HASHRING_ALGO_SLOTS && catalog_slots_plan != NULL)
 		{
-			rc = SPI_execute_plan(catalog_slots_plan, args, NULL, true, 0);
+			rc = historic ? SPI_execute_plan(catalog_hist_slots_plan, idargs, NULL, true, 0)
+						  : SPI_execute_plan(catalog_slots_plan, args, NULL, true, 0);
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "reading hashring.slot_ranges failed: %s", SPI_result_code_string(rc));
 			desc = SPI_tuptable->tupdesc;

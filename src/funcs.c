@@ -30,6 +30,8 @@
 PG_FUNCTION_INFO_V1(hashring_ring_node);
 PG_FUNCTION_INFO_V1(hashring_ring_node_default);
 PG_FUNCTION_INFO_V1(hashring_ring_node_typed);
+PG_FUNCTION_INFO_V1(hashring_ring_node_at);
+PG_FUNCTION_INFO_V1(hashring_ring_nodes_at);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_default);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_typed);
@@ -84,22 +86,31 @@ funcs_key_type(FunctionCallInfo fcinfo, FuncsCall *call, int keyarg, bool typed)
 	call->key_ready = true;
 }
 
-/* The image for a ring given as text, or the default ring if ring == NULL. */
+/*
+ * The image for a ring given as text, or the default ring if ring == NULL,
+ * at `version` (0: the version this snapshot sees).
+ */
 static const HashringImage *
-funcs_image(text *ring, FunctionCallInfo fcinfo)
+funcs_image_at(text *ring, int64 version, FunctionCallInfo fcinfo)
 {
 	FuncsCall *call = funcs_call(fcinfo);
 
 	if (ring != NULL)
-		return hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), &call->cache_hint);
-	return hashring_get_image(hashring_default_ring, strlen(hashring_default_ring), &call->cache_hint);
+		return hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), version, &call->cache_hint);
+	return hashring_get_image(hashring_default_ring, strlen(hashring_default_ring), version, &call->cache_hint);
+}
+
+static const HashringImage *
+funcs_image(text *ring, FunctionCallInfo fcinfo)
+{
+	return funcs_image_at(ring, 0, fcinfo);
 }
 
 /* The image, checked to have a live node to route to. */
 static const HashringImage *
-funcs_routable_image(text *ring, FunctionCallInfo fcinfo)
+funcs_routable_image(text *ring, int64 version, FunctionCallInfo fcinfo)
 {
-	const HashringImage *img = funcs_image(ring, fcinfo);
+	const HashringImage *img = funcs_image_at(ring, version, fcinfo);
 
 	if (unlikely(img->nlive == 0))
 	{
@@ -159,11 +170,28 @@ funcs_node_name(const HashringImage *img, uint32 node)
 									HR_IMAGE_NODES(img)[node].name_len);
 }
 
-/* ring_node: ring in argument 0 (or the default ring if ringarg < 0) */
-static Datum
-funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed)
+/* A version argument: a committed version number, 1 or more. */
+static int64
+funcs_version_arg(FunctionCallInfo fcinfo, int argno)
 {
-	const HashringImage *img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, fcinfo);
+	int64 version = PG_GETARG_INT64(argno);
+
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ring version must be at least 1"),
+				 errdetail("The value given was " INT64_FORMAT ".", version)));
+	return version;
+}
+
+/*
+ * ring_node: ring in argument 0 (or the default ring if !with_ring), at
+ * `version` (0: the current one).
+ */
+static Datum
+funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 version)
+{
+	const HashringImage *img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, version, fcinfo);
 	HashringKey			 key;
 
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
@@ -174,21 +202,28 @@ funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed)
 Datum
 hashring_ring_node(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_node(fcinfo, true, false);
+	return funcs_ring_node(fcinfo, true, false, 0);
 }
 
 /* ring_node(key text|bytea) on hashring.default_ring */
 Datum
 hashring_ring_node_default(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_node(fcinfo, false, false);
+	return funcs_ring_node(fcinfo, false, false, 0);
 }
 
 /* ring_node(ring text, key integer|bigint|uuid) */
 Datum
 hashring_ring_node_typed(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_node(fcinfo, true, true);
+	return funcs_ring_node(fcinfo, true, true, 0);
+}
+
+/* ring_node(ring text, key text|bytea, version bigint) */
+Datum
+hashring_ring_node_at(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_node(fcinfo, true, false, funcs_version_arg(fcinfo, 2));
 }
 
 /*
@@ -227,7 +262,7 @@ funcs_name_array(const HashringImage *img, const uint32 *owners, int n)
 }
 
 static Datum
-funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed)
+funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 version)
 {
 	const HashringImage *img;
 	int32				 n = PG_GETARG_INT32(with_ring ? 2 : 1);
@@ -241,7 +276,7 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of nodes must be at least 1"),
 				 errdetail("The value given was %d.", n)));
-	img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, fcinfo);
+	img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, version, fcinfo);
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
 	n = (int32) Min((uint32) n, img->nlive);
 	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
@@ -253,21 +288,28 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed)
 Datum
 hashring_ring_nodes(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_nodes(fcinfo, true, false);
+	return funcs_ring_nodes(fcinfo, true, false, 0);
 }
 
 /* ring_nodes(key text|bytea, n integer) on hashring.default_ring */
 Datum
 hashring_ring_nodes_default(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_nodes(fcinfo, false, false);
+	return funcs_ring_nodes(fcinfo, false, false, 0);
 }
 
 /* ring_nodes(ring text, key integer|bigint|uuid, n integer) */
 Datum
 hashring_ring_nodes_typed(PG_FUNCTION_ARGS)
 {
-	return funcs_ring_nodes(fcinfo, true, true);
+	return funcs_ring_nodes(fcinfo, true, true, 0);
+}
+
+/* ring_nodes(ring text, key text|bytea, n integer, version bigint) */
+Datum
+hashring_ring_nodes_at(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_nodes(fcinfo, true, false, funcs_version_arg(fcinfo, 3));
 }
 
 /* ring_hash(ring text, key any supported type) */

@@ -223,7 +223,7 @@ extern uint64 hashring_point_position(const char *node, int node_len, uint32 ind
 extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
 
 /* in catalog.c */
-extern bool	  hashring_read_ring(const char *ring, bool with_nodes, HashringDef *def);
+extern bool	  hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
 extern void	  hashring_register_invalidation(void);
 extern uint64 hashring_inval_epoch;
 
@@ -270,7 +270,7 @@ extern void hashring_sha1(const void *data, size_t len, uint8 out[20]);
 extern int32 hashring_key_slot(const char *key, size_t len);
 
 /* in cache.c */
-extern const HashringImage *hashring_get_image(const char *name, int len, void **hint);
+extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, void **hint);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
 extern Datum				hashring_cache_info_rows(FunctionCallInfo fcinfo);

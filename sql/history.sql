@@ -1,0 +1,76 @@
+-- Ring history: every committed version is kept, routing can be asked about
+-- the past, and a what-if inside a transaction compares with the present.
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT hashring.ring_create('h', vnodes => 32);
+SELECT hashring.ring_add_node('h', 'n' || i) FROM generate_series(1, 4) i \g /dev/null
+SELECT hashring.ring_add_node('h', 'n5');
+SELECT version AS v_before FROM hashring.rings WHERE ring = 'h' \gset
+CREATE TEMP TABLE before AS
+SELECT 'k' || i AS k, hashring.ring_node('h', 'k' || i) AS owner, hashring.ring_nodes('h', 'k' || i, 3) AS three
+  FROM generate_series(1, 3000) i;
+
+-- one version per committing transaction: three changes, one recorded version
+BEGIN;
+SELECT hashring.ring_add_node('h', 'n6');
+SELECT hashring.ring_set_weight('h', 'n6', 2);
+SELECT hashring.ring_set_state('h', 'n2', 'down');
+COMMIT;
+-- a rolled-back change records nothing
+BEGIN;
+SELECT hashring.ring_add_node('h', 'ghost');
+ROLLBACK;
+SELECT version - :v_before AS after, committed_by = current_user AS by_me,
+       committed_at <= clock_timestamp() AS when_ok, nodes, active_nodes, current
+  FROM hashring.ring_versions('h') WHERE version >= :v_before ORDER BY version;
+
+-- routing at the old version is exactly the routing before the changes
+SELECT count(*) FILTER (WHERE hashring.ring_node('h', k, :v_before) <> owner) AS node_differs,
+       count(*) FILTER (WHERE hashring.ring_nodes('h', k, 3, :v_before) <> three) AS nodes_differ,
+       count(*) FILTER (WHERE hashring.ring_node('h', convert_to(k, 'UTF8'), :v_before) <> owner) AS bytea_differs
+  FROM before;
+-- and the moving rows of a table are a plain comparison of two versions
+SELECT hashring.ring_node('h', k, :v_before) AS from_node, hashring.ring_node('h', k) AS to_node, count(*) > 0 AS moves
+  FROM before WHERE hashring.ring_node('h', k, :v_before) <> hashring.ring_node('h', k)
+ GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- what-if: an uncommitted change compared with a committed version, then undone
+SELECT version AS v_now FROM hashring.rings WHERE ring = 'h' \gset
+BEGIN;
+SELECT hashring.ring_add_node('h', 'n7');
+SELECT count(*) FILTER (WHERE hashring.ring_node('h', k, :v_now) <> hashring.ring_node('h', k)) > 0 AS would_move,
+       count(*) FILTER (WHERE hashring.ring_node('h', k, :v_now) <> hashring.ring_node('h', k)
+                          AND hashring.ring_node('h', k) <> 'n7') AS moved_elsewhere
+  FROM before;
+ROLLBACK;
+SELECT count(*) AS versions_after_whatif FROM hashring.ring_versions('h') WHERE version > :v_now;
+
+-- errors: unknown version, version 0, unknown ring
+SELECT pg_temp.err(format($q$SELECT hashring.ring_node('h', 'k', %s)$q$, :v_now + 100));
+SELECT pg_temp.err($q$SELECT hashring.ring_node('h', 'k', 0)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_nodes('h', 'k', 2, -1)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_node('nope', 'k', 1)$q$);
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_versions('nope')$q$);
+SELECT hashring.ring_node('h', 'k', NULL::bigint) IS NULL AS null_version;
+
+-- pruning: older versions go, the current one always stays, routing there errs
+SELECT hashring.ring_prune_versions('h', :v_now);
+SELECT version = :v_now AS kept_is_current, current FROM hashring.ring_versions('h');
+SELECT pg_temp.err(format($q$SELECT hashring.ring_node('h', 'k', %s)$q$, :v_before));
+SELECT hashring.ring_prune_versions('h', :v_now + 1000) AS current_never_pruned;
+SELECT count(*) FROM hashring.ring_versions('h');
+
+-- dropping a ring drops its history; a re-created ring has its own
+SELECT hashring.ring_drop('h');
+SELECT count(*) AS history_left FROM hashring.ring_history WHERE ring = 'h';
+SELECT hashring.ring_create('h', vnodes => 32);
+SELECT hashring.ring_add_node('h', 'other');
+SELECT hashring.ring_node('h', 'k', 2) AS recreated_v2;
+SELECT pg_temp.err(format($q$SELECT hashring.ring_node('h', 'k', %s)$q$, :v_now));
+SELECT hashring.ring_drop('h');
