@@ -610,6 +610,12 @@ RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_at'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION hashring.ring_nodes(text, bytea, integer, bigint) IS 'n distinct live nodes for the binary key at a committed version of the ring';
 
+CREATE FUNCTION hashring.ring_diff(ring text, from_version bigint, to_version bigint DEFAULT NULL,
+    OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees)';
+
 -- points_total of the rings that exist already (this bumps their versions
 -- once, and so records their current membership as their first history)
 UPDATE hashring.rings AS r

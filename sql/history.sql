@@ -74,3 +74,39 @@ SELECT hashring.ring_add_node('h', 'other');
 SELECT hashring.ring_node('h', 'k', 2) AS recreated_v2;
 SELECT pg_temp.err(format($q$SELECT hashring.ring_node('h', 'k', %s)$q$, :v_now));
 SELECT hashring.ring_drop('h');
+
+-- ring_diff: exact flows between two versions
+SELECT hashring.ring_create('d', vnodes => 8);
+SELECT hashring.ring_add_node('d', 'n' || i) FROM generate_series(1, 4) i \g /dev/null
+SELECT version AS v FROM hashring.rings WHERE ring = 'd' \gset
+BEGIN;
+SELECT hashring.ring_add_node('d', 'n5');
+-- adding a node: every flow goes to it, and the total is exactly its new share
+SELECT bool_and(to_node = 'n5') AS all_to_new_node,
+       abs(sum(share) - (SELECT share FROM hashring.ring_balance('d') WHERE node = 'n5')) < 1e-12 AS total_is_new_share,
+       abs(sum(share) - (SELECT count(*) FILTER (WHERE hashring.ring_node('d', 'k' || i, :v) <> hashring.ring_node('d', 'k' || i))::float8 / 100000
+                           FROM generate_series(1, 100000) i)) < 0.01 AS agrees_with_100k_keys,
+       bool_and(cardinality(ranges) > 0) AS has_ranges
+  FROM hashring.ring_diff('d', :v);
+-- every key in a listed range moves along its flow
+SELECT count(*) AS keys_outside_their_flow
+  FROM (SELECT 'k' || i AS k FROM generate_series(1, 20000) i) s,
+       LATERAL (SELECT (hashring.ring_hash('d', k)::numeric + CASE WHEN hashring.ring_hash('d', k) < 0 THEN 18446744073709551616 ELSE 0 END) AS pos) p
+ WHERE hashring.ring_node('d', k, :v) <> hashring.ring_node('d', k)
+   AND NOT EXISTS (SELECT 1 FROM hashring.ring_diff('d', :v) f, unnest(f.ranges) r
+                    WHERE f.from_node = hashring.ring_node('d', k, :v) AND f.to_node = hashring.ring_node('d', k)
+                      AND p.pos <@ r);
+ROLLBACK;
+SELECT count(*) AS same_version FROM hashring.ring_diff('d', :v, :v);
+SELECT count(*) AS null_from FROM hashring.ring_diff('d', NULL);
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_diff('d', 0)$q$);
+-- slots: whole slots move, shares are slot counts
+SELECT hashring.ring_create('ds', 'slots');
+SELECT hashring.ring_add_node('ds', 'n' || i) FROM generate_series(1, 3) i \g /dev/null
+SELECT version AS vs FROM hashring.rings WHERE ring = 'ds' \gset
+SELECT hashring.ring_add_node('ds', 'n4');
+SELECT from_node, to_node, share * 16384 AS slots, ranges FROM hashring.ring_diff('ds', :vs) ORDER BY 1, 2;
+-- algorithms without an exact partition say so
+SELECT hashring.ring_create('dj', 'jump');
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_diff('dj', 1)$q$);
+SELECT hashring.ring_drop(r) FROM unnest(ARRAY['d', 'ds', 'dj']) r \g /dev/null

@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ *
+ * diff.c
+ *	  ring_diff(ring, from_version, to_version): which share of the key space
+ *	  moves from which node to which between two versions of a ring.
+ *
+ * Exact, from the two images, where the key space is a line the images
+ * partition:
+ *	  vnode, ketama  sweep the union of both point arrays; between two
+ *	                 consecutive boundaries both owners are constant, so each
+ *	                 elementary arc is credited to its (from, to) pair with
+ *	                 its length (2^64 or 2^32 positions)
+ *	  maglev, slots  compare entry by entry (maglev: same table size)
+ * The other algorithms have no such partition here yet and get a clear
+ * error; routing at both versions over real keys answers for them.
+ *
+ * Output rows: from_node, to_node, share (of the whole key space), and the
+ * moved ranges: (lo, hi] arcs of hash positions, or [lo, hi] runs of table
+ * entries / slots, merged where they touch.
+ *
+ * No shared state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/numeric.h"
+#include "utils/rangetypes.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(hashring_ring_diff);
+
+typedef struct DiffKey
+{
+	uint32 from; /* node index in the "from" image */
+	uint32 to;	 /* node index in the "to" image */
+} DiffKey;
+
+typedef struct DiffFlow
+{
+	DiffKey key;
+	uint128 amount; /* positions or entries */
+	List   *ranges; /* of DiffRange *, in order */
+} DiffFlow;
+
+typedef struct DiffRange
+{
+	uint64 lo;
+	uint64 hi;
+	bool   closed_lo; /* [lo, hi] for entries; (lo, hi] for arcs */
+} DiffRange;
+
+/* Whether node i of image a and node j of image b have the same name. */
+static inline bool
+diff_same_name(const HashringImage *a, uint32 i, const HashringImage *b, uint32 j)
+{
+	return HR_IMAGE_NODES(a)[i].name_len == HR_IMAGE_NODES(b)[j].name_len &&
+		   memcmp(HR_IMAGE_NAME(a, i), HR_IMAGE_NAME(b, j), HR_IMAGE_NODES(a)[i].name_len) == 0;
+}
+
+static void
+diff_add(HTAB *flows, const HashringImage *a, uint32 from, const HashringImage *b, uint32 to,
+		 uint128 amount, uint64 lo, uint64 hi, bool closed_lo)
+{
+	DiffKey	   key;
+	DiffFlow  *flow;
+	bool	   found;
+	DiffRange *last;
+
+	if (amount == 0 || diff_same_name(a, from, b, to))
+		return;
+	key.from = from;
+	key.to = to;
+	flow = hash_search(flows, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		flow->amount = 0;
+		flow->ranges = NIL;
+	}
+	flow->amount += amount;
+	last = flow->ranges ? llast(flow->ranges) : NULL;
+	if (last && last->hi == lo && !closed_lo)
+		last->hi = hi; /* touching arcs merge */
+	else if (last && closed_lo && last->hi + 1 == lo)
+		last->hi = hi; /* adjacent entries merge */
+	else
+	{
+		DiffRange *r = palloc(sizeof(DiffRange));
+
+		r->lo = lo;
+		r->hi = hi;
+		r->closed_lo = closed_lo;
+		flow->ranges = lappend(flow->ranges, r);
+	}
+}
+
+/* Position i of a point image (vnode: 64-bit; ketama: 32-bit values). */
+typedef struct DiffPoints
+{
+	const HashringImage *img;
+	bool				 ketama;
+} DiffPoints;
+
+static inline uint64
+diff_pos(const DiffPoints *p, uint32 i)
+{
+	if (p->ketama)
+		return ((const uint32 *) HR_IMAGE_DATA(p->img))[2 * i];
+	return HR_POINT_POS(&HR_IMAGE_POINTS(p->img)[i]);
+}
+
+static inline uint32
+diff_owner(const DiffPoints *p, uint32 i)
+{
+	if (p->ketama)
+		return ((const uint32 *) HR_IMAGE_DATA(p->img))[2 * i + 1];
+	return HR_IMAGE_POINTS(p->img)[i].owner;
+}
+
+/*
+ * Sweep the union of two sorted point arrays.  Boundaries b_0 < b_1 < ...;
+ * the keys in (b_{k-1}, b_k] go, in each image, to its first point >= b_k
+ * (wrapping to its point 0), and the keys after the last boundary wrap to
+ * the first boundary's owners.
+ */
+static void
+diff_points(HTAB *flows, const HashringImage *a, const HashringImage *b, bool ketama, uint128 space)
+{
+	DiffPoints pa = {a, ketama};
+	DiffPoints pb = {b, ketama};
+	uint32	   ia = 0, ib = 0;
+	uint64	   prev = 0;
+	bool	   have_prev = false;
+	uint64	   first = 0;
+
+	while (ia < a->npoints || ib < b->npoints)
+	{
+		uint64 cur;
+		uint32 oa, ob;
+
+		if (ib >= b->npoints || (ia < a->npoints && diff_pos(&pa, ia) <= diff_pos(&pb, ib)))
+			cur = diff_pos(&pa, ia);
+		else
+			cur = diff_pos(&pb, ib);
+		oa = diff_owner(&pa, ia < a->npoints ? ia : 0);
+		ob = diff_owner(&pb, ib < b->npoints ? ib : 0);
+		if (!have_prev)
+		{
+			first = cur;
+			have_prev = true;
+		}
+		else
+			diff_add(flows, a, oa, b, ob, (uint128) (cur - prev), prev, cur, false);
+		prev = cur;
+		while (ia < a->npoints && diff_pos(&pa, ia) == cur)
+			ia++;
+		while (ib < b->npoints && diff_pos(&pb, ib) == cur)
+			ib++;
+	}
+	/* the wrapping arc (last boundary, first boundary], owned by the first points */
+	if (have_prev)
+		diff_add(flows, a, diff_owner(&pa, 0), b, diff_owner(&pb, 0),
+				 space - (uint128) (prev - first), prev, first, false);
+}
+
+/* Entry by entry: maglev tables, slot maps (uint32 owner per entry). */
+static void
+diff_entries(HTAB *flows, const HashringImage *a, const HashringImage *b, uint32 n)
+{
+	const uint32 *ta = HR_IMAGE_DATA(a);
+	const uint32 *tb = HR_IMAGE_DATA(b);
+
+	for (uint32 e = 0; e < n; e++)
+		diff_add(flows, a, ta[e], b, tb[e], 1, e, e, true);
+}
+
+static Datum
+diff_numeric_str(const char *s)
+{
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+static Datum
+diff_numeric(uint64 v)
+{
+	return diff_numeric_str(psprintf(UINT64_FORMAT, v));
+}
+
+static Datum
+diff_range(TypeCacheEntry *tc, RangeBound *lower, RangeBound *upper)
+{
+#if PG_VERSION_NUM >= 160000
+	return RangeTypePGetDatum(make_range(tc, lower, upper, false, NULL));
+#else
+	return RangeTypePGetDatum(make_range(tc, lower, upper, false));
+#endif
+}
+
+Datum
+hashring_ring_diff(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo		*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text				*ring;
+	int64				 from_version;
+	int64				 to_version;
+	void				*hints[2] = {NULL, NULL};
+	const HashringImage *a;
+	const HashringImage *b;
+	HASHCTL				 ctl;
+	HTAB				*flows;
+	HASH_SEQ_STATUS		 seq;
+	DiffFlow			*flow;
+	uint128				 space;
+	TypeCacheEntry		*range_type = lookup_type_cache(NUMRANGEOID, TYPECACHE_RANGE_INFO);
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return (Datum) 0;
+	ring = PG_GETARG_TEXT_PP(0);
+	from_version = PG_GETARG_INT64(1);
+	to_version = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+	if (from_version < 1 || (!PG_ARGISNULL(2) && to_version < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ring version must be at least 1")));
+
+	/* two cache entries: each image stays valid while we use both */
+	a = hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), from_version, &hints[0]);
+	b = hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), to_version, &hints[1]);
+	if (a->algorithm != b->algorithm)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ring \"%s\" changed its algorithm between the two versions", a->ring),
+				 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(DiffKey);
+	ctl.entrysize = sizeof(DiffFlow);
+	ctl.hcxt = CurrentMemoryContext;
+	flows = hash_create("hashring diff", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	switch (a->algorithm)
+	{
+		case HASHRING_ALGO_VNODE:
+			space = (uint128) 1 << 64;
+			if (a->npoints > 0 && b->npoints > 0)
+				diff_points(flows, a, b, false, space);
+			break;
+		case HASHRING_ALGO_KETAMA:
+			space = (uint128) 1 << 32;
+			if (a->npoints > 0 && b->npoints > 0)
+				diff_points(flows, a, b, true, space);
+			break;
+		case HASHRING_ALGO_MAGLEV:
+		case HASHRING_ALGO_SLOTS:
+			if (a->data_count != b->data_count)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the maglev table of ring \"%s\" changed size between the two versions", a->ring),
+						 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
+			space = a->data_count;
+			if (a->nlive > 0 && b->nlive > 0)
+				diff_entries(flows, a, b, a->data_count);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ring_diff does not support the %s algorithm yet", hashring_algo(a->algorithm)->name),
+					 errdetail("Exact flows are computed for vnode, ketama, maglev and slots rings."),
+					 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
+	}
+
+	hash_seq_init(&seq, flows);
+	while ((flow = hash_seq_search(&seq)) != NULL)
+	{
+		Datum	  values[4];
+		bool	  nulls[4] = {0};
+		Datum	 *ranges = palloc(sizeof(Datum) * Max(list_length(flow->ranges), 1));
+		int		  n = 0;
+		ListCell *lc;
+
+		values[0] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(a, flow->key.from),
+															 HR_IMAGE_NODES(a)[flow->key.from].name_len));
+		values[1] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(b, flow->key.to),
+															 HR_IMAGE_NODES(b)[flow->key.to].name_len));
+		values[2] = Float8GetDatum((double) flow->amount / (double) space);
+		foreach (lc, flow->ranges)
+		{
+			DiffRange *r = lfirst(lc);
+			RangeBound lower, upper;
+
+			lower.val = diff_numeric(r->lo);
+			lower.infinite = false;
+			lower.inclusive = r->closed_lo;
+			lower.lower = true;
+			upper.val = diff_numeric(r->hi);
+			upper.infinite = false;
+			upper.inclusive = true;
+			upper.lower = false;
+			if (!r->closed_lo && r->hi < r->lo)
+			{
+				/* the wrapping arc: (lo, 2^64 or 2^32) and [0, hi] */
+				upper.val = diff_numeric_str(a->algorithm == HASHRING_ALGO_KETAMA ? "4294967296" : "18446744073709551616");
+				upper.inclusive = false;
+				ranges[n++] = diff_range(range_type, &lower, &upper);
+				lower.val = diff_numeric(0);
+				lower.inclusive = true;
+				upper.val = diff_numeric(r->hi);
+				upper.inclusive = true;
+				ranges = repalloc(ranges, sizeof(Datum) * (list_length(flow->ranges) + 1));
+			}
+			ranges[n++] = diff_range(range_type, &lower, &upper);
+		}
+		values[3] = PointerGetDatum(construct_array(ranges, n, NUMRANGEOID, -1, false, TYPALIGN_INT));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
