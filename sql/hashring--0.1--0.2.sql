@@ -616,6 +616,55 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
 COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees)';
 
+/*
+ * What a rebalance would move in one table: rows and bytes per flow, and the
+ * keys with the most rows (a few hot keys can dominate a skewed table).
+ * The key is routed in its text form (as every algorithm but pg_hash does).
+ */
+CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
+                                         from_version bigint, to_version bigint DEFAULT NULL,
+                                         top_keys integer DEFAULT 5,
+    OUT from_node text, OUT to_node text, OUT rows bigint, OUT bytes bigint, OUT hot_keys text[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR from_version IS NULL THEN
+        RAISE EXCEPTION 'ring, table, key column and from_version must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF top_keys IS NULL OR top_keys OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'top_keys must be zero or more' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column
+                      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+        WITH routed AS (
+            SELECT hashring.ring_node(%1$L, t.%3$I::text, %4$s) AS f,
+                   %5$s AS t, t.%3$I::text AS k, pg_catalog.pg_column_size(t.*)::bigint AS sz
+              FROM %2$s AS t),
+        per_key AS (
+            SELECT f, t, k, pg_catalog.count(*) AS c, pg_catalog.sum(sz) AS b
+              FROM routed WHERE f OPERATOR(pg_catalog.<>) t GROUP BY f, t, k),
+        ranked AS (
+            SELECT *, pg_catalog.row_number() OVER (PARTITION BY f, t ORDER BY c DESC, k) AS rn FROM per_key)
+        SELECT f, t, pg_catalog.sum(c)::bigint, pg_catalog.sum(b)::bigint,
+               COALESCE(pg_catalog.array_agg(k OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ')'
+                                             ORDER BY c DESC, k) FILTER (WHERE rn OPERATOR(pg_catalog.<=) %6$s), '{}')
+          FROM ranked GROUP BY f, t ORDER BY f, t$q$,
+        ring, tbl, key_column, from_version,
+        CASE WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_node(%L, t.%I::text)', ring, key_column)
+             ELSE pg_catalog.format('hashring.ring_node(%L, t.%I::text, %s)', ring, key_column, to_version) END,
+        top_keys);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions';
+
 -- points_total of the rings that exist already (this bumps their versions
 -- once, and so records their current membership as their first history)
 UPDATE hashring.rings AS r

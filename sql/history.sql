@@ -106,6 +106,24 @@ SELECT hashring.ring_add_node('ds', 'n' || i) FROM generate_series(1, 3) i \g /d
 SELECT version AS vs FROM hashring.rings WHERE ring = 'ds' \gset
 SELECT hashring.ring_add_node('ds', 'n4');
 SELECT from_node, to_node, share * 16384 AS slots, ranges FROM hashring.ring_diff('ds', :vs) ORDER BY 1, 2;
+-- planning on a real table, Zipf-skewed: row counts per flow equal plain SQL,
+-- and the hottest keys of each moving flow come first
+SELECT hashring.ring_create('p', vnodes => 16);
+SELECT hashring.ring_add_node('p', 'n' || i) FROM generate_series(1, 4) i \g /dev/null
+SELECT version AS vp FROM hashring.rings WHERE ring = 'p' \gset
+CREATE TEMP TABLE orders AS
+SELECT (floor(1000 / (1 + (i % 1000))))::int AS customer, repeat('x', i % 50) AS payload
+  FROM generate_series(1, 20000) i;
+SELECT hashring.ring_add_node('p', 'n5');
+SELECT from_node, to_node, rows, bytes > 0 AS has_bytes, hot_keys[1] AS hottest
+  FROM hashring.ring_plan_moves('p', 'orders', 'customer', :vp) ORDER BY 1, 2;
+SELECT (SELECT sum(rows) FROM hashring.ring_plan_moves('p', 'orders', 'customer', :vp)) =
+       (SELECT count(*) FROM orders WHERE hashring.ring_node('p', customer::text, :vp) <> hashring.ring_node('p', customer::text)) AS rows_match_plain_sql;
+SELECT cardinality(hot_keys) AS top3 FROM hashring.ring_plan_moves('p', 'orders', 'customer', :vp, top_keys => 3) LIMIT 1;
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_plan_moves('p', 'orders', 'nope', 1)$q$);
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_plan_moves('p', 'orders', 'customer', NULL)$q$);
+SELECT hashring.ring_drop('p');
+
 -- algorithms without an exact partition say so
 SELECT hashring.ring_create('dj', 'jump');
 SELECT pg_temp.err($q$SELECT * FROM hashring.ring_diff('dj', 1)$q$);
