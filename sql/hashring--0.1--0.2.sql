@@ -670,3 +670,120 @@ COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigin
 UPDATE hashring.rings AS r
    SET points_total = COALESCE((SELECT pg_catalog.sum(hashring.node_points(n.weight, r.vnodes))
                                   FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) r.ring), 0);
+
+/* ---------------------------------------------------------------------------
+ * Moving a sharded table's rows to their owners, over postgres_fdw.
+ * ------------------------------------------------------------------------- */
+
+/*
+ * The foreign table through which the coordinator reaches `tbl` on the
+ * server named by a node's target: hashring_fdw_<server>.<table>, imported
+ * on first use.  Clear errors when the server or the remote table is missing.
+ */
+CREATE FUNCTION hashring._shard_table(ring text, node text, tbl text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    server text;
+    nsp text;
+    rel text;
+    remote_schema text := COALESCE(pg_catalog.split_part(tbl, '.', -2), '');
+    remote_table text := pg_catalog.split_part(tbl, '.', -1);
+BEGIN
+    IF remote_schema = '' OR pg_catalog.strpos(tbl, '.') = 0 THEN
+        remote_schema := 'public';
+    END IF;
+    SELECT n.target INTO server FROM hashring.nodes AS n
+     WHERE n.ring OPERATOR(pg_catalog.=) _shard_table.ring AND n.node OPERATOR(pg_catalog.=) _shard_table.node;
+    IF server IS NULL THEN
+        RAISE EXCEPTION 'node "%" of ring "%" has no target', node, ring
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Set hashring.nodes.target to the name of the node''s postgres_fdw foreign server.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server AS s WHERE s.srvname OPERATOR(pg_catalog.=) server) THEN
+        RAISE EXCEPTION 'foreign server "%" (target of node "%") does not exist', server, node
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.';
+    END IF;
+    nsp := 'hashring_fdw_' OPERATOR(pg_catalog.||) server;
+    rel := pg_catalog.format('%I.%I', nsp, remote_table);
+    IF pg_catalog.to_regclass(rel) IS NULL THEN
+        EXECUTE pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', nsp);
+        EXECUTE pg_catalog.format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO %I',
+                                  remote_schema, remote_table, server, nsp);
+        IF pg_catalog.to_regclass(rel) IS NULL THEN
+            RAISE EXCEPTION 'table %.% does not exist on server "%" (node "%")', remote_schema, remote_table, server, node
+                USING ERRCODE = 'undefined_table';
+        END IF;
+    END IF;
+    RETURN rel;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_table(text, text, text) IS 'internal: the coordinator''s foreign table for a node''s shard of a table';
+
+/*
+ * Moves every row of `tbl` that is not on its owner under the ring's current
+ * version to that owner, shard by shard, in batches: copy to the owner first
+ * (INSERT ... ON CONFLICT DO NOTHING, so the shards' tables need a unique
+ * key on the sharding column), then delete from where it was, and commit.
+ * A crash or cancel leaves every row present at least once; running it again
+ * finishes the move with every row exactly once.  Must be called with CALL
+ * outside a transaction block (it commits per batch).
+ */
+CREATE PROCEDURE hashring.ring_move(ring text, tbl text, key_column name, batch_size integer DEFAULT 5000)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    src record;
+    dst record;
+    src_rel text;
+    dst_rel text;
+    keys text[];
+    moved bigint;
+    total bigint := 0;
+BEGIN
+    IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'ring, table and key column must be given and batch_size must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_move.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_move.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    -- resolve every shard first, so that a missing server or table fails before anything moves
+    FOR src IN SELECT n.node FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) ring_move.ring ORDER BY n.node LOOP
+        PERFORM hashring._shard_table(ring_move.ring, src.node, ring_move.tbl);
+    END LOOP;
+    COMMIT;
+    FOR src IN SELECT n.node FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) ring_move.ring ORDER BY n.node LOOP
+        src_rel := hashring._shard_table(ring_move.ring, src.node, ring_move.tbl);
+        LOOP
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.array_agg(k) FROM (SELECT t.%1$I::text AS k FROM %2$s AS t
+                  WHERE hashring.ring_node(%3$L, t.%1$I::text) OPERATOR(pg_catalog.<>) %4$L LIMIT %5$s) s',
+                key_column, src_rel, ring_move.ring, src.node, batch_size) INTO keys;
+            EXIT WHEN keys IS NULL;
+            FOR dst IN SELECT DISTINCT hashring.ring_node(ring_move.ring, k) AS node FROM pg_catalog.unnest(keys) AS k LOOP
+                dst_rel := hashring._shard_table(ring_move.ring, dst.node, ring_move.tbl);
+                EXECUTE pg_catalog.format(
+                    'INSERT INTO %1$s SELECT t.* FROM %2$s AS t
+                      WHERE t.%3$I::text OPERATOR(pg_catalog.=) ANY ($1)
+                        AND hashring.ring_node(%4$L, t.%3$I::text) OPERATOR(pg_catalog.=) %5$L
+                     ON CONFLICT DO NOTHING',
+                    dst_rel, src_rel, key_column, ring_move.ring, dst.node) USING keys;
+                GET DIAGNOSTICS moved = ROW_COUNT;
+                RAISE NOTICE 'hashring.ring_move: % row(s) copied from % to %', moved, src.node, dst.node;
+            END LOOP;
+            EXECUTE pg_catalog.format('DELETE FROM %1$s AS t WHERE t.%2$I::text OPERATOR(pg_catalog.=) ANY ($1)',
+                                      src_rel, key_column) USING keys;
+            GET DIAGNOSTICS moved = ROW_COUNT;
+            total := total OPERATOR(pg_catalog.+) moved;
+            COMMIT;
+            RAISE NOTICE 'hashring.ring_move: % row(s) removed from % (% in all so far)', moved, src.node, total;
+        END LOOP;
+    END LOOP;
+    RAISE NOTICE 'hashring.ring_move: done, % row(s) moved', total;
+END
+$$;
+COMMENT ON PROCEDURE hashring.ring_move(text, text, name, integer) IS 'moves a sharded table''s rows to their owners under the current ring version, copy-then-delete in committed batches, over postgres_fdw';
