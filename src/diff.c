@@ -11,7 +11,9 @@
  *	                 elementary arc is credited to its (from, to) pair with
  *	                 its length (2^64 or 2^32 positions)
  *	  maglev, slots  compare entry by entry (maglev: same table size)
- * The other algorithms have no such partition here yet and get a clear
+ *	  xor            walk both id sets as one binary trie (diff_xor)
+ *	  pg_hash        count row hashes per remainder pair by the CRT
+ * jump and rendezvous have no such exact partition here yet and get a clear
  * error; routing at both versions over real keys answers for them.
  *
  * Output rows: from_node, to_node, share (of the whole key space), and the
@@ -179,6 +181,156 @@ diff_entries(HTAB *flows, const HashringImage *a, const HashringImage *b, uint32
 		diff_add(flows, a, ta[e], b, tb[e], 1, e, e, true);
 }
 
+/*
+ * xor: the key space splits like a binary trie.  For the keys under a
+ * prefix, each image's candidates are its live ids sharing the longest
+ * prefix with them; a bit splits the candidates of an image only when both
+ * values occur, and the keys' mass halves only when some image splits.  When
+ * each image has one candidate left, the mass is a flow.  Mass is counted in
+ * units of 2^-64 of the key space (exact unless two ids share over 64 bits).
+ */
+static inline int
+diff_bit(const HashringImage *img, uint32 node, int depth)
+{
+	const uint8 *id = (const uint8 *) HR_IMAGE_DATA(img) + node * HASHRING_NODE_ID_LEN;
+
+	return (id[depth / 8] >> (7 - depth % 8)) & 1;
+}
+
+static void
+diff_xor_rec(HTAB *flows, const HashringImage *a, uint32 *ca, int na,
+			 const HashringImage *b, uint32 *cb, int nb, int depth, uint128 mass)
+{
+	while ((na > 1 || nb > 1) && depth < HASHRING_NODE_ID_LEN * 8)
+	{
+		int	 a1 = 0, b1 = 0;
+		bool split;
+
+		for (int i = 0; i < na; i++)
+			a1 += diff_bit(a, ca[i], depth);
+		for (int i = 0; i < nb; i++)
+			b1 += diff_bit(b, cb[i], depth);
+		split = (a1 > 0 && a1 < na) || (b1 > 0 && b1 < nb);
+		if (split)
+		{
+			for (int bit = 0; bit <= 1; bit++)
+			{
+				uint32 *sa = palloc(sizeof(uint32) * na);
+				uint32 *sb = palloc(sizeof(uint32) * nb);
+				int		ka = 0, kb = 0;
+
+				for (int i = 0; i < na; i++)
+					if (diff_bit(a, ca[i], depth) == bit || a1 == 0 || a1 == na)
+						sa[ka++] = ca[i];
+				for (int i = 0; i < nb; i++)
+					if (diff_bit(b, cb[i], depth) == bit || b1 == 0 || b1 == nb)
+						sb[kb++] = cb[i];
+				/* no candidate with this bit: all candidates stay */
+				if (ka == 0)
+				{
+					memcpy(sa, ca, sizeof(uint32) * na);
+					ka = na;
+				}
+				if (kb == 0)
+				{
+					memcpy(sb, cb, sizeof(uint32) * nb);
+					kb = nb;
+				}
+				diff_xor_rec(flows, a, sa, ka, b, sb, kb, depth + 1, mass / 2);
+			}
+			return;
+		}
+		depth++;
+	}
+	/* one candidate each, or equal ids: the first by name (lowest index) */
+	diff_add(flows, a, ca[0], b, cb[0], mass, 0, 0, false);
+}
+
+static void
+diff_xor(HTAB *flows, const HashringImage *a, const HashringImage *b)
+{
+	uint32 *ca = palloc(sizeof(uint32) * a->nnodes);
+	uint32 *cb = palloc(sizeof(uint32) * b->nnodes);
+	int		na = 0, nb = 0;
+
+	for (uint32 i = 0; i < a->nnodes; i++)
+		if (HR_NODE_LIVE(a, i))
+			ca[na++] = i;
+	for (uint32 i = 0; i < b->nnodes; i++)
+		if (HR_NODE_LIVE(b, i))
+			cb[nb++] = i;
+	diff_xor_rec(flows, a, ca, na, b, cb, nb, 0, (uint128) 1 << 64);
+}
+
+/*
+ * pg_hash: the row hash is uniform over 2^64 values; remainder r1 of N1 and
+ * r2 of N2 share exactly the values x < 2^64 with x = r1 (mod N1) and
+ * x = r2 (mod N2), counted by the Chinese remainder theorem.
+ */
+static uint64
+diff_gcd(uint64 x, uint64 y)
+{
+	while (y)
+	{
+		uint64 t = x % y;
+
+		x = y;
+		y = t;
+	}
+	return x;
+}
+
+/* inverse of x modulo m (gcd 1), by the extended Euclidean algorithm */
+static int64
+diff_inverse(int64 x, int64 m)
+{
+	int64 t = 0, newt = 1, r = m, newr = x % m;
+
+	while (newr != 0)
+	{
+		int64 q = r / newr;
+		int64 tmp;
+
+		tmp = t - q * newt;
+		t = newt;
+		newt = tmp;
+		tmp = r - q * newr;
+		r = newr;
+		newr = tmp;
+	}
+	return t < 0 ? t + m : t;
+}
+
+static void
+diff_pghash(HTAB *flows, const HashringImage *a, const HashringImage *b)
+{
+	uint64	n1 = a->nnodes, n2 = b->nnodes;
+	uint64	g = diff_gcd(n1, n2);
+	uint64	m = n2 / g;
+	uint128 l = (uint128) (n1 / g) * n2;
+	int64	inv = m > 1 ? diff_inverse((int64) ((n1 / g) % m), (int64) m) : 0;
+
+	if ((uint128) n1 * n2 > 20000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring_diff of pg_hash rings is limited to 20,000,000 remainder pairs")));
+	for (uint64 r1 = 0; r1 < n1; r1++)
+	{
+		uint32 from = hashring_owner_by_rank(a, (uint32) r1);
+
+		for (uint64 r2 = (r1 % g); r2 < n2; r2 += g)
+		{
+			/* x = r1 + n1 * t with n1 * t = r2 - r1 (mod n2) */
+			int64	d = (int64) ((r2 + n2 - r1 % n2) % n2) / (int64) g;
+			uint128 t = m > 1 ? ((uint128) d * (uint64) inv) % m : 0;
+			uint128 x0 = r1 + (uint128) n1 * t;
+			uint128 count = (((uint128) 1 << 64) - 1 - x0) / l + 1;
+
+			diff_add(flows, a, from, b, hashring_owner_by_rank(b, (uint32) r2), count, 0, 0, false);
+		}
+	}
+}
+
 static Datum
 diff_numeric_str(const char *s)
 {
@@ -267,11 +419,21 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 			if (a->nlive > 0 && b->nlive > 0)
 				diff_entries(flows, a, b, a->data_count);
 			break;
+		case HASHRING_ALGO_XOR:
+			space = (uint128) 1 << 64;
+			if (a->nlive > 0 && b->nlive > 0)
+				diff_xor(flows, a, b);
+			break;
+		case HASHRING_ALGO_PG_HASH:
+			space = (uint128) 1 << 64;
+			if (a->nlive > 0 && b->nlive > 0)
+				diff_pghash(flows, a, b);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("ring_diff does not support the %s algorithm yet", hashring_algo(a->algorithm)->name),
-					 errdetail("Exact flows are computed for vnode, ketama, maglev and slots rings."),
+					 errdetail("Exact flows are computed for vnode, ketama, maglev, slots, xor and pg_hash rings."),
 					 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
 	}
 
