@@ -124,24 +124,31 @@ SELECT pg_temp.err($q$SELECT * FROM hashring.ring_plan_moves('p', 'orders', 'nop
 SELECT pg_temp.err($q$SELECT * FROM hashring.ring_plan_moves('p', 'orders', 'customer', NULL)$q$);
 SELECT hashring.ring_drop('p');
 
--- xor (trie regions) and pg_hash (remainder pairs, by the CRT): every flow
--- agrees with 100,000 keys, and the flows add up to what moves
-SELECT hashring.ring_create('dx', 'xor'), hashring.ring_create('dp', 'pg_hash') \g /dev/null
-SELECT hashring.ring_add_node(r, 'n' || i) FROM unnest(ARRAY['dx', 'dp']) r, generate_series(1, 5) i \g /dev/null
+-- xor (trie regions), pg_hash (remainder pairs, by the CRT), rendezvous (the
+-- joint winner integral) and jump (analytic): every flow agrees with 100,000
+-- keys, and the flows add up to what moves
+SELECT hashring.ring_create(r, a) FROM (VALUES ('dx', 'xor'), ('dp', 'pg_hash'), ('dr', 'rendezvous'), ('dj', 'jump')) v(r, a) \g /dev/null
+SELECT hashring.ring_add_node(r, 'n' || i) FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r, generate_series(1, 5) i \g /dev/null
 SELECT version AS vx FROM hashring.rings WHERE ring = 'dx' \gset
-SELECT hashring.ring_add_node(r, 'n6') FROM unnest(ARRAY['dx', 'dp']) r \g /dev/null
-SELECT hashring.ring_set_state(r, 'n2', 'down') FROM unnest(ARRAY['dx', 'dp']) r \g /dev/null
+SELECT hashring.ring_add_node(r, 'n6') FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r \g /dev/null
+SELECT hashring.ring_set_state(r, 'n2', 'down') FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r \g /dev/null
+SELECT hashring.ring_set_weight('dr', 'n3', 2.5);
 CREATE TEMP TABLE sampled AS
 SELECT r, hashring.ring_node(r, 'k' || i, :vx) AS f, hashring.ring_node(r, 'k' || i) AS t
-  FROM unnest(ARRAY['dx', 'dp']) r, generate_series(1, 100000) i;
+  FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r, generate_series(1, 100000) i;
 SELECT d.r, count(*) AS flows,
        bool_and(abs(d.share - (SELECT count(*) FROM sampled s WHERE s.r = d.r AND s.f = d.from_node AND s.t = d.to_node) / 100000.0) < 0.005) AS every_flow_agrees,
        abs(sum(d.share) - (SELECT count(*) FILTER (WHERE f <> t) FROM sampled s WHERE s.r = d.r) / 100000.0) < 0.005 AS total_agrees
-  FROM (SELECT r, f.* FROM unnest(ARRAY['dx', 'dp']) r, LATERAL hashring.ring_diff(r, :vx) f) d
+  FROM (SELECT r, f.* FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r, LATERAL hashring.ring_diff(r, :vx) f) d
  GROUP BY d.r ORDER BY d.r;
-SELECT hashring.ring_drop(r) FROM unnest(ARRAY['dx', 'dp']) r \g /dev/null
+SELECT count(*) AS sampled_flows_missing_from_diff
+  FROM (SELECT DISTINCT r, f, t FROM sampled WHERE f <> t) s
+ WHERE NOT EXISTS (SELECT 1 FROM hashring.ring_diff(s.r, :vx) d WHERE d.from_node = s.f AND d.to_node = s.t);
+SELECT hashring.ring_drop(r) FROM unnest(ARRAY['dx', 'dp', 'dr', 'dj']) r \g /dev/null
 
--- algorithms without an exact partition say so
-SELECT hashring.ring_create('dj', 'jump');
-SELECT pg_temp.err($q$SELECT * FROM hashring.ring_diff('dj', 1)$q$);
-SELECT hashring.ring_drop(r) FROM unnest(ARRAY['d', 'ds', 'dj']) r \g /dev/null
+-- a ring whose algorithm changed between the versions is refused
+SELECT hashring.ring_create('dc');
+SELECT hashring.ring_add_node('dc', 'a');
+UPDATE hashring.rings SET algorithm = 'maglev' WHERE ring = 'dc';
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_diff('dc', 2)$q$);
+SELECT hashring.ring_drop(r) FROM unnest(ARRAY['d', 'ds', 'dc']) r \g /dev/null

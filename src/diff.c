@@ -13,8 +13,8 @@
  *	  maglev, slots  compare entry by entry (maglev: same table size)
  *	  xor            walk both id sets as one binary trie (diff_xor)
  *	  pg_hash        count row hashes per remainder pair by the CRT
- * jump and rendezvous have no such exact partition here yet and get a clear
- * error; routing at both versions over real keys answers for them.
+ *	  rendezvous     exact, integrating the joint winner distribution
+ *	  jump           analytic (its design property), like its ring_balance
  *
  * Output rows: from_node, to_node, share (of the whole key space), and the
  * moved ranges: (lo, hi] arcs of hash positions, or [lo, hi] runs of table
@@ -26,10 +26,13 @@
  */
 #include "hashring.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/hsearch.h"
 #include "utils/numeric.h"
 #include "utils/rangetypes.h"
@@ -331,6 +334,164 @@ diff_pghash(HTAB *flows, const HashringImage *a, const HashringImage *b)
 	}
 }
 
+/*
+ * jump: analytic, like its ring_balance.  Buckets keep their numbers; from
+ * N1 to N2 buckets a key stays in bucket b < min(N1, N2) with probability
+ * 1/max(N1, N2), and each (old bucket, new bucket) pair across the boundary
+ * carries 1/(N1 * N2) (jump's design property: the buckets added or removed
+ * take and give keys uniformly).  Down buckets pass on along node order.
+ */
+static void
+diff_jump(HTAB *flows, const HashringImage *a, const HashringImage *b)
+{
+	uint64	n1 = a->nnodes, n2 = b->nnodes;
+	uint64	nmin = Min(n1, n2), nmax = Max(n1, n2);
+	uint128 space = (uint128) 1 << 64;
+
+	if ((uint128) n1 * n2 > 20000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring_diff of jump rings is limited to 20,000,000 bucket pairs")));
+	for (uint64 r = 0; r < nmin; r++)
+		diff_add(flows, a, hashring_owner_by_rank(a, (uint32) r), b, hashring_owner_by_rank(b, (uint32) r),
+				 space / nmax, 0, 0, false);
+	for (uint64 r1 = 0; r1 < n1; r1++)
+		for (uint64 r2 = 0; r2 < n2; r2++)
+		{
+			/* across the boundary: one side's bucket exists only in that version */
+			if ((r1 < nmin) == (r2 < nmin))
+				continue;
+			if (r1 >= nmin && r2 >= nmin)
+				continue;
+			diff_add(flows, a, hashring_owner_by_rank(a, (uint32) r1), b, hashring_owner_by_rank(b, (uint32) r2),
+					 space / (n1 * n2), 0, 0, false);
+		}
+}
+
+/*
+ * rendezvous: exact.  With X_s = -ln(u_s) ~ Exp(1), shared by both versions
+ * (a node's draw depends only on its name and the key), A picks argmin
+ * X_s / a_s and B argmin X_s / b_s.  For i -> j (i != j), substituting
+ * X_j = t X_i and integrating X_i out leaves
+ *	  P = integral over t in (a_j / a_i, b_j / b_i) of dt / C(t)^2,
+ *	  C(t) = 1 + t + sum over k != i, j of max(a_k / a_i, t * b_k / b_j),
+ * piecewise linear in t, so each piece integrates in closed form.
+ */
+typedef struct DiffUnion
+{
+	int	   ia, ib; /* node index in a / b, or -1 */
+	double wa, wb; /* live weight in a / b, or 0 */
+} DiffUnion;
+
+static int
+diff_double_cmp(const void *x, const void *y)
+{
+	double a = *(const double *) x, b = *(const double *) y;
+
+	return (a > b) - (a < b);
+}
+
+static void
+diff_rendezvous(HTAB *flows, const HashringImage *a, const HashringImage *b)
+{
+	DiffUnion *u = palloc(sizeof(DiffUnion) * (a->nnodes + b->nnodes));
+	int		   n = 0;
+	uint32	   i = 0, j = 0;
+	double	  *bp;
+
+	/* the union of both node tables (both sorted by name) */
+	while (i < a->nnodes || j < b->nnodes)
+	{
+		int c;
+
+		if (i >= a->nnodes)
+			c = 1;
+		else if (j >= b->nnodes)
+			c = -1;
+		else
+		{
+			uint32 la = HR_IMAGE_NODES(a)[i].name_len, lb = HR_IMAGE_NODES(b)[j].name_len;
+
+			c = memcmp(HR_IMAGE_NAME(a, i), HR_IMAGE_NAME(b, j), Min(la, lb));
+			if (c == 0)
+				c = (la > lb) - (la < lb);
+		}
+		u[n].ia = c <= 0 ? (int) i : -1;
+		u[n].ib = c >= 0 ? (int) j : -1;
+		u[n].wa = (u[n].ia >= 0 && HR_NODE_LIVE(a, i)) ? HR_IMAGE_NODES(a)[i].weight : 0;
+		u[n].wb = (u[n].ib >= 0 && HR_NODE_LIVE(b, j)) ? HR_IMAGE_NODES(b)[j].weight : 0;
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+		n++;
+	}
+	if (n > 300)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring_diff of rendezvous rings is limited to 300 nodes")));
+	bp = palloc(sizeof(double) * (n + 2));
+	for (int x = 0; x < n; x++)
+	{
+		if (u[x].wa <= 0)
+			continue;
+		for (int y = 0; y < n; y++)
+		{
+			double lo, hi, p, q, total = 0;
+			int	   nb = 0;
+
+			if (y == x || u[y].wb <= 0)
+				continue;
+			lo = u[y].wa / u[x].wa;										  /* A: i beats j */
+			hi = u[x].wb > 0 ? u[y].wb / u[x].wb : get_float8_infinity(); /* B: j beats i */
+			if (!(lo < hi))
+				continue;
+			bp[nb++] = lo;
+			for (int k = 0; k < n; k++)
+			{
+				double al, be;
+
+				if (k == x || k == y)
+					continue;
+				al = u[k].wa / u[x].wa;
+				be = u[k].wb / u[y].wb;
+				if (al > 0 && be > 0 && al / be > lo && al / be < hi)
+					bp[nb++] = al / be;
+			}
+			qsort(bp, nb, sizeof(double), diff_double_cmp);
+			bp[nb++] = hi;
+			for (int s = 0; s + 1 < nb; s++)
+			{
+				double t0 = bp[s], t1 = bp[s + 1], mid;
+
+				if (!(t1 > t0))
+					continue;
+				mid = isinf(t1) ? t0 + 1 : (t0 + t1) / 2;
+				/* C(t) = p + q t on this piece */
+				p = 1;
+				q = 1;
+				for (int k = 0; k < n; k++)
+				{
+					double al, be;
+
+					if (k == x || k == y)
+						continue;
+					al = u[k].wa / u[x].wa;
+					be = u[k].wb / u[y].wb;
+					if (al >= be * mid)
+						p += al;
+					else
+						q += be;
+				}
+				total += (1.0 / (p + q * t0) - (isinf(t1) ? 0.0 : 1.0 / (p + q * t1))) / q;
+			}
+			if (total > 0)
+				diff_add(flows, a, (uint32) u[x].ia, b, (uint32) u[y].ib,
+						 (uint128) (total * 18446744073709551616.0), 0, 0, false);
+		}
+	}
+}
+
 static Datum
 diff_numeric_str(const char *s)
 {
@@ -429,12 +590,18 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 			if (a->nlive > 0 && b->nlive > 0)
 				diff_pghash(flows, a, b);
 			break;
+		case HASHRING_ALGO_JUMP:
+			space = (uint128) 1 << 64;
+			if (a->nlive > 0 && b->nlive > 0)
+				diff_jump(flows, a, b);
+			break;
+		case HASHRING_ALGO_RENDEZVOUS:
+			space = (uint128) 1 << 64;
+			if (a->nlive > 0 && b->nlive > 0)
+				diff_rendezvous(flows, a, b);
+			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("ring_diff does not support the %s algorithm yet", hashring_algo(a->algorithm)->name),
-					 errdetail("Exact flows are computed for vnode, ketama, maglev, slots, xor and pg_hash rings."),
-					 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
+			elog(ERROR, "unknown hashring algorithm %u", a->algorithm);
 	}
 
 	hash_seq_init(&seq, flows);
