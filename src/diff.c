@@ -557,51 +557,48 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 	ctl.hcxt = CurrentMemoryContext;
 	flows = hash_create("hashring diff", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	switch (a->algorithm)
+	space = (uint128) 1 << 64; /* 2^64 hash values, unless said otherwise */
+	if (a->algorithm == HASHRING_ALGO_KETAMA)
+		space = (uint128) 1 << 32;
+	else if (a->algorithm == HASHRING_ALGO_MAGLEV || a->algorithm == HASHRING_ALGO_SLOTS)
 	{
-		case HASHRING_ALGO_VNODE:
-			space = (uint128) 1 << 64;
-			if (a->npoints > 0 && b->npoints > 0)
-				diff_points(flows, a, b, false, space);
-			break;
-		case HASHRING_ALGO_KETAMA:
-			space = (uint128) 1 << 32;
-			if (a->npoints > 0 && b->npoints > 0)
-				diff_points(flows, a, b, true, space);
-			break;
-		case HASHRING_ALGO_MAGLEV:
-		case HASHRING_ALGO_SLOTS:
-			if (a->data_count != b->data_count)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("the maglev table of ring \"%s\" changed size between the two versions", a->ring),
-						 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
-			space = a->data_count;
-			if (a->nlive > 0 && b->nlive > 0)
+		if (a->data_count != b->data_count)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the maglev table of ring \"%s\" changed size between the two versions", a->ring),
+					 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
+		space = a->data_count;
+	}
+
+	/* with no live node on one side there is nothing to route, so no flow */
+	if (a->nlive > 0 && b->nlive > 0)
+	{
+		switch (a->algorithm)
+		{
+			case HASHRING_ALGO_VNODE:
+			case HASHRING_ALGO_KETAMA:
+				if (a->npoints > 0 && b->npoints > 0)
+					diff_points(flows, a, b, a->algorithm == HASHRING_ALGO_KETAMA, space);
+				break;
+			case HASHRING_ALGO_MAGLEV:
+			case HASHRING_ALGO_SLOTS:
 				diff_entries(flows, a, b, a->data_count);
-			break;
-		case HASHRING_ALGO_XOR:
-			space = (uint128) 1 << 64;
-			if (a->nlive > 0 && b->nlive > 0)
+				break;
+			case HASHRING_ALGO_XOR:
 				diff_xor(flows, a, b);
-			break;
-		case HASHRING_ALGO_PG_HASH:
-			space = (uint128) 1 << 64;
-			if (a->nlive > 0 && b->nlive > 0)
+				break;
+			case HASHRING_ALGO_PG_HASH:
 				diff_pghash(flows, a, b);
-			break;
-		case HASHRING_ALGO_JUMP:
-			space = (uint128) 1 << 64;
-			if (a->nlive > 0 && b->nlive > 0)
+				break;
+			case HASHRING_ALGO_JUMP:
 				diff_jump(flows, a, b);
-			break;
-		case HASHRING_ALGO_RENDEZVOUS:
-			space = (uint128) 1 << 64;
-			if (a->nlive > 0 && b->nlive > 0)
+				break;
+			case HASHRING_ALGO_RENDEZVOUS:
 				diff_rendezvous(flows, a, b);
-			break;
-		default:
-			elog(ERROR, "unknown hashring algorithm %u", a->algorithm);
+				break;
+			default:
+				elog(ERROR, "unknown hashring algorithm %u", a->algorithm);
+		}
 	}
 
 	hash_seq_init(&seq, flows);

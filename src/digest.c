@@ -24,6 +24,32 @@ digest_rol(uint32 x, int n)
 	return (x << n) | (x >> (32 - n));
 }
 
+/*
+ * Both digests process 64-byte blocks and end with the same padding: 0x80,
+ * zeros, and the message length in bits (little-endian for MD5, big-endian
+ * for SHA-1) in the last 8 bytes of the final block.
+ */
+static void
+digest_run(uint32 *h, void (*block)(uint32 *h, const uint8 *p), const uint8 *p, size_t len,
+		   bool big_endian_length)
+{
+	uint8  tail[128];
+	size_t rest = len % 64;
+	size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+	uint64 bits = (uint64) len * 8;
+
+	for (size_t off = 0; off + 64 <= len; off += 64)
+		block(h, p + off);
+	memcpy(tail, p + len - rest, rest);
+	tail[rest] = 0x80;
+	memset(tail + rest + 1, 0, tail_len - rest - 1);
+	for (int i = 0; i < 8; i++)
+		tail[big_endian_length ? tail_len - 1 - i : tail_len - 8 + i] = (uint8) (bits >> (8 * i));
+	block(h, tail);
+	if (tail_len == 128)
+		block(h, tail + 64);
+}
+
 /* ---------------------------------------------------------------------- */
 /* MD5																		  */
 /* ---------------------------------------------------------------------- */
@@ -94,24 +120,9 @@ md5_block(uint32 h[4], const uint8 *p)
 void
 hashring_md5(const void *data, size_t len, uint8 out[16])
 {
-	uint32		 h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
-	const uint8 *p = data;
-	uint8		 tail[128];
-	size_t		 rest = len % 64;
-	size_t		 tail_len;
-	uint64		 bits = (uint64) len * 8;
+	uint32 h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
 
-	for (size_t off = 0; off + 64 <= len; off += 64)
-		md5_block(h, p + off);
-	memcpy(tail, p + len - rest, rest);
-	tail[rest] = 0x80;
-	tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
-	memset(tail + rest + 1, 0, tail_len - rest - 1);
-	for (int i = 0; i < 8; i++)
-		tail[tail_len - 8 + i] = (uint8) (bits >> (8 * i));
-	md5_block(h, tail);
-	if (tail_len == 128)
-		md5_block(h, tail + 64);
+	digest_run(h, md5_block, data, len, false);
 	for (int i = 0; i < 4; i++)
 		for (int j = 0; j < 4; j++)
 			out[4 * i + j] = (uint8) (h[i] >> (8 * j));
@@ -175,24 +186,9 @@ sha1_block(uint32 h[5], const uint8 *p)
 void
 hashring_sha1(const void *data, size_t len, uint8 out[20])
 {
-	uint32		 h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-	const uint8 *p = data;
-	uint8		 tail[128];
-	size_t		 rest = len % 64;
-	size_t		 tail_len;
-	uint64		 bits = (uint64) len * 8;
+	uint32 h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
 
-	for (size_t off = 0; off + 64 <= len; off += 64)
-		sha1_block(h, p + off);
-	memcpy(tail, p + len - rest, rest);
-	tail[rest] = 0x80;
-	tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
-	memset(tail + rest + 1, 0, tail_len - rest - 1);
-	for (int i = 0; i < 8; i++)
-		tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
-	sha1_block(h, tail);
-	if (tail_len == 128)
-		sha1_block(h, tail + 64);
+	digest_run(h, sha1_block, data, len, true);
 	for (int i = 0; i < 5; i++)
 		for (int j = 0; j < 4; j++)
 			out[4 * i + j] = (uint8) (h[i] >> (24 - 8 * j));
