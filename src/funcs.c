@@ -59,12 +59,19 @@ funcs_call(FunctionCallInfo fcinfo)
 	return fcinfo->flinfo->fn_extra;
 }
 
-/* Learn the type of the key (argument `keyarg`) once per call site. */
+/*
+ * Learn the type of the key (argument `keyarg`) once per call site: text and
+ * bytea are routed by their bytes, other types by their output function.
+ * `typed` says the entry point takes integer, bigint or uuid keys; it only
+ * matters when the expression gives no type (then text is assumed unless
+ * typed).
+ */
 static void
 funcs_key_type(FunctionCallInfo fcinfo, FuncsCall *call, int keyarg, bool typed)
 {
 	call->key_type = get_fn_expr_argtype(fcinfo->flinfo, keyarg);
-	if (!typed)
+	if (call->key_type == TEXTOID || call->key_type == BYTEAOID ||
+		(!typed && !OidIsValid(call->key_type)))
 	{
 		/* text or bytea; without expression information, text */
 		if (call->key_type != BYTEAOID)
@@ -317,10 +324,10 @@ Datum
 hashring_ring_hash(PG_FUNCTION_ARGS)
 {
 	const HashringImage *img = funcs_image(PG_GETARG_TEXT_PP(0), fcinfo);
-	Oid					 type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	HashringKey			 key;
 
-	funcs_key(fcinfo, 1, type != TEXTOID && type != BYTEAOID, img, &key);
+	/* the key's type (text, bytea or a typed key) is learnt once per call site */
+	funcs_key(fcinfo, 1, false, img, &key);
 	PG_RETURN_INT64(hashring_algo(img->algorithm)->key_hash(img, &key));
 }
 
