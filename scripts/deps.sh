@@ -7,7 +7,8 @@ set -euo pipefail
 what=${1:-all}
 need=()
 command -v pg_config >/dev/null 2>&1 && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
-[ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || need+=(postgresql-server-dev-15)
+# pgxs.mk ships in postgresql-client-15: check for the server headers themselves
+[ -f /usr/include/postgresql/15/server/postgres.h ] || need+=(postgresql-server-dev-15)
 [ -x /usr/lib/postgresql/15/bin/pgbench ] || need+=(postgresql-contrib)
 perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
