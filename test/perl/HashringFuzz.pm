@@ -181,7 +181,13 @@ sub _state_cte
          (r.algorithm = 'slots' AND EXISTS (SELECT 1 FROM hashring.slot_ranges s WHERE s.ring = r.ring)) AS ranged,
          ARRAY(SELECT DISTINCT s.node FROM hashring.slot_ranges s JOIN hashring.nodes n USING (ring, node)
                 WHERE s.ring = r.ring AND n.state = 'active') AS rlive,
-         (SELECT coalesce(sum(s.last_slot - s.first_slot + 1), 0) FROM hashring.slot_ranges s WHERE s.ring = r.ring) AS covered
+         (SELECT coalesce(sum(s.last_slot - s.first_slot + 1), 0) FROM hashring.slot_ranges s WHERE s.ring = r.ring) AS covered,
+         format('[seen: %s vnodes %s table_size %s version %s; nodes %s; ranges %s]', r.algorithm, r.vnodes,
+                coalesce(r.table_size::text, 'NULL'), r.version,
+                (SELECT string_agg(format('%s w=%s %s', n.node, n.weight, n.state), ', ' ORDER BY n.ordinal)
+                   FROM hashring.nodes n WHERE n.ring = r.ring),
+                coalesce((SELECT string_agg(format('%s-%s:%s', s.first_slot, s.last_slot, s.node), ' ' ORDER BY s.first_slot)
+                   FROM hashring.slot_ranges s WHERE s.ring = r.ring), 'none')) AS def
     FROM hashring.rings r WHERE r.ring = $r),
 g AS MATERIALIZED (
   SELECT st.*, CASE WHEN ranged THEN rlive ELSE live END AS elig,
@@ -204,8 +210,8 @@ look AS MATERIALIZED (
    WHERE cardinality(g.elig) > 0 AND g.mapped)
 SELECT (SELECT count(*) FROM g) || '|' || (SELECT count(*) FROM look) || '|' ||
        (SELECT count(*) FROM look WHERE $bad) || '|' ||
-       coalesce((SELECT format('%s: key %L owner %s ring_nodes(n=$n) %s eligible %s', alg, k, o, ns, elig)
-                   FROM look WHERE $bad LIMIT 1), '')};
+       coalesce((SELECT format('%s: key %L owner %s ring_nodes(n=$n) %s eligible %s ', alg, k, o, ns, elig)
+                   FROM look WHERE $bad LIMIT 1) || (SELECT def FROM g), '')};
 }
 
 # ring_balance: one row per node, shares >= 0, down nodes 0, sum 1 when
@@ -227,9 +233,9 @@ SELECT (SELECT count(*) FROM g) || '|' || CASE WHEN mapped THEN 1 ELSE 0 END || 
        CASE WHEN NOT mapped THEN 0
             WHEN rows <> nodes OR badshare > 0 OR downshare > 0
               OR (nelig > 0 AND abs(total - 1) > 1e-9) OR (nelig = 0 AND total <> 0) THEN 1 ELSE 0 END || '|' ||
-       format('%s: %s balance rows for %s nodes, sum %s, %s bad shares, %s down nodes with a share, %s eligible: %s',
+       format('%s: %s balance rows for %s nodes, sum %s, %s bad shares, %s down nodes with a share, %s eligible: %s %s',
               (SELECT alg FROM g), rows, nodes, total, badshare, downshare, nelig,
-              (SELECT string_agg(node || '=' || share, ' ' ORDER BY node) FROM b))
+              (SELECT string_agg(node || '=' || share, ' ' ORDER BY node) FROM b), (SELECT def FROM g))
   FROM v};
 }
 
@@ -265,7 +271,7 @@ sub fz_history_check_sql
 	my $bad = qq{NOT coalesce(o = ANY (live) AND ns[1] = o AND ns <\@ live
                 AND cardinality(ns) = least($n, cardinality(live)), false)};
 	return qq{WITH hv AS MATERIALIZED (
-  SELECT h.ring, h.version, h.algorithm AS alg,
+  SELECT h.ring, h.version, h.algorithm AS alg, format('[%s vnodes %s table_size %s nodes %s]', h.algorithm, h.vnodes, h.table_size, h.nodes) AS def,
          ARRAY(SELECT e->>'node' FROM jsonb_array_elements(h.nodes) e WHERE e->>'state' = 'active') AS live,
          jsonb_array_length(h.slot_ranges) > 0 AS ranged
     FROM hashring.ring_history h JOIN hashring.rings r USING (ring_id)
@@ -274,13 +280,13 @@ sub fz_history_check_sql
   OFFSET floor($f * (SELECT count(*) FROM hashring.ring_history h2 JOIN hashring.rings r2 USING (ring_id) WHERE r2.ring = $r))::int
    LIMIT 1),
 look AS MATERIALIZED (
-  SELECT k, hv.version, hv.alg, hv.live,
+  SELECT k, hv.version, hv.alg, hv.live, hv.def,
          hashring.ring_node(hv.ring, k, hv.version) AS o, hashring.ring_nodes(hv.ring, k, $n, hv.version) AS ns
     FROM hv, unnest(ARRAY[$ks]) AS k
    WHERE cardinality(hv.live) > 0 AND NOT hv.ranged)
 SELECT (SELECT count(*) FROM hv) || '|' || (SELECT count(*) FROM look) || '|' ||
        (SELECT count(*) FROM look WHERE $bad) || '|' ||
-       coalesce((SELECT format('%s at version %s: key %L owner %s ring_nodes(n=$n) %s active then %s', alg, version, k, o, ns, live)
+       coalesce((SELECT format('%s at version %s: key %L owner %s ring_nodes(n=$n) %s active then %s %s', alg, version, k, o, ns, live, def)
                    FROM look WHERE $bad LIMIT 1), '')};
 }
 

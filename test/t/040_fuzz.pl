@@ -90,19 +90,28 @@ sub ring_def
 	return $ret == 0 ? $out : "(definition unavailable: psql $ret)";
 }
 
+# One line, at most $max characters.
+sub short_sql
+{
+	my ($sql, $max) = @_;
+	$max //= 300;
+	$sql =~ s/\s+/ /g;
+	return length($sql) > $max ? substr($sql, 0, $max) . ' ...' : $sql;
+}
+
 sub fail_event
 {
 	my ($class, $s, $item, $detail) = @_;
 	$fail_count{$class}++;
 	return if $fail_count{$class} > 5;    # report the first few of a class
-	my $txn = $s ? join("\n", map { "    $_" } @{ $s->{txn} }) : '';
+	my $txn = $s ? join("\n", map { "    " . short_sql($_) } @{ $s->{txn} }) : '';
 	my $rings_seen = $item && $item->{ring} ? $item->{ring} : undef;
 	push @failures,
 	  {
 		class => $class,
 		text => "FAILURE [$class] session " . ($s ? $s->{name} : '-')
 		  . ($s && $s->{iso} ? " (transaction $s->{iso})" : ' (autocommit)')
-		  . "\n  statement: " . ($item ? $item->{sql} : '-')
+		  . "\n  statement: " . ($item ? short_sql($item->{sql}, 4000) : '-')
 		  . "\n  detail: $detail"
 		  . ($txn ne '' ? "\n  this transaction so far:\n$txn" : '')
 		  . ($rings_seen ? "\n  committed definition now:\n" . ring_def($rings_seen) : '') };
@@ -384,12 +393,13 @@ sub handle_result
 	my ($s, $item, $r) = @_;
 	$stat{statements}++;
 	$per_session{ $s->{name} }++;
-	push @{ $s->{txn} }, $item->{sql} =~ s/\s+/ /gr if $s->{iso};
+	push @{ $s->{txn} }, $item->{sql} if $s->{iso};
 
 	if ($r->{lost})
 	{
-		fail_event('crash / connection lost', $s, $item,
-			"psql lost its connection: " . substr($r->{err}, 0, 400));
+		$s->{lost_txn} = [ @{ $s->{txn} }, $item->{sql} ];
+		fail_event('connection lost (crash)', $s, $item,
+			"psql lost its connection: " . substr($r->{err} =~ s/\s+/ /gr, 0, 300));
 		return 'lost';
 	}
 	my $st = $r->{sqlstate};
@@ -522,7 +532,9 @@ sub run_loop
 				$s->{iso} = undef;
 				$s->{txn} = [];
 				$restarts++;
+				$s->{old_pids}{ $s->{pid} } = $s->{lost_txn};
 				fz_session_start($s, $connstr, 90) or die "server does not come back after a crash";
+				collect_crashes();
 			}
 		}
 		last unless $active;
@@ -531,11 +543,38 @@ sub run_loop
 	return $restarts;
 }
 
+# Crashes in the server log since the last call: the signal, the statement
+# the crashed backend was running (continuation lines of a multi-line
+# statement start with a tab), the session's transaction so far, and the
+# committed definition of the ring right after the crash restart (nobody
+# committed anything since the crash, so that is what the statement saw
+# outside its own transaction).
+my ($log_offset, $crash_offset);
+my @all_sessions;
+sub collect_crashes
+{
+	my $log = slurp_file($node->logfile);
+	my $new = substr($log, $crash_offset);
+	$crash_offset = length $log;
+	while ($new =~ /(server process \(PID (\d+)\) was terminated by (?:signal|exception)[^\n]*)\n(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*(?:\n\t[^\n]*)*))?/g)
+	{
+		my ($what, $pid, $stmt) = ($1, $2, $3 // '');
+		my ($ring) = $stmt =~ /'(fz\d|snap)'/;
+		my ($sess) = grep { $_->{old_pids}{$pid} } @all_sessions;
+		my $txn = $sess ? $sess->{old_pids}{$pid} : [];
+		my $pseudo = { name => $sess ? $sess->{name} : "pid $pid", txn => [ @$txn[ 0 .. $#$txn - 1 ] ],
+			iso => (@$txn > 1 ? 'block' : undef) };
+		fail_event('server crash (signal)', $pseudo, { sql => $stmt, ring => $ring }, $what);
+	}
+	return;
+}
+
 # ------------------------------------------------------------------ main phase
 
 my $t_start = time;
-my $log_offset = -s $node->logfile;
+$log_offset = $crash_offset = -s $node->logfile;
 my @sessions = map { start_session("s$_", $_) } 1 .. $nsessions;
+push @all_sessions, @sessions;
 my $restarts = run_loop(\@sessions, time + $main_seconds, \&plan_next);
 fz_session_stop($_) for @sessions;
 my $main_elapsed = time - $t_start;
@@ -558,6 +597,7 @@ my $pos = 0;
 my $writer = start_session('snap-writer', 100);
 my @readers = map { start_session("snap-reader$_", 100 + $_) } 1 .. 2;
 $_->{snap} = 1 for @readers;
+push @all_sessions, $writer, @readers;
 
 sub snap_next
 {
@@ -580,10 +620,10 @@ sub snap_next
 		}
 		return;
 	}
-	my $mode = fz_pick($s, 'autocommit', 'autocommit', 'READ COMMITTED', 'REPEATABLE READ');
+	my $mode = fz_pick($s, 'autocommit', 'READ COMMITTED', 'READ COMMITTED', 'REPEATABLE READ');
 	my @checks = map {
-		{ kind => 'lookup', ring => 'snap', mode => $mode, sql => fz_lookup_check_sql('snap', keys_sql($s, 40), fz_pick($s, 1, 3, 5, 6)) }
-	} 1 .. ($mode eq 'autocommit' ? 1 : 3);
+		{ kind => 'lookup', ring => 'snap', mode => $mode, sql => fz_lookup_check_sql('snap', keys_sql($s, 12), fz_pick($s, 1, 3, 5, 6)) }
+	} 1 .. ($mode eq 'autocommit' ? 1 : 6);
 	if ($mode eq 'autocommit') { push @{ $s->{queue} }, @checks }
 	else
 	{
@@ -624,15 +664,7 @@ my $snap_elapsed = time - $t_snap;
 
 my $alive = $node->psql('postgres', 'SELECT 1', timeout => 30) == 0;
 my $log = substr(slurp_file($node->logfile), $log_offset);
-my @crashes;
-while ($log =~ /(server process \(PID \d+\) was terminated by (?:signal|exception)[^\n]*)\n(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*))?/g)
-{
-	push @crashes, "$1" . (defined $2 ? "\n    running: $2" : '');
-}
-for my $c (@crashes)
-{
-	fail_event('server crash (signal)', undef, undef, $c);
-}
+collect_crashes();
 my @traps = $log =~ /^.*(?:TRAP:|PANIC:).*$/mg;
 fail_event('assertion / PANIC', undef, undef, $_) for @traps;
 
@@ -659,7 +691,7 @@ cmp_ok($snap{writes}, '>=', 20, 'the snapshot writer committed moves');
 is($sum->(qr/^(invariant|guarded|history check)/), 0, 'no invariant violations');
 is($snap{mismatching_statements}, 0, 'snapshot phase: every statement routes by the membership it sees');
 is($sum->(qr/XX00/), 0, 'no internal errors (XX000/XX001/XX002)');
-is($sum->(qr/crash|signal|PANIC|57P0/), 0, 'no crashes');
+is($sum->(qr/crash|signal|PANIC|57P0/), 0, 'no crashes (no backend terminated by a signal, no connection lost)');
 is($sum->(qr/hang/), 0, 'no hangs');
 is($sum->(qr/deadlock/), 0, 'no deadlocks');
 is($sum->(qr/unparsable|out of memory/), 0, 'no unparsable check results or out-of-memory errors');
