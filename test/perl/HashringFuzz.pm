@@ -165,11 +165,15 @@ sub fz_session_stop
 #
 # Every check is ONE statement, so the catalog rows it compares with and the
 # routing functions see the same snapshot.  "elig" is the set of nodes an
-# owner may be: the active nodes, except on a slots ring with explicit
-# ranges, where it is the active nodes that hold a range.  Lookups are
-# guarded so that they are only made where the documentation says they must
-# succeed (some eligible node; a ranged slots ring covers all 16384 slots),
-# hence any error from a check is a failure.  Each check returns one line:
+# owner may be and ring_nodes must draw from: the active nodes, all of them
+# (ring_nodes gives least(n, active nodes); on a slots ring an active node
+# without slots is still a live member).  "owners" are the active nodes
+# that own part of the key space by configuration: on a slots ring with
+# explicit ranges the active nodes holding a range, else all active nodes.
+# Lookups are guarded so that they are only made where the documentation
+# says they must succeed (some owner; a ranged slots ring covers all 16384
+# slots), hence any error from a check is a failure.  Each check returns
+# one line:
 #   ring_seen | lookups | violations | first violation
 sub _state_cte
 {
@@ -190,7 +194,7 @@ sub _state_cte
                    FROM hashring.slot_ranges s WHERE s.ring = r.ring), 'none')) AS def
     FROM hashring.rings r WHERE r.ring = $r),
 g AS MATERIALIZED (
-  SELECT st.*, CASE WHEN ranged THEN rlive ELSE live END AS elig,
+  SELECT st.*, live AS elig, CASE WHEN ranged THEN rlive ELSE live END AS owners,
          (NOT ranged OR covered = 16384) AS mapped
     FROM st)};
 }
@@ -207,7 +211,7 @@ sub fz_lookup_check_sql
 look AS MATERIALIZED (
   SELECT k, g.elig, g.alg, hashring.ring_node(g.ring, k) AS o, hashring.ring_nodes(g.ring, k, $n) AS ns
     FROM g, unnest(ARRAY[$ks]) AS k
-   WHERE cardinality(g.elig) > 0 AND g.mapped)
+   WHERE cardinality(g.owners) > 0 AND g.mapped)
 SELECT (SELECT count(*) FROM g) || '|' || (SELECT count(*) FROM look) || '|' ||
        (SELECT count(*) FROM look WHERE $bad) || '|' ||
        coalesce((SELECT format('%s: key %L owner %s ring_nodes(n=$n) %s eligible %s ', alg, k, o, ns, elig)
@@ -228,7 +232,7 @@ v AS (
          (SELECT coalesce(sum(share), 0) FROM b) AS total,
          (SELECT count(*) FROM b WHERE share IS NULL OR share < 0 OR share > 1 + 1e-9) AS badshare,
          (SELECT count(*) FROM b JOIN n USING (node) WHERE n.state = 'down' AND b.share <> 0) AS downshare,
-         (SELECT cardinality(elig) FROM g) AS nelig, (SELECT mapped FROM g) AS mapped)
+         (SELECT cardinality(owners) FROM g) AS nelig, (SELECT mapped FROM g) AS mapped)
 SELECT (SELECT count(*) FROM g) || '|' || CASE WHEN mapped THEN 1 ELSE 0 END || '|' ||
        CASE WHEN NOT mapped THEN 0
             WHEN rows <> nodes OR badshare > 0 OR downshare > 0

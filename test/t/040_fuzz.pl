@@ -37,7 +37,7 @@ $SIG{PIPE} = 'IGNORE';
 my $seed = $ENV{HASHRING_FUZZ_SEED} // (int(time * 1000) ^ $$) % 2_000_000_000;
 my $budget = $ENV{HASHRING_FUZZ_SECONDS} // 90;
 my $nsessions = $ENV{HASHRING_FUZZ_SESSIONS} // 3;
-my $snap_seconds = $budget >= 40 ? int($budget * 0.25) : 10;
+my $snap_seconds = $budget >= 40 ? int($budget * 0.3) : 10;
 my $main_seconds = $budget - $snap_seconds;
 $main_seconds = 20 if $main_seconds < 20;
 my $stmt_timeout = 30;
@@ -622,7 +622,7 @@ sub snap_next
 	}
 	my $mode = fz_pick($s, 'autocommit', 'READ COMMITTED', 'READ COMMITTED', 'REPEATABLE READ');
 	my @checks = map {
-		{ kind => 'lookup', ring => 'snap', mode => $mode, sql => fz_lookup_check_sql('snap', keys_sql($s, 12), fz_pick($s, 1, 3, 5, 6)) }
+		{ kind => 'lookup', ring => 'snap', mode => $mode, sql => fz_lookup_check_sql('snap', keys_sql($s, fz_pick($s, 4, 4, 12)), fz_pick($s, 1, 3, 5, 6)) }
 	} 1 .. ($mode eq 'autocommit' ? 1 : 6);
 	if ($mode eq 'autocommit') { push @{ $s->{queue} }, @checks }
 	else
