@@ -22,6 +22,7 @@
 #   HASHRING_FUZZ_SEED=n       reproduce a run (the seed is printed)
 #   HASHRING_FUZZ_SECONDS=n    budget, default 90 (a long run: 1800)
 #   HASHRING_FUZZ_SESSIONS=n   concurrent sessions of the main phase, default 3
+#   HASHRING_FUZZ_ALGOS=a,b    only these algorithms (default: all eight)
 use strict;
 use warnings;
 
@@ -61,6 +62,12 @@ my $connstr = $node->connstr('postgres');
 
 my @rings = map { "fz$_" } 0 .. 4;    # fz0 is the "hot" ring
 my @algos = qw(vnode ketama jump maglev rendezvous slots xor pg_hash);
+# HASHRING_FUZZ_ALGOS=vnode,jump,...: only these algorithms (to focus a run,
+# or to check that the fuzzer is quiet where the code is right).
+@algos = grep { my $a = $_; grep { $_ eq $a } split /,/, $ENV{HASHRING_FUZZ_ALGOS} } @algos
+  if $ENV{HASHRING_FUZZ_ALGOS};
+die "HASHRING_FUZZ_ALGOS names no algorithm" unless @algos;
+my %allowed = map { $_ => 1 } @algos;
 my %weighted = map { $_ => 1 } qw(vnode ketama maglev rendezvous);
 my @weights = (1, 1, 1, 2, 0.5, 3.75, 100, 1000, 1, 0.001);
 
@@ -265,9 +272,15 @@ sub shape_items
 	my $r = "'$ring'";
 	my $c = fz_rand($s, 7);
 	my @it = (w($ring, "SELECT hashring.ring_drop($r)"));
+	my @heavy = grep { $allowed{$_} } qw(ketama ketama ketama maglev vnode rendezvous);
+	$c = 6
+	  if ($c == 0 && !@heavy)
+	  || ($c == 1 && !$allowed{maglev})
+	  || ($c == 2 && !$allowed{slots})
+	  || ($c == 3 && !($allowed{vnode} && ($allowed{ketama} || $allowed{rendezvous} || $allowed{maglev})));
 	if ($c == 0)
 	{    # one heavy node among light ones, the heavy one down
-		my $alg = fz_pick($s, 'ketama', 'ketama', 'ketama', 'maglev', 'vnode', 'rendezvous');
+		my $alg = fz_pick($s, @heavy);
 		push @it, w($ring, create_sql($s, $ring, $alg));
 		my $big = fz_pick($s, 100, 1000, 50);
 		push @it, w($ring, "SELECT hashring.ring_add_node($r, 'big', $big)");
@@ -305,7 +318,7 @@ sub shape_items
 	}
 	elsif ($c == 3)
 	{    # more points than the limit by changing the algorithm or vnodes
-		my $alg = fz_pick($s, 'ketama', 'rendezvous', 'maglev');
+		my $alg = fz_pick($s, grep { $allowed{$_} } qw(ketama rendezvous maglev));
 		push @it, w($ring, "SELECT hashring.ring_create($r, '$alg', 100000)");
 		push @it, w($ring, "SELECT hashring.ring_add_node($r, 'p' || i, 200) FROM generate_series(1, 2) AS i");
 		push @it, w($ring, fz_chance($s, 0.7)
@@ -314,7 +327,7 @@ sub shape_items
 	}
 	elsif ($c == 4)
 	{    # algorithm change that the new algorithm cannot represent
-		my $from = fz_pick($s, 'vnode', 'rendezvous', 'ketama', 'maglev');
+		my $from = fz_pick($s, @algos);
 		push @it, w($ring, "SELECT hashring.ring_create($r, '$from', 40, 3, " . ($from eq 'maglev' ? 7 : 'NULL') . ")");
 		my $k = 2 + fz_rand($s, 8);
 		push @it, w($ring, "SELECT hashring.ring_add_node($r, 'a' || i, " . fz_pick($s, 1, 2, 1000) . ") FROM generate_series(1, $k) AS i ORDER BY i");
