@@ -6,17 +6,17 @@
  *	  memory (one copy per ring version, shared by all backends) or in
  *	  backend-local memory.
  *
- * Read path (hashring_get_image).  A cached entry is used without any
- * catalog access or lock when (a) no invalidation of the catalog tables
- * arrived since the entry was checked and (b) the check is known to have
- * used a snapshot that already saw every invalidation consumed before it
- * ("trusted"), or it happened in the current statement.  At the first call
- * of every statement (a new active snapshot) we call
- * AcceptInvalidationMessages(), so commits by other sessions are noticed by
- * the next statement even inside a transaction block whose locks are all
- * held already.  Otherwise the entry is rechecked: the ring row is read with
- * the caller's snapshot and, if its version (or, for uncommitted versions,
- * the writing transaction) differs from the image's, the image is replaced.
+ * Read path (hashring_get_image).  Every statement routes by the ring
+ * version its snapshot sees.  A cached entry is used without any catalog
+ * access or lock when no invalidation arrived since it was checked and
+ * either it was checked or used in this statement, or it was checked under a
+ * snapshot that sees the same rows, or it is trusted for the commit
+ * generation this statement read after its snapshot was taken, and this
+ * snapshot is not older than the check's (see "Statement snapshots and the
+ * commit generation" below).  Otherwise the entry is rechecked: the ring
+ * row is read with the caller's snapshot and, if its version (or, for
+ * uncommitted versions, the writing transaction) differs from the image's,
+ * the image is replaced.
  *
  * Versions.  An image is identified by (database OID, ring_id, version,
  * xmin of the ring row it was built from).  Within one database and one
@@ -39,6 +39,10 @@
  *	                 only in the recheck path and always ends in a pin, so
  *	                 there is no read-only use.  Publish, pin, unpin,
  *	                 retire, evict; dsa_allocate/dsa_free happen under it.
+ *	                 The warned-versions list is under it too.
+ *	  commits_started, commits_finished
+ *	                 atomics, added to by every membership writer around
+ *	                 its commit; read without a lock (with a read barrier).
  *	  Image bytes    are written by the publishing backend while the slot
  *	                 is SLOT_FILLING (invisible to everyone else), and never
  *	                 written again once SLOT_READY: readers holding a pin
@@ -50,7 +54,12 @@
  * unpinned and either retired (a newer version of its ring was published)
  * or evicted to make room.  So no reader can see a freed or half-built
  * image.  If a backend crashes, the postmaster reinitialises shared memory,
- * and with it every slot and pin.
+ * and with it every slot, pin and counter.
+ *
+ * Lifetime of backend entries: an entry lives until its ring is found
+ * missing (then it is removed before the error is raised, so unknown names
+ * leave nothing behind) or the backend exits; its image is replaced when the
+ * ring row it was built from changes.
  *
  *-------------------------------------------------------------------------
  */
