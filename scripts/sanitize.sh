@@ -19,6 +19,11 @@
 #   SANITIZE_KEEP=1 …                                keep /tmp/hr-san.* (logs)
 #   SANITIZE_REGRESS='setup routing' …               only these pg_regress
 #                                                    tests (default: all)
+#   VALGRIND_ERROR_EXITCODE=0 …                      a process with a valgrind
+#                                                    error exits normally (to
+#                                                    collect every report in
+#                                                    one run, not just the
+#                                                    first crash)
 #
 # Exits non-zero if a suite fails, if ASan or UBSan wrote any report, or if
 # valgrind reported an error that its suppression file
@@ -200,7 +205,7 @@ if [ "$what" != asan ]; then
     # --error-exitcode=128: a process with an error exits as if it had
     # crashed, so the postmaster restarts and the suite fails at that test.
     write_wrapper valgrind "exec valgrind --quiet --tool=memcheck --trace-children=yes --leak-check=no \\
-    --error-exitcode=${VALGRIND_ERROR_EXITCODE:-128} --num-callers=40 --track-origins=yes --read-var-info=yes \\
+    --error-exitcode=${VALGRIND_ERROR_EXITCODE:-128} --num-callers=40 --track-origins=yes \\
     --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END --gen-suppressions=all \\
     --suppressions=$supp --log-file=$logs/vg.%p.log \"\$real\" \"\$@\""
     make -C "$work/valgrind/src" -s COPT='-Og -g'
