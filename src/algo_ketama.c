@@ -100,6 +100,8 @@ ketama_plan(HashringBuild *b, uint32 *points)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("ring \"%s\" has too many points", def->ring)));
 
+	if (b->check_only)
+		return 0;
 	st->points = MemoryContextAllocHuge(b->scratch, sizeof(KetamaTmp) * Max(npoints, 1));
 	for (int r = 0; r < n; r++)
 	{

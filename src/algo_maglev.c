@@ -36,7 +36,7 @@ maglev_plan(HashringBuild *b, uint32 *points)
 	const HashringDef *def = b->def;
 	uint32			   m = def->table_size > 0 ? (uint32) def->table_size : MAGLEV_DEFAULT_SIZE;
 	int				   n = def->nnodes;
-	uint32			  *table = MemoryContextAllocHuge(b->scratch, sizeof(uint32) * m);
+	uint32			  *table;
 	uint64			  *offset = palloc(sizeof(uint64) * Max(n, 1));
 	uint64			  *skip = palloc(sizeof(uint64) * Max(n, 1));
 	uint64			  *next = palloc0(sizeof(uint64) * Max(n, 1));
@@ -67,6 +67,9 @@ maglev_plan(HashringBuild *b, uint32 *points)
 		skip[i] = hashring_hash_bytes_seed(b->nodes[i]->name, b->nodes[i]->name_len, 2) % (m - 1) + 1;
 		wmax = Max(wmax, b->nodes[i]->weight);
 	}
+	if (b->check_only)
+		return 0;
+	table = MemoryContextAllocHuge(b->scratch, sizeof(uint32) * m);
 	for (uint32 e = 0; e < m; e++)
 		table[e] = PG_UINT32_MAX;
 	while (n > 0 && filled < m)

@@ -145,6 +145,8 @@ vnode_plan(HashringBuild *b, uint32 *points)
 				 errmsg("ring \"%s\" has too many points", def->ring),
 				 errdetail("The ring has " UINT64_FORMAT " points; the limit is %d.",
 						   npoints, HASHRING_MAX_POINTS)));
+	if (b->check_only)
+		return 0;
 
 	st->points = MemoryContextAllocHuge(b->scratch, sizeof(HrPointTmp) * Max(npoints, 1));
 	for (int i = 0; i < def->nnodes; i++)

@@ -393,8 +393,8 @@ hashring_node_points(PG_FUNCTION_ARGS)
 
 /*
  * SQL: hashring._check_ring(ring text), called at commit for every changed
- * ring: build the ring as this transaction sees it, and raise whatever a
- * lookup would raise.
+ * ring: validate the ring as this transaction sees it, raising whatever a
+ * build (and so a lookup) would raise, without computing its points.
  */
 Datum
 hashring_check_ring(PG_FUNCTION_ARGS)
@@ -406,7 +406,7 @@ hashring_check_ring(PG_FUNCTION_ARGS)
 	HashringDef	  def;
 
 	if (hashring_read_ring(ring, 0, true, &def))
-		(void) hashring_image_build(&def, cxt);
+		hashring_image_check(&def);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();

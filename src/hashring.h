@@ -174,7 +174,8 @@ typedef struct HashringBuild
 	uint32			  *rank;	/* node index -> rank */
 	uint32			  *by_rank; /* rank -> node index */
 	MemoryContext	   scratch;
-	void			  *state; /* the algorithm's, from plan to fill */
+	void			  *state;	   /* the algorithm's, from plan to fill */
+	bool			   check_only; /* validate only: plan may stop before the costly part */
 } HashringBuild;
 
 typedef struct HashringAlgo
@@ -233,6 +234,7 @@ extern uint64 hashring_inval_epoch;
 extern const HashringAlgo *hashring_algo(uint32 algorithm);
 extern const HashringAlgo *hashring_algo_by_name(const char *name);
 extern HashringImage	  *hashring_image_build(const HashringDef *def, MemoryContext cxt);
+extern void				   hashring_image_check(const HashringDef *def);
 extern uint32			   hashring_owner_by_rank(const HashringImage *img, uint32 rank);
 extern int				   hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
 extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);

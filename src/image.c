@@ -85,11 +85,13 @@ image_rank_cmp(const void *a, const void *b)
 }
 
 /*
- * Build the image of `def` in memory context `cxt`.  Scratch memory lives in
- * a temporary context that is deleted before returning.
+ * Build the image of `def` in memory context `cxt`, or with check_only, only
+ * validate it (everything a build would raise, without computing points or
+ * tables) and return NULL.  Scratch memory lives in a temporary context that
+ * is deleted before returning.
  */
-HashringImage *
-hashring_image_build(const HashringDef *def, MemoryContext cxt)
+static HashringImage *
+image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 {
 	const HashringAlgo *algo = hashring_algo(def->algorithm);
 	HashringBuild		b;
@@ -105,6 +107,7 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 
 	memset(&b, 0, sizeof(b));
 	b.def = def;
+	b.check_only = check_only;
 	b.scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring build",
 									  ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(b.scratch);
@@ -138,6 +141,12 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 
 	points = palloc0(sizeof(uint32) * Max(n, 1));
 	data_bytes = algo->plan(&b, points);
+	if (check_only)
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(b.scratch);
+		return NULL;
+	}
 
 	off = MAXALIGN(sizeof(HashringImage));
 	off_nodes = off;
@@ -187,6 +196,19 @@ hashring_image_build(const HashringDef *def, MemoryContext cxt)
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(b.scratch);
 	return img;
+}
+
+HashringImage *
+hashring_image_build(const HashringDef *def, MemoryContext cxt)
+{
+	return image_build(def, cxt, false);
+}
+
+/* Raise what building `def` would raise, at a fraction of the cost. */
+void
+hashring_image_check(const HashringDef *def)
+{
+	(void) image_build(def, CurrentMemoryContext, true);
 }
 
 /* First n live nodes in node order from rank `first_rank`, wrapping. */
