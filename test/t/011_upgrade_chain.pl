@@ -1,0 +1,134 @@
+# Releases that stack (issue 11): installing 0.1 and updating through every
+# version gives exactly the objects a fresh install of the latest version
+# creates -- functions with their definitions, tables and columns,
+# constraints, indexes, triggers (and whether they fire for replicas),
+# sequences, comments, grants and what pg_dump keeps -- and routing answers
+# for existing rings do not change at any step.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HashringTest;
+
+my $node = hr_node('upgrade_chain', preload => 1, no_extension => 1);
+my $latest = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'hashring'});
+my @chain = split /\n/, $node->safe_psql('postgres',
+	q{SELECT version FROM pg_available_extension_versions WHERE name = 'hashring' ORDER BY string_to_array(version, '.')::int[]});
+is($chain[-1], $latest, "versions available: @chain; latest $latest");
+
+# Every object of the extension, one line each (newlines escaped), in a
+# form that does not depend on OIDs or on creation order.
+my $objects_sql = q{
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'hashring'),
+nsp AS (SELECT 'hashring'::regnamespace AS oid)
+SELECT line FROM (
+  SELECT 'member ' || pg_describe_object(d.classid, d.objid, 0) AS line
+    FROM pg_depend d, ext WHERE d.refobjid = ext.oid AND d.deptype = 'e'
+  UNION ALL
+  SELECT 'function ' || p.oid::regprocedure || ' ' || replace(pg_get_functiondef(p.oid), E'\n', '\\n')
+         || ' acl=' || coalesce(p.proacl::text, '-') || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '-')
+    FROM pg_proc p, nsp WHERE p.pronamespace = nsp.oid
+  UNION ALL
+  SELECT 'relation ' || c.relname || ' kind=' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '-')
+         || ' options=' || coalesce(c.reloptions::text, '-') || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '-')
+    FROM pg_class c, nsp WHERE c.relnamespace = nsp.oid
+  UNION ALL
+  SELECT 'column ' || c.relname || '.' || lpad(a.attnum::text, 3, '0') || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+         || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END || ' identity=' || a.attidentity::text
+         || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '-') || ' comment=' || coalesce(col_description(c.oid, a.attnum), '-')
+    FROM pg_class c JOIN nsp ON c.relnamespace = nsp.oid JOIN pg_attribute a ON a.attrelid = c.oid
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v')
+  UNION ALL
+  SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(co.oid)
+         || ' deferrable=' || condeferrable || ' deferred=' || condeferred
+    FROM pg_constraint co, nsp WHERE co.connamespace = nsp.oid
+  UNION ALL
+  SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid, nsp WHERE c.relnamespace = nsp.oid
+  UNION ALL
+  SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid, nsp WHERE c.relnamespace = nsp.oid AND NOT t.tgisinternal
+  UNION ALL
+  SELECT 'sequence ' || s.seqrelid::regclass || ' ' || format_type(s.seqtypid, NULL) || ' ' || s.seqstart || ' ' || s.seqincrement
+         || ' ' || s.seqmax || ' ' || s.seqmin || ' ' || s.seqcache || ' ' || s.seqcycle
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid, nsp WHERE c.relnamespace = nsp.oid
+  UNION ALL
+  SELECT 'dumped ' || x::regclass || ' ' || coalesce(extcondition[i], '')
+    FROM pg_extension e, unnest(e.extconfig) WITH ORDINALITY AS u(x, i) WHERE e.extname = 'hashring'
+  UNION ALL
+  SELECT 'schema owner-is-extension-owner=' || (n.nspowner = e.extowner) || ' acl=' || coalesce(n.nspacl::text, '-')
+         || ' comment=' || coalesce(obj_description(n.oid, 'pg_namespace'), '-')
+    FROM pg_namespace n, pg_extension e WHERE n.nspname = 'hashring' AND e.extname = 'hashring'
+  UNION ALL
+  SELECT 'extension ' || extname || ' ' || extversion || ' relocatable=' || extrelocatable FROM pg_extension WHERE extname = 'hashring'
+) s ORDER BY line
+};
+
+# Rings whose routing must survive every update (created at the first
+# version that knows their algorithm).
+my @algorithms = qw(vnode ketama jump maglev rendezvous slots xor pg_hash);
+my %since = (vnode => '0.1');
+sub digest_all
+{
+	my ($db) = @_;
+	my $rings = $node->safe_psql($db, q{SELECT string_agg(ring, ' ' ORDER BY ring) FROM hashring.rings});
+	my %d;
+	for my $r (split / /, $rings)
+	{
+		$d{$r} = $node->safe_psql($db, digest_sql($r, 3000)) . ' ' . $node->safe_psql($db, nodes3_sql($r, 1000));
+	}
+	return \%d;
+}
+
+$node->safe_psql('postgres', 'CREATE DATABASE chain');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('chain', "CREATE EXTENSION hashring VERSION '$chain[0]'");
+my $prev;
+for my $i (0 .. $#chain)
+{
+	my $v = $chain[$i];
+	if ($i > 0)
+	{
+		$node->safe_psql('chain', "ALTER EXTENSION hashring UPDATE TO '$v'");
+		is($node->safe_psql('chain', q{SELECT extversion FROM pg_extension WHERE extname = 'hashring'}), $v, "updated to $v");
+		is_deeply(digest_all('chain'), $prev, "routing and replica sets of every existing ring unchanged by the update to $v");
+	}
+	# new rings at this version: every algorithm it knows
+	my $known = $node->safe_psql('chain',
+		q{SELECT count(*) FROM pg_proc WHERE proname = 'ring_slot' AND pronamespace = 'hashring'::regnamespace}) > 0;
+	for my $a (@algorithms)
+	{
+		next unless $a eq 'vnode' || $known;
+		my $r = "r_${a}_" . ($v =~ s/\./_/gr);
+		$node->safe_psql('chain',
+			$a eq 'vnode' ? "SELECT hashring.ring_create('$r', vnodes => 40)" : "SELECT hashring.ring_create('$r', '$a')");
+		my $w = ($a =~ /^(vnode|ketama|maglev|rendezvous)$/) ? 'i' : '1';
+		$node->safe_psql('chain',
+			"SELECT hashring.ring_add_node('$r', 'node-' || i, $w) FROM generate_series(1, 5) AS i ORDER BY i");
+		$node->safe_psql('chain', "SELECT hashring.ring_set_state('$r', 'node-2', 'down')");
+	}
+	$prev = digest_all('chain');
+}
+
+$node->safe_psql('fresh', 'CREATE EXTENSION hashring');
+is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'hashring'}), $latest, "fresh install is $latest");
+my @updated = split /\n/, $node->safe_psql('chain', $objects_sql);
+my @fresh = split /\n/, $node->safe_psql('fresh', $objects_sql);
+cmp_ok(scalar(@fresh), '>', 150, scalar(@fresh) . ' object lines compared');
+my %u = map { $_ => 1 } @updated;
+my %f = map { $_ => 1 } @fresh;
+my @only_updated = grep { !$f{$_} } @updated;
+my @only_fresh = grep { !$u{$_} } @fresh;
+diag("only after the updates: $_") for @only_updated;
+diag("only in the fresh install: $_") for @only_fresh;
+ok(!@only_updated && !@only_fresh, "0.1 updated through @chain has exactly the objects of a fresh $latest install");
+
+# the fresh install routes like the updated one
+$node->safe_psql('fresh', export_ring_sql($node, 'chain', $_, $_)) for sort keys %$prev;
+is_deeply(digest_all('fresh'), $prev, 'the same rings created on the fresh install route identically');
+
+$node->stop;
+done_testing();
