@@ -13,8 +13,9 @@
  * also marks the transaction as a membership change, which cache.c counts
  * in shared memory around the commit (the commit generation).  On a
  * logical-replication subscriber the same function runs as a row trigger
- * enabled for replicas.  At commit, hashring._check_ring() builds every
- * changed ring once, so a membership that cannot be routed fails its commit.
+ * enabled for replicas.  At commit, hashring._check_ring() validates every
+ * changed ring as a build would, so a membership that cannot be routed
+ * fails its commit.
  *
  * Readers: a relcache callback bumps hashring_inval_epoch and nothing else
  * (it may run at any time, even inside a catalog scan).  cache.c compares
