@@ -22,9 +22,17 @@ bash "$here/scripts/deps.sh"
 major=$(bash "$here/scripts/pgmajor.sh")
 pgc=/usr/lib/postgresql/$major/bin/pg_config
 echo "PostgreSQL $major ($pgc)"
-# formatting is mechanical: src/ must be exactly what .clang-format makes of it
-(cd "$here" && clang-format --dry-run --Werror src/*.c src/*.h) ||
-    { echo "src/ is not formatted: run clang-format -i src/*.c src/*.h"; exit 1; }
+# formatting is mechanical: src/ must be exactly what .clang-format makes of
+# it -- with clang-format 14 (Debian 12's), which src/ is formatted with;
+# later versions format a few constructs differently, so elsewhere the check
+# is skipped (CI runs it on the host and in the bookworm root).
+cf=$(clang-format --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p')
+if [ "$cf" = 14 ]; then
+    (cd "$here" && clang-format --dry-run --Werror src/*.c src/*.h) ||
+        { echo "src/ is not formatted: run clang-format -i src/*.c src/*.h"; exit 1; }
+else
+    echo "format check skipped: clang-format $cf is not 14, which src/ is formatted with"
+fi
 make -C "$here" PG_CONFIG="$pgc" clean >/dev/null
 make -C "$here" PG_CONFIG="$pgc" STRICT=1 >/dev/null
 make -C "$here" PG_CONFIG="$pgc" install >/dev/null
