@@ -5,7 +5,7 @@ OBJS = src/hashring.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash
 	src/algo_vnode.o src/algo_ketama.o src/algo_jump.o src/algo_maglev.o \
 	src/algo_rendezvous.o src/algo_slots.o src/algo_xor.o src/algo_pghash.o
 
-DATA = sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql
+DATA = sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql sql/hashring--0.2--0.3.sql
 PGFILEDESC = "hashring - consistent-hash routing"
 
 # pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway
@@ -13,11 +13,11 @@ PGFILEDESC = "hashring - consistent-hash routing"
 # locale whatever the caller's environment: a root without LANG would
 # otherwise initdb as SQL_ASCII, where psql counts a multibyte key's column
 # width in bytes (the TAP helper and the demo force UTF8 the same way).
-REGRESS = setup membership routing balance cache bad_input algorithms history upgrade
+REGRESS = setup membership routing balance cache bad_input algorithms history correctness upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
-ISOLATION = read_your_writes commit_visibility serialise repeatable_read
+ISOLATION = read_your_writes commit_visibility serialise repeatable_read lock_order snapshot_routing
 ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54330 --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
 
 TAP_TESTS = 1

@@ -178,6 +178,9 @@ ketama_find(const HashringImage *img, uint32 v)
 static uint32
 ketama_owner(const HashringImage *img, const HashringKey *key)
 {
+	/* live nodes but none with a point: the preference list's node order */
+	if (unlikely(img->npoints == 0))
+		return hashring_owner_by_rank(img, 0);
 	return ((const KetamaPoint *) HR_IMAGE_DATA(img))[ketama_find(img, ketama_key_value(key))].owner;
 }
 
@@ -185,9 +188,14 @@ static int
 ketama_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
 	const KetamaPoint *pts = HR_IMAGE_DATA(img);
-	uint32			   start = ketama_find(img, ketama_key_value(key));
+	uint32			   start;
 	int				   found = 0;
-	bool			  *seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
+	bool			  *seen;
+
+	if (img->npoints == 0)
+		return 0; /* hashring_preference goes on in node order */
+	start = ketama_find(img, ketama_key_value(key));
+	seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
 
 	for (uint32 step = 0; step < img->npoints && found < n; step++)
 		found = hashring_collect(img, pts[(start + step) % img->npoints].owner, n, out, found, seen);
@@ -204,7 +212,10 @@ ketama_shares(const HashringImage *img, double *shares)
 	uint32			   last = img->npoints - 1;
 
 	if (img->npoints == 0)
-		;
+	{
+		if (img->nlive > 0)
+			acc[hashring_owner_by_rank(img, 0)] = UINT64CONST(1) << 32;
+	}
 	else if (pts[0].value == pts[last].value)
 		acc[pts[0].owner] = UINT64CONST(1) << 32;
 	else

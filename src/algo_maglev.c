@@ -44,6 +44,17 @@ maglev_plan(HashringBuild *b, uint32 *points)
 	double			   wmax = 0;
 	uint32			   filled = 0;
 
+	/*
+	 * The catalog triggers check these too, but rows written with triggers
+	 * disabled reach us unchecked: a permutation of a non-prime table does
+	 * not visit every entry, and filling would never end.
+	 */
+	if (!hashring_is_prime(m) || m > HASHRING_MAGLEV_MAX_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ring \"%s\" has an invalid catalog row", def->ring),
+				 errdetail("The maglev table_size %u is not a prime between 2 and %u.", m, HASHRING_MAGLEV_MAX_SIZE),
+				 errhint("Fix the row in hashring.rings; rows written with triggers disabled are not validated.")));
 	if (n > 0 && (uint32) n > m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -72,6 +83,9 @@ maglev_plan(HashringBuild *b, uint32 *points)
 				credit[i] -= 1.0;
 				do
 				{
+					/* m prime: the permutation visits every entry within m steps */
+					if (next[i] >= m)
+						elog(ERROR, "maglev permutation of node \"%s\" found no free entry", b->nodes[i]->name);
 					e = (offset[i] + next[i] * skip[i]) % m;
 					next[i]++;
 				} while (table[e] != PG_UINT32_MAX);

@@ -72,7 +72,7 @@ pghash_shares(const HashringImage *img, double *shares)
 	double *rank_share = palloc(sizeof(double) * Max(img->nnodes, 1));
 	uint64	n = img->nnodes;
 	uint128 space = (uint128) 1 << 64;
-	uint64	each = (uint64) (space / n);
+	uint128 each = space / n; /* 2^64 itself when n = 1 */
 	uint64	extra = (uint64) (space % n);
 
 	for (uint32 r = 0; r < img->nnodes; r++)

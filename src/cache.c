@@ -57,7 +57,10 @@
 #include "hashring.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "port/atomics.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -101,17 +104,42 @@ typedef struct HrSharedSlot
 	uint64		bytes;
 } HrSharedSlot;
 
+#define HR_WARNED_SLOTS 64
+
 typedef struct HrShared
 {
-	LWLock		*lock;
-	int			 dsa_tranche;
-	Size		 dsa_size;
-	uint64		 clock;
+	LWLock *lock;
+	int		dsa_tranche;
+	Size	dsa_size;
+	uint64	clock;
+	/* membership commits: see "Statement snapshots" above */
+	pg_atomic_uint64 commits_started;
+	pg_atomic_uint64 commits_finished;
+	/* ring versions already warned about as not fitting (round robin) */
+	HrKey		 warned[HR_WARNED_SLOTS];
+	uint32		 warned_next;
 	HrSharedSlot slots[HR_SHARED_SLOTS];
 	/* the DSA area follows, MAXALIGNed */
 } HrShared;
 
 #define HR_SHARED_DSA_PLACE(s) ((char *) (s) + MAXALIGN(sizeof(HrShared)))
+
+/*
+ * What a snapshot can see, as far as routing cares: two snapshots of one
+ * transaction with the same fields see the same committed rows.
+ * completions is the snapshot's snapXactCompletionCount, which grows with
+ * every transaction completion: a snapshot with a larger or equal count was
+ * taken later and sees at least what the other one sees.
+ */
+typedef struct HrSnapId
+{
+	LocalTransactionId lxid;
+	TransactionId	   xmin;
+	TransactionId	   xmax; /* invalid: no snapshot, never equal */
+	uint32			   xcnt;
+	CommandId		   curcid;
+	uint64			   completions;
+} HrSnapId;
 
 /* A backend's cache entry for one ring name. */
 typedef struct HrEntry
@@ -120,15 +148,15 @@ typedef struct HrEntry
 	char				 ring[HASHRING_RING_NAME_MAX + 1];
 	int64				 version;
 	int					 ring_len;
-	const HashringImage *image;			 /* NULL if none */
-	int					 slot;			 /* pinned shared slot, or -1 for local */
-	HashringImage		*local_image;	 /* owned local image, if slot < 0 */
-	bool				 is_private;	 /* image of an uncommitted version */
-	uint64				 checked_epoch;	 /* hashring_inval_epoch when last checked */
-	uint64				 checked_stmt;	 /* statement serial of the last check */
-	bool				 trusted;		 /* check saw every earlier invalidation */
-	int64				 local_builds;	 /* images this backend built for this ring */
-	int64				 warned_version; /* "does not fit" WARNING given for it */
+	const HashringImage *image;			/* NULL if none */
+	int					 slot;			/* pinned shared slot, or -1 for local */
+	HashringImage		*local_image;	/* owned local image, if slot < 0 */
+	bool				 is_private;	/* image of an uncommitted version */
+	uint64				 checked_epoch; /* hashring_inval_epoch when last checked */
+	uint64				 checked_stmt;	/* statement serial of the last check or use */
+	HrSnapId			 checked_snap;	/* the snapshot of the last check */
+	uint64				 trusted_gen;	/* commit generation it is valid for, 0: none */
+	int64				 local_builds;	/* images this backend built for this ring */
 } HrEntry;
 
 static HrShared		*hr_shared = NULL;
@@ -138,16 +166,15 @@ static MemoryContext hr_cxt = NULL;
 static bool			 hr_exit_registered = false;
 
 /* statement detection, see hr_statement_check() */
-static LocalTransactionId hr_stmt_lxid = InvalidLocalTransactionId;
-static TimestampTz		  hr_stmt_ts = 0;
-static Snapshot			  hr_stmt_snap = NULL;
-static TransactionId	  hr_stmt_xmin = InvalidTransactionId;
-static TransactionId	  hr_stmt_xmax = InvalidTransactionId;
-static uint32			  hr_stmt_xcnt = 0;
-static CommandId		  hr_stmt_curcid = InvalidCommandId;
-static uint64			  hr_stmt_serial = 0;
-static uint64			  hr_baseline_epoch = 1; /* invalidations seen before the snapshot */
-static uint64			  hr_last_seen_epoch = 1;
+static Snapshot	   hr_stmt_snap = NULL;
+static TimestampTz hr_stmt_ts = 0;
+static HrSnapId	   hr_stmt_id;
+static uint64	   hr_stmt_serial = 0;
+static uint64	   hr_stmt_gen = 0; /* commit generation read after the snapshot, 0: none */
+
+/* writer side: this transaction changed membership (see hr_xact_callback) */
+static bool hr_xact_changed = false;
+static bool hr_xact_started = false; /* counted in commits_started */
 
 /* ------------------------------------------------------------------------
  * Shared memory set-up
@@ -182,6 +209,8 @@ hashring_shmem_startup(void)
 		hr_shared->lock = &(GetNamedLWLockTranche("hashring"))->lock;
 		hr_shared->dsa_tranche = LWLockNewTrancheId();
 		hr_shared->dsa_size = (Size) hashring_shared_memory_kb * 1024;
+		pg_atomic_init_u64(&hr_shared->commits_started, 0);
+		pg_atomic_init_u64(&hr_shared->commits_finished, 0);
 		area = dsa_create_in_place(HR_SHARED_DSA_PLACE(hr_shared),
 								   hr_shared->dsa_size,
 								   hr_shared->dsa_tranche, NULL);
@@ -405,6 +434,29 @@ hr_shared_publish(const HashringImage *img)
 	return i;
 }
 
+/*
+ * Whether no backend has warned yet that this image does not fit: the
+ * warning is given once per ring version, not once per backend.  The last
+ * HR_WARNED_SLOTS versions warned about are remembered.
+ */
+static bool
+hr_shared_first_warning(const HrKey *key)
+{
+	bool first = true;
+
+	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < HR_WARNED_SLOTS && first; i++)
+		if (hr_key_equal(&hr_shared->warned[i], key))
+			first = false;
+	if (first)
+	{
+		hr_shared->warned[hr_shared->warned_next] = *key;
+		hr_shared->warned_next = (hr_shared->warned_next + 1) % HR_WARNED_SLOTS;
+	}
+	LWLockRelease(hr_shared->lock);
+	return first;
+}
+
 /* ------------------------------------------------------------------------
  * Local cache
  * ------------------------------------------------------------------------ */
@@ -476,12 +528,116 @@ hr_cache_init(void)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * Statement snapshots and the commit generation
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Writers: a transaction that changed membership (hashring._invalidate()
+ * ran) adds one to commits_started before its commit becomes visible
+ * (XACT_EVENT_PRE_COMMIT) and one to commits_finished after it has
+ * (XACT_EVENT_COMMIT, which runs after ProcArrayEndTransaction), or after it
+ * aborted.  So every commit a snapshot sees was counted in commits_started
+ * before the snapshot was taken.
+ */
+void
+hashring_note_membership_change(void)
+{
+	hr_xact_changed = true;
+}
+
+static void
+hr_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (hr_xact_changed && hr_shared != NULL && !hr_xact_started)
+			{
+				pg_atomic_fetch_add_u64(&hr_shared->commits_started, 1);
+				hr_xact_started = true;
+			}
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (hr_xact_changed)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has changed ring membership"),
+						 errdetail("Routing must learn of a membership change when it commits, which COMMIT PREPARED does not tell it.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			/*
+			 * Fault injection for the tests: the commit is visible to new
+			 * snapshots, its invalidations are not sent yet.
+			 */
+			if (hr_xact_changed && hashring_inject_commit_pause_ms > 0)
+				pg_usleep((long) hashring_inject_commit_pause_ms * 1000L);
+			if (hr_xact_started)
+				pg_atomic_fetch_add_u64(&hr_shared->commits_finished, 1);
+			hr_xact_started = false;
+			hr_xact_changed = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (hr_xact_started)
+				pg_atomic_fetch_add_u64(&hr_shared->commits_finished, 1);
+			hr_xact_started = false;
+			hr_xact_changed = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+hashring_register_xact_callback(void)
+{
+	RegisterXactCallback(hr_xact_callback, NULL);
+}
+
+/*
+ * The commit generation a reader may rely on: commits_started (plus one, so
+ * that 0 means "none"), or 0 without shared memory and during recovery,
+ * where commits are replayed by the startup process, which counts nothing.
+ */
+static inline uint64
+hr_commit_generation(void)
+{
+	if (hr_shared == NULL || RecoveryInProgress())
+		return 0;
+	pg_read_barrier();
+	return pg_atomic_read_u64(&hr_shared->commits_started) + 1;
+}
+
+static inline void
+hr_snap_id(HrSnapId *id, Snapshot snap, LocalTransactionId lxid)
+{
+	memset(id, 0, sizeof(*id));
+	id->lxid = lxid;
+	if (snap == NULL)
+		return; /* xmax stays invalid: equal to nothing */
+	id->xmin = snap->xmin;
+	id->xmax = snap->xmax;
+	id->xcnt = snap->xcnt;
+	id->curcid = snap->curcid;
+	id->completions = snap->snapXactCompletionCount;
+}
+
+static inline bool
+hr_snap_equal(const HrSnapId *a, const HrSnapId *b)
+{
+	return TransactionIdIsValid(a->xmax) && a->lxid == b->lxid && a->xmin == b->xmin &&
+		   a->xmax == b->xmax && a->xcnt == b->xcnt && a->curcid == b->curcid &&
+		   a->completions == b->completions;
+}
+
 /*
  * Called on every lookup.  A new active snapshot (or transaction, or
- * statement) starts a new "statement": remember which invalidations were
- * consumed before it (they are reflected in its snapshot) and process any
- * that are pending.  Under REPEATABLE READ and SERIALIZABLE the snapshot is
- * the transaction's, so the baseline moves only with the transaction.
+ * statement) starts a new "statement": process pending invalidations (our
+ * own, and rollbacks), and read the commit generation, after the snapshot
+ * was taken.
  */
 static inline void
 hr_statement_check(void)
@@ -493,27 +649,68 @@ hr_statement_check(void)
 	LocalTransactionId lxid = MyProc->lxid;
 #endif
 	TimestampTz ts = GetCurrentStatementStartTimestamp();
+	HrSnapId	id;
 
-	if (likely(snap != NULL && snap == hr_stmt_snap && lxid == hr_stmt_lxid &&
-			   ts == hr_stmt_ts && snap->xmin == hr_stmt_xmin &&
-			   snap->xmax == hr_stmt_xmax && snap->xcnt == hr_stmt_xcnt &&
-			   snap->curcid == hr_stmt_curcid))
+	hr_snap_id(&id, snap, lxid);
+	if (likely(snap != NULL && snap == hr_stmt_snap && ts == hr_stmt_ts && hr_snap_equal(&id, &hr_stmt_id)))
 		return;
 
-	if (lxid != hr_stmt_lxid || !IsolationUsesXactSnapshot())
-		hr_baseline_epoch = hr_last_seen_epoch;
 	hr_stmt_snap = snap;
-	hr_stmt_lxid = lxid;
 	hr_stmt_ts = ts;
-	if (snap)
-	{
-		hr_stmt_xmin = snap->xmin;
-		hr_stmt_xmax = snap->xmax;
-		hr_stmt_xcnt = snap->xcnt;
-		hr_stmt_curcid = snap->curcid;
-	}
+	hr_stmt_id = id;
 	hr_stmt_serial++;
 	AcceptInvalidationMessages();
+	hr_stmt_gen = hr_commit_generation();
+}
+
+/*
+ * Whether an entry checked in an earlier statement still holds the image
+ * this statement's snapshot sees: checked under a snapshot that sees the
+ * same rows, or trusted for the generation read after this snapshot was
+ * taken, by a snapshot not older than the check's (a cursor's older snapshot
+ * may predate the image).
+ */
+static inline bool
+hr_entry_current(const HrEntry *entry)
+{
+	if (hr_snap_equal(&entry->checked_snap, &hr_stmt_id))
+		return true;
+	return entry->trusted_gen != 0 && entry->trusted_gen == hr_stmt_gen &&
+		   entry->checked_snap.completions != 0 &&
+		   hr_stmt_id.completions >= entry->checked_snap.completions;
+}
+
+/*
+ * After a check: the generation for which the entry's image is what every
+ * later snapshot sees, or 0.  When no membership commit is in flight
+ * (commits_finished, read first, equals commits_started), every commit
+ * counted so far is visible to a snapshot taken now; if the ring row such a
+ * snapshot sees is the one the image was built from, the image holds for
+ * any later snapshot until commits_started moves.
+ */
+static uint64
+hr_entry_trust(const HrEntry *entry, const HashringDef *def)
+{
+	uint64		finished;
+	uint64		started;
+	HashringDef latest;
+	bool		found;
+
+	if (hr_shared == NULL || RecoveryInProgress() || def->private_version ||
+		!TransactionIdIsValid(hr_stmt_id.xmax))
+		return 0;
+	finished = pg_atomic_read_u64(&hr_shared->commits_finished);
+	pg_read_barrier();
+	started = pg_atomic_read_u64(&hr_shared->commits_started);
+	if (started != finished)
+		return 0;
+	PushActiveSnapshot(GetLatestSnapshot());
+	found = hashring_read_ring(entry->ring, entry->version, false, &latest);
+	PopActiveSnapshot();
+	if (!found || latest.ring_id != def->ring_id || latest.version != def->version ||
+		latest.xmin != def->xmin)
+		return 0;
+	return started + 1;
 }
 
 static HrEntry *
@@ -532,7 +729,8 @@ hr_entry_for(const char *name, int len, int64 version)
 	if (len > HASHRING_RING_NAME_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("ring \"%.*s...\" does not exist", HASHRING_RING_NAME_MAX, name),
+				 errmsg("ring \"%.*s...\" does not exist",
+						pg_mbcliplen(name, len, HASHRING_RING_NAME_MAX), name),
 				 errdetail("Ring names are at most %d bytes long.", HASHRING_RING_NAME_MAX)));
 	memset(&key, 0, sizeof(key));
 	memcpy(key.ring, name, len);
@@ -548,9 +746,9 @@ hr_entry_for(const char *name, int len, int64 version)
 		entry->is_private = false;
 		entry->checked_epoch = 0;
 		entry->checked_stmt = 0;
-		entry->trusted = false;
+		memset(&entry->checked_snap, 0, sizeof(entry->checked_snap));
+		entry->trusted_gen = 0;
 		entry->local_builds = 0;
-		entry->warned_version = 0;
 	}
 	return entry;
 }
@@ -577,15 +775,21 @@ hr_entry_refresh(HrEntry *entry)
 
 	if (!hashring_read_ring(entry->ring, entry->version, false, &def))
 	{
+		char  ring[HASHRING_RING_NAME_MAX + 1];
+		int64 version = entry->version;
+
+		/* forget the name: unknown names must not grow the cache */
+		strlcpy(ring, entry->ring, sizeof(ring));
 		hr_entry_release(entry);
-		if (entry->version > 0)
+		hash_search(hr_entries, entry, HASH_REMOVE, NULL);
+		if (version > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("version " INT64_FORMAT " of ring \"%s\" does not exist", entry->version, entry->ring),
+					 errmsg("version " INT64_FORMAT " of ring \"%s\" does not exist", version, ring),
 					 errhint("Only committed versions are kept, until they are pruned; hashring.ring_versions() lists them.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("ring \"%s\" does not exist", entry->ring)));
+				 errmsg("ring \"%s\" does not exist", ring)));
 	}
 	is_private = def.private_version;
 	key.dboid = MyDatabaseId;
@@ -618,17 +822,17 @@ hr_entry_refresh(HrEntry *entry)
 			slot = hr_shared_publish(built);
 			if (slot >= 0)
 				pfree(built);
-			else if (entry->warned_version != def.version)
-			{
-				entry->warned_version = def.version;
+			else if (hr_shared_first_warning(&key))
 				ereport(WARNING,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
 						 errmsg("ring \"%s\" does not fit in hashring shared memory; using a backend-local copy",
 								entry->ring),
-						 errdetail("The ring image takes " UINT64_FORMAT " bytes; hashring.shared_memory is %d kB and every other cached image is in use.",
-								   built->total_bytes, hashring_shared_memory_kb),
-						 errhint("Increase hashring.shared_memory.")));
-			}
+						 built->total_bytes > hr_shared->dsa_size
+							 ? errdetail("The ring image takes " UINT64_FORMAT " bytes, more than all of hashring.shared_memory (%d kB).",
+										 built->total_bytes, hashring_shared_memory_kb)
+							 : errdetail("The ring image takes " UINT64_FORMAT " bytes; hashring.shared_memory is %d kB and the other cached images in use leave no room for it.",
+										 built->total_bytes, hashring_shared_memory_kb),
+						 errhint("Increase hashring.shared_memory.  This warning is given once per ring version.")));
 		}
 		hr_entry_release(entry);
 		if (slot < 0)
@@ -650,7 +854,8 @@ hr_entry_refresh(HrEntry *entry)
 done:
 	entry->checked_epoch = epoch;
 	entry->checked_stmt = hr_stmt_serial;
-	entry->trusted = (epoch <= hr_baseline_epoch);
+	entry->checked_snap = hr_stmt_id;
+	entry->trusted_gen = hr_entry_trust(entry, &def);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(scratch);
 }
@@ -676,12 +881,22 @@ hashring_get_image(const char *name, int len, int64 version, void **hint)
 			*hint = entry;
 	}
 
-	if (unlikely(entry->image == NULL ||
-				 entry->checked_epoch != hashring_inval_epoch ||
-				 !(entry->trusted || entry->checked_stmt == hr_stmt_serial)))
-		hr_entry_refresh(entry);
+	if (likely(entry->image != NULL && entry->checked_epoch == hashring_inval_epoch &&
+			   entry->checked_stmt == hr_stmt_serial))
+		return entry->image;
+	if (entry->image != NULL && entry->checked_epoch == hashring_inval_epoch &&
+		hr_entry_current(entry))
+	{
+		entry->checked_stmt = hr_stmt_serial;
+		return entry->image;
+	}
 
-	hr_last_seen_epoch = hashring_inval_epoch;
+	/* the refresh may remove the entry: no hint points at it meanwhile */
+	if (hint)
+		*hint = NULL;
+	hr_entry_refresh(entry);
+	if (hint)
+		*hint = entry;
 	return entry->image;
 }
 

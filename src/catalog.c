@@ -38,6 +38,7 @@
 
 PG_FUNCTION_INFO_V1(hashring_invalidate);
 PG_FUNCTION_INFO_V1(hashring_node_points);
+PG_FUNCTION_INFO_V1(hashring_check_ring);
 
 uint64 hashring_inval_epoch = 1;
 
@@ -258,7 +259,7 @@ hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef
 	if (isnull || def->vnodes < 1 || def->vnodes > 100000)
 		catalog_corrupt(ring, "vnodes is out of range.");
 	def->replicas = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	if (isnull || def->replicas < 1)
+	if (isnull || def->replicas < 1 || def->replicas > 1000)
 		catalog_corrupt(ring, "replicas is out of range.");
 	def->version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	if (isnull)
@@ -296,7 +297,7 @@ hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef
 			n->name_len = (int) strlen(name);
 			n->name = MemoryContextStrdup(callercxt, name);
 			n->weight = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			if (isnull || !(n->weight > 0) || isinf(n->weight))
+			if (isnull || !(n->weight > 0) || isinf(n->weight) || (n->weight != 1 && !algo->weighted))
 				catalog_corrupt(ring, psprintf("Node \"%s\" has an invalid weight.", name));
 			state = SPI_getvalue(tup, desc, 3);
 			if (state != NULL && strcmp(state, "active") == 0)
@@ -306,8 +307,8 @@ hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef
 			else
 				catalog_corrupt(ring, psprintf("Node \"%s\" has an unknown state.", name));
 			n->ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-			if (isnull)
-				catalog_corrupt(ring, psprintf("Node \"%s\" has no ordinal.", name));
+			if (isnull || n->ordinal < 0)
+				catalog_corrupt(ring, psprintf("Node \"%s\" has no valid ordinal.", name));
 			id = SPI_getbinval(tup, desc, 5, &isnull);
 			if (!isnull)
 			{
@@ -363,6 +364,7 @@ hashring_invalidate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("hashring._invalidate() must be called as a trigger")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	hashring_note_membership_change();
 	PG_RETURN_POINTER(NULL);
 }
 
@@ -377,9 +379,30 @@ hashring_node_points(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("node weight must be a finite number greater than zero")));
-	if (vnodes < 1)
+	if (vnodes < 1 || vnodes > 100000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("vnodes must be between 1 and 100000")));
 	PG_RETURN_INT64(hashring_points_for_weight(weight, vnodes));
+}
+
+/*
+ * SQL: hashring._check_ring(ring text), called at commit for every changed
+ * ring: build the ring as this transaction sees it, and raise whatever a
+ * lookup would raise.
+ */
+Datum
+hashring_check_ring(PG_FUNCTION_ARGS)
+{
+	char		 *ring = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "hashring check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	HashringDef	  def;
+
+	if (hashring_read_ring(ring, 0, true, &def))
+		(void) hashring_image_build(&def, cxt);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+	PG_RETURN_VOID();
 }

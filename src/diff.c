@@ -30,6 +30,7 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -68,6 +69,22 @@ diff_same_name(const HashringImage *a, uint32 i, const HashringImage *b, uint32 
 		   memcmp(HR_IMAGE_NAME(a, i), HR_IMAGE_NAME(b, j), HR_IMAGE_NODES(a)[i].name_len) == 0;
 }
 
+/*
+ * Memory is proportional to the flows (node pairs): bounded, so that any
+ * role that may route cannot make a backend allocate without limit.
+ */
+#define HASHRING_DIFF_MAX_FLOWS 100000
+
+static void
+diff_too_many(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("ring_diff would return more than %d flows", HASHRING_DIFF_MAX_FLOWS),
+			 errdetail("Between these versions nearly every pair of nodes exchanges keys."),
+			 errhint("Compare hashring.ring_node() at both versions over the keys, or plan with hashring.ring_plan_moves().")));
+}
+
 static void
 diff_add(HTAB *flows, const HashringImage *a, uint32 from, const HashringImage *b, uint32 to,
 		 uint128 amount, uint64 lo, uint64 hi, bool closed_lo)
@@ -81,6 +98,9 @@ diff_add(HTAB *flows, const HashringImage *a, uint32 from, const HashringImage *
 		return;
 	key.from = from;
 	key.to = to;
+	flow = hash_search(flows, &key, HASH_FIND, NULL);
+	if (flow == NULL && hash_get_num_entries(flows) >= HASHRING_DIFF_MAX_FLOWS)
+		diff_too_many();
 	flow = hash_search(flows, &key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -122,6 +142,9 @@ diff_pos(const DiffPoints *p, uint32 i)
 static inline uint32
 diff_owner(const DiffPoints *p, uint32 i)
 {
+	/* live nodes without points: all goes the preference list's way */
+	if (p->img->npoints == 0)
+		return hashring_owner_by_rank(p->img, 0);
 	if (p->ketama)
 		return ((const uint32 *) HR_IMAGE_DATA(p->img))[2 * i + 1];
 	return HR_IMAGE_POINTS(p->img)[i].owner;
@@ -148,6 +171,7 @@ diff_points(HTAB *flows, const HashringImage *a, const HashringImage *b, bool ke
 		uint64 cur;
 		uint32 oa, ob;
 
+		CHECK_FOR_INTERRUPTS();
 		if (ib >= b->npoints || (ia < a->npoints && diff_pos(&pa, ia) <= diff_pos(&pb, ib)))
 			cur = diff_pos(&pa, ia);
 		else
@@ -171,6 +195,8 @@ diff_points(HTAB *flows, const HashringImage *a, const HashringImage *b, bool ke
 	if (have_prev)
 		diff_add(flows, a, diff_owner(&pa, 0), b, diff_owner(&pb, 0),
 				 space - (uint128) (prev - first), prev, first, false);
+	else
+		diff_add(flows, a, diff_owner(&pa, 0), b, diff_owner(&pb, 0), space, 0, space - 1, true);
 }
 
 /* Entry by entry: maglev tables, slot maps (uint32 owner per entry). */
@@ -181,7 +207,10 @@ diff_entries(HTAB *flows, const HashringImage *a, const HashringImage *b, uint32
 	const uint32 *tb = HR_IMAGE_DATA(b);
 
 	for (uint32 e = 0; e < n; e++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		diff_add(flows, a, ta[e], b, tb[e], 1, e, e, true);
+	}
 }
 
 /*
@@ -313,14 +342,13 @@ diff_pghash(HTAB *flows, const HashringImage *a, const HashringImage *b)
 	uint128 l = (uint128) (n1 / g) * n2;
 	int64	inv = m > 1 ? diff_inverse((int64) ((n1 / g) % m), (int64) m) : 0;
 
-	if ((uint128) n1 * n2 > 20000000)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("ring_diff of pg_hash rings is limited to 20,000,000 remainder pairs")));
+	if ((uint128) n1 * n2 / g > HASHRING_DIFF_MAX_FLOWS)
+		diff_too_many();
 	for (uint64 r1 = 0; r1 < n1; r1++)
 	{
 		uint32 from = hashring_owner_by_rank(a, (uint32) r1);
 
+		CHECK_FOR_INTERRUPTS();
 		for (uint64 r2 = (r1 % g); r2 < n2; r2 += g)
 		{
 			/* x = r1 + n1 * t with n1 * t = r2 - r1 (mod n2) */
@@ -358,6 +386,7 @@ diff_jump(HTAB *flows, const HashringImage *a, const HashringImage *b)
 	for (uint64 r1 = 0; r1 < n1; r1++)
 		for (uint64 r2 = 0; r2 < n2; r2++)
 		{
+			CHECK_FOR_INTERRUPTS();
 			/* across the boundary: one side's bucket exists only in that version */
 			if ((r1 < nmin) == (r2 < nmin))
 				continue;
@@ -577,8 +606,7 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 		{
 			case HASHRING_ALGO_VNODE:
 			case HASHRING_ALGO_KETAMA:
-				if (a->npoints > 0 && b->npoints > 0)
-					diff_points(flows, a, b, a->algorithm == HASHRING_ALGO_KETAMA, space);
+				diff_points(flows, a, b, a->algorithm == HASHRING_ALGO_KETAMA, space);
 				break;
 			case HASHRING_ALGO_MAGLEV:
 			case HASHRING_ALGO_SLOTS:

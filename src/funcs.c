@@ -287,7 +287,7 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 vers
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
 	n = (int32) Min((uint32) n, img->nlive);
 	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
-	found = hashring_algo(img->algorithm)->walk(img, &key, n, owners);
+	found = hashring_preference(img, &key, n, owners);
 	PG_RETURN_ARRAYTYPE_P(funcs_name_array(img, owners, found));
 }
 

@@ -60,8 +60,10 @@ hashring_point_position(const char *node, int node_len, uint32 index)
 
 /*
  * max(1, round(weight * vnodes)), with the product in double precision and
- * ties rounded away from zero.  Callers have validated weight > 0 and finite;
- * the result is capped so that it cannot overflow.
+ * ties rounded away from zero.  Callers have validated weight > 0 and finite.
+ * The result is capped at one more than a ring's point limit: a node above
+ * it is refused anyway, and sums over many nodes (rings.points_total) cannot
+ * overflow.
  */
 int64
 hashring_points_for_weight(float4 weight, int32 vnodes)
@@ -70,7 +72,21 @@ hashring_points_for_weight(float4 weight, int32 vnodes)
 
 	if (!(p >= 1.0))
 		return 1;
-	if (p > (double) PG_INT64_MAX / 2)
-		return PG_INT64_MAX / 2;
+	if (p > (double) HASHRING_MAX_POINTS)
+		return (int64) HASHRING_MAX_POINTS + 1;
 	return (int64) p;
+}
+
+/* Trial division: at most ~2,000 steps for the table sizes allowed. */
+bool
+hashring_is_prime(uint32 n)
+{
+	if (n < 2)
+		return false;
+	if (n % 2 == 0)
+		return n == 2;
+	for (uint32 d = 3; (uint64) d * d <= n; d += 2)
+		if (n % d == 0)
+			return false;
+	return true;
 }

@@ -26,7 +26,7 @@ PG_MODULE_MAGIC;
 char  *hashring_default_ring = NULL;
 double hashring_balance_alert_ratio = 2.0;
 int	   hashring_shared_memory_kb = 65536;
-bool   hashring_preloaded = false;
+int	   hashring_inject_commit_pause_ms = 0;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -89,15 +89,25 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("hashring.inject_commit_pause",
+							"Pauses a committing membership change after it became visible and before its invalidations are sent (for tests).",
+							"A fault-injection point for the test suite; leave it at 0.",
+							&hashring_inject_commit_pause_ms,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("hashring");
 #else
 	EmitWarningsOnPlaceholders("hashring");
 #endif
 
+	hashring_register_xact_callback();
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-	hashring_preloaded = true;
 
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;

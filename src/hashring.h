@@ -23,11 +23,12 @@
 #include "fmgr.h"
 #include "utils/snapshot.h"
 
-#define HASHRING_RING_NAME_MAX 63 /* bytes; also enforced by the catalog triggers */
-#define HASHRING_NODE_NAME_MAX 255
-#define HASHRING_MAX_POINTS	   16777216 /* per ring; 2^24 */
-#define HASHRING_NODE_ID_LEN   20		/* xor: 160-bit ids */
-#define HASHRING_SLOTS		   16384	/* slots: Redis Cluster */
+#define HASHRING_RING_NAME_MAX	 63 /* bytes; also enforced by the catalog triggers */
+#define HASHRING_NODE_NAME_MAX	 255
+#define HASHRING_MAX_POINTS		 16777216 /* per ring; 2^24 */
+#define HASHRING_NODE_ID_LEN	 20		  /* xor: 160-bit ids */
+#define HASHRING_SLOTS			 16384	  /* slots: Redis Cluster */
+#define HASHRING_MAGLEV_MAX_SIZE 16777213 /* largest prime table_size, < 2^24 */
 
 #define HASHRING_IMAGE_MAGIC 0x48524932 /* "HRI2" */
 
@@ -214,13 +215,14 @@ extern const HashringAlgo hashring_algo_pghash;
 extern char	 *hashring_default_ring;
 extern double hashring_balance_alert_ratio;
 extern int	  hashring_shared_memory_kb;
-extern bool	  hashring_preloaded;
+extern int	  hashring_inject_commit_pause_ms;
 
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);
 extern uint64 hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed);
 extern uint64 hashring_point_position(const char *node, int node_len, uint32 index);
 extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
+extern bool	  hashring_is_prime(uint32 n);
 
 /* in catalog.c */
 extern bool	  hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
@@ -232,6 +234,7 @@ extern const HashringAlgo *hashring_algo(uint32 algorithm);
 extern const HashringAlgo *hashring_algo_by_name(const char *name);
 extern HashringImage	  *hashring_image_build(const HashringDef *def, MemoryContext cxt);
 extern uint32			   hashring_owner_by_rank(const HashringImage *img, uint32 rank);
+extern int				   hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
 extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
 extern void				   hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
 extern void				   hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
@@ -271,6 +274,8 @@ extern int32 hashring_key_slot(const char *key, size_t len);
 
 /* in cache.c */
 extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, void **hint);
+extern void					hashring_note_membership_change(void);
+extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
 extern Datum				hashring_cache_info_rows(FunctionCallInfo fcinfo);

@@ -206,6 +206,37 @@ hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32
 	return found;
 }
 
+/*
+ * The first n live nodes of the key's preference list, n <= nlive: the
+ * algorithm's own walk, then the live nodes it did not reach (a node with no
+ * points, entries or slots), in node order.  So every algorithm gives
+ * exactly least(n, live nodes) distinct live nodes, led by the owner.
+ */
+int
+hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+{
+	int	  found;
+	bool *seen;
+
+	n = Min((uint32) n, img->nlive);
+	found = hashring_algo(img->algorithm)->walk(img, key, n, out);
+	if (found >= n)
+		return found;
+	seen = palloc0(sizeof(bool) * img->nnodes);
+	for (int i = 0; i < found; i++)
+		seen[out[i]] = true;
+	for (uint32 r = 0; r < img->nnodes && found < n; r++)
+	{
+		uint32 node = HR_IMAGE_RANK(img)[r];
+
+		CHECK_FOR_INTERRUPTS();
+		if (HR_NODE_LIVE(img, node) && !seen[node])
+			out[found++] = node;
+	}
+	pfree(seen);
+	return found;
+}
+
 /* The first live node in node order from rank `rank`, wrapping. */
 uint32
 hashring_owner_by_rank(const HashringImage *img, uint32 rank)
@@ -247,10 +278,18 @@ hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, u
 		if (HR_NODE_LIVE(img, owner[start]))
 			break;
 	if (start == count)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("ring \"%s\" has no active node that owns any part of it", img->ring),
-				 errdetail("Every slot or table entry belongs to a node that is down.")));
+	{
+		/*
+		 * Every entry belongs to a down node: the live nodes own none, and
+		 * the first of them in node order (where the preference list goes on
+		 * after the entries, see hashring_preference) takes all.
+		 */
+		uint32 first = hashring_owner_by_rank(img, 0);
+
+		for (uint32 k = 0; k < count; k++)
+			eff[k] = first;
+		return;
+	}
 	cur = owner[start];
 	for (uint32 k = 0; k < count; k++)
 	{
