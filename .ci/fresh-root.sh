@@ -99,7 +99,10 @@ status=0
 for cmd in "$@"; do
     log "running: $cmd"
     s=$(date +%s)
-    in_root "$cmd" || { status=$?; log "FAILED ($status): $cmd"; break; }
+    # in the background, so that a TERM or INT runs the cleanup at once
+    # rather than after the command
+    in_root "$cmd" &
+    wait $! || { status=$?; log "FAILED ($status): $cmd"; break; }
     log "passed in $(( $(date +%s) - s )) s: $cmd"
 done
 after=$(in_root "dpkg-query -W -f='\${db:Status-Abbrev}\n' | grep -c '^ii'")
