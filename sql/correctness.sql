@@ -215,4 +215,5 @@ SELECT pg_temp.err(format('SELECT hashring.ring_node(%L, %L)', repeat(chr(233), 
 SELECT hashring.ring_create('mbig', 'maglev', table_size => 16777213);
 SELECT hashring.ring_drop('mbig');
 
-SELECT hashring.ring_drop(ring) FROM hashring.rings ORDER BY ring;
+SELECT count(hashring.ring_drop(ring)) AS dropped FROM hashring.rings
+ WHERE ring IN ('k1', 'k2', 's1', 'm1', 'rv', 'j1', 'j2', 'p1', 'pbig') OR ring LIKE 'all\_%';

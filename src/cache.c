@@ -125,11 +125,10 @@ typedef struct HrShared
 #define HR_SHARED_DSA_PLACE(s) ((char *) (s) + MAXALIGN(sizeof(HrShared)))
 
 /*
- * What a snapshot can see, as far as routing cares: two snapshots of one
- * transaction with the same fields see the same committed rows.
- * completions is the snapshot's snapXactCompletionCount, which grows with
- * every transaction completion: a snapshot with a larger or equal count was
- * taken later and sees at least what the other one sees.
+ * What a snapshot can see, as far as routing cares.  Transactions below a
+ * snapshot's xmax that it lists as running can only finish, never start, so
+ * two snapshots of one transaction with the same xmin, xmax, xcnt and curcid
+ * list the same running transactions and see the same rows.
  */
 typedef struct HrSnapId
 {
@@ -138,7 +137,6 @@ typedef struct HrSnapId
 	TransactionId	   xmax; /* invalid: no snapshot, never equal */
 	uint32			   xcnt;
 	CommandId		   curcid;
-	uint64			   completions;
 } HrSnapId;
 
 /* A backend's cache entry for one ring name. */
@@ -155,8 +153,10 @@ typedef struct HrEntry
 	uint64				 checked_epoch; /* hashring_inval_epoch when last checked */
 	uint64				 checked_stmt;	/* statement serial of the last check or use */
 	HrSnapId			 checked_snap;	/* the snapshot of the last check */
-	uint64				 trusted_gen;	/* commit generation it is valid for, 0: none */
-	int64				 local_builds;	/* images this backend built for this ring */
+	TransactionId		*checked_xip;	/* its running xids, sorted (in hr_cxt) */
+	uint32				 checked_xip_cap;
+	uint64				 trusted_gen;  /* commit generation it is valid for, 0: none */
+	int64				 local_builds; /* images this backend built for this ring */
 } HrEntry;
 
 static HrShared		*hr_shared = NULL;
@@ -622,15 +622,70 @@ hr_snap_id(HrSnapId *id, Snapshot snap, LocalTransactionId lxid)
 	id->xmax = snap->xmax;
 	id->xcnt = snap->xcnt;
 	id->curcid = snap->curcid;
-	id->completions = snap->snapXactCompletionCount;
 }
 
 static inline bool
 hr_snap_equal(const HrSnapId *a, const HrSnapId *b)
 {
 	return TransactionIdIsValid(a->xmax) && a->lxid == b->lxid && a->xmin == b->xmin &&
-		   a->xmax == b->xmax && a->xcnt == b->xcnt && a->curcid == b->curcid &&
-		   a->completions == b->completions;
+		   a->xmax == b->xmax && a->xcnt == b->xcnt && a->curcid == b->curcid;
+}
+
+static int
+hr_xid_cmp(const void *a, const void *b)
+{
+	TransactionId x = *(const TransactionId *) a;
+	TransactionId y = *(const TransactionId *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Remember the check's snapshot, with its running xids sorted. */
+static void
+hr_entry_remember_snapshot(HrEntry *entry)
+{
+	Snapshot snap = hr_stmt_snap;
+
+	entry->checked_snap = hr_stmt_id;
+	if (snap == NULL || snap->takenDuringRecovery)
+		return; /* no trust without a primary's snapshot: see hr_entry_trust */
+	if (entry->checked_xip_cap < snap->xcnt)
+	{
+		if (entry->checked_xip)
+			pfree(entry->checked_xip);
+		entry->checked_xip_cap = Max(snap->xcnt, 16);
+		entry->checked_xip = MemoryContextAlloc(hr_cxt, sizeof(TransactionId) * entry->checked_xip_cap);
+	}
+	if (snap->xcnt > 0)
+	{
+		memcpy(entry->checked_xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+		qsort(entry->checked_xip, snap->xcnt, sizeof(TransactionId), hr_xid_cmp);
+	}
+}
+
+/*
+ * Whether this statement's snapshot sees every transaction the check's
+ * snapshot saw as completed: it was not taken before it.  (A cursor's
+ * snapshot may be older.)  Every xid below the check's xmax that this
+ * snapshot lists as running must have been running for the check too.
+ */
+static bool
+hr_stmt_not_older(const HrEntry *entry)
+{
+	Snapshot snap = hr_stmt_snap;
+
+	if (snap == NULL || snap->takenDuringRecovery ||
+		!TransactionIdFollowsOrEquals(snap->xmax, entry->checked_snap.xmax))
+		return false;
+	for (uint32 i = 0; i < snap->xcnt; i++)
+	{
+		TransactionId x = snap->xip[i];
+
+		if (TransactionIdPrecedes(x, entry->checked_snap.xmax) &&
+			bsearch(&x, entry->checked_xip, entry->checked_snap.xcnt, sizeof(TransactionId), hr_xid_cmp) == NULL)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -675,9 +730,7 @@ hr_entry_current(const HrEntry *entry)
 {
 	if (hr_snap_equal(&entry->checked_snap, &hr_stmt_id))
 		return true;
-	return entry->trusted_gen != 0 && entry->trusted_gen == hr_stmt_gen &&
-		   entry->checked_snap.completions != 0 &&
-		   hr_stmt_id.completions >= entry->checked_snap.completions;
+	return entry->trusted_gen != 0 && entry->trusted_gen == hr_stmt_gen && hr_stmt_not_older(entry);
 }
 
 /*
@@ -696,8 +749,9 @@ hr_entry_trust(const HrEntry *entry, const HashringDef *def)
 	HashringDef latest;
 	bool		found;
 
+	/* (no new snapshot can be taken in parallel mode: parallel queries recheck) */
 	if (hr_shared == NULL || RecoveryInProgress() || def->private_version ||
-		!TransactionIdIsValid(hr_stmt_id.xmax))
+		!TransactionIdIsValid(hr_stmt_id.xmax) || IsInParallelMode())
 		return 0;
 	finished = pg_atomic_read_u64(&hr_shared->commits_finished);
 	pg_read_barrier();
@@ -747,6 +801,8 @@ hr_entry_for(const char *name, int len, int64 version)
 		entry->checked_epoch = 0;
 		entry->checked_stmt = 0;
 		memset(&entry->checked_snap, 0, sizeof(entry->checked_snap));
+		entry->checked_xip = NULL;
+		entry->checked_xip_cap = 0;
 		entry->trusted_gen = 0;
 		entry->local_builds = 0;
 	}
@@ -781,6 +837,8 @@ hr_entry_refresh(HrEntry *entry)
 		/* forget the name: unknown names must not grow the cache */
 		strlcpy(ring, entry->ring, sizeof(ring));
 		hr_entry_release(entry);
+		if (entry->checked_xip)
+			pfree(entry->checked_xip);
 		hash_search(hr_entries, entry, HASH_REMOVE, NULL);
 		if (version > 0)
 			ereport(ERROR,
@@ -854,7 +912,7 @@ hr_entry_refresh(HrEntry *entry)
 done:
 	entry->checked_epoch = epoch;
 	entry->checked_stmt = hr_stmt_serial;
-	entry->checked_snap = hr_stmt_id;
+	hr_entry_remember_snapshot(entry);
 	entry->trusted_gen = hr_entry_trust(entry, &def);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(scratch);

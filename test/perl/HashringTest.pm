@@ -22,7 +22,7 @@ sub hr_node
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(
 		extra => [ '--encoding=UTF8', '--locale=C' ],
-		$opts{allows_streaming} ? (allows_streaming => 1) : ());
+		$opts{allows_streaming} ? (allows_streaming => $opts{allows_streaming}) : ());
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = 'hashring'")
 	  if $opts{preload};
