@@ -5,7 +5,8 @@
 #
 #   bash .ci/fresh-root.sh RELEASE COMMAND...      e.g. bookworm 'bash scripts/test.sh'
 #
-# Each COMMAND runs in turn in /root/hashring inside the root.  The root is
+# Each COMMAND runs in turn in /root/hashring inside the root (all of them,
+# even after one fails; the exit status is non-zero if any failed).  The root is
 # unpacked from a pristine tarball of `debootstrap RELEASE`, cached under
 # /var/cache/hashring-ci/ (made on the first run: CI machines start empty);
 # a root is never reused.  Everything made here (mounts, processes, the
@@ -102,8 +103,14 @@ for cmd in "$@"; do
     # in the background, so that a TERM or INT runs the cleanup at once
     # rather than after the command
     in_root "$cmd" &
-    wait $! || { status=$?; log "FAILED ($status): $cmd"; break; }
-    log "passed in $(( $(date +%s) - s )) s: $cmd"
+    # every command runs, whatever the one before did (a suite failure must
+    # not hide whether the demo works)
+    rc=0
+    wait $! || rc=$?
+    if [ $rc = 0 ]; then log "passed in $(( $(date +%s) - s )) s: $cmd"; else
+        status=$rc
+        log "FAILED ($rc) in $(( $(date +%s) - s )) s: $cmd"
+    fi
 done
 after=$(in_root "dpkg-query -W -f='\${db:Status-Abbrev}\n' | grep -c '^ii'")
 pg=$(in_root "ls /usr/lib/postgresql 2>/dev/null" | tr "\n" " " || true)
