@@ -40,6 +40,12 @@ include $(PGXS)
 bench:
 	bash $(srcdir)/test/bench/run.sh
 
+# ASan+UBSan and valgrind runs (issue #8), as root: builds into private
+# copies of PostgreSQL under /tmp, never into the installation users get.
+.PHONY: sanitize
+sanitize:
+	bash $(srcdir)/scripts/sanitize.sh
+
 # Every object (and its JIT bitcode) depends on the shared header: PGXS does
 # not track headers, and a stale object links to symbols that moved.
 $(OBJS) $(OBJS:.o=.bc): $(srcdir)/src/hashring.h

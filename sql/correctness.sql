@@ -197,6 +197,22 @@ $$;
 SELECT count(*) FILTER (WHERE ring LIKE 'unknown-%') AS unknown_cached FROM hashring.ring_cache_info();
 SELECT sum(total_bytes) < 64 * 1024 AS cache_small
   FROM pg_backend_memory_contexts WHERE name IN ('hashring cache', 'hashring rings');
+-- routing at 100 past versions keeps at most 16 past-version images
+-- (0.2 kept every one: 3 MB after 61 versions of a 20-node ring)
+SELECT hashring.ring_create('hist', vnodes => 160);
+SELECT count(hashring.ring_add_node('hist', 'n' || i)) FROM generate_series(1, 20) AS i;
+DO $$
+BEGIN
+    FOR i IN 1 .. 100 LOOP
+        PERFORM hashring.ring_set_weight('hist', 'n1', 1 + i % 2);
+        COMMIT;  -- one committed version each
+    END LOOP;
+END
+$$;
+SELECT count(hashring.ring_node('hist', 'k', v.version)) AS routed FROM hashring.ring_versions('hist') AS v WHERE v.nodes = 20;
+SELECT count(*) AS past_versions_cached FROM hashring.ring_cache_info() WHERE ring = 'hist';
+SELECT sum(total_bytes) < 2 * 1024 * 1024 AS cache_bounded
+  FROM pg_backend_memory_contexts WHERE name IN ('hashring cache', 'hashring rings');
 SELECT hashring.ring_create('pbig', 'pg_hash');
 INSERT INTO hashring.nodes (ring, node) SELECT 'pbig', 'n' || i FROM generate_series(1, 2000) AS i;
 SELECT version AS pv FROM hashring.rings WHERE ring = 'pbig' \gset
@@ -216,4 +232,4 @@ SELECT hashring.ring_create('mbig', 'maglev', table_size => 16777213);
 SELECT hashring.ring_drop('mbig');
 
 SELECT count(hashring.ring_drop(ring)) AS dropped FROM hashring.rings
- WHERE ring IN ('k1', 'k2', 's1', 'm1', 'rv', 'j1', 'j2', 'p1', 'pbig') OR ring LIKE 'all\_%';
+ WHERE ring IN ('k1', 'k2', 's1', 'm1', 'rv', 'j1', 'j2', 'p1', 'pbig', 'hist') OR ring LIKE 'all\_%';

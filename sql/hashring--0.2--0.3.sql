@@ -30,6 +30,9 @@ CREATE TRIGGER nodes_lock BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashr
     FOR EACH STATEMENT EXECUTE FUNCTION hashring._lock_membership();
 CREATE TRIGGER slot_ranges_lock BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashring.slot_ranges
     FOR EACH STATEMENT EXECUTE FUNCTION hashring._lock_membership();
+-- pruning history deletes rows that a dropped ring's cascade deletes too
+CREATE TRIGGER ring_history_lock BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashring.ring_history
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._lock_membership();
 
 /* ---------------------------------------------------------------------------
  * Plain DML keeps every invariant the functions keep

@@ -22,6 +22,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 static Size
 rendezvous_plan(HashringBuild *b, uint32 *points)
 {
@@ -58,6 +60,7 @@ rendezvous_owner(const HashringImage *img, const HashringKey *key)
 	{
 		double score;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!HR_NODE_LIVE(img, i))
 			continue;
 		score = rendezvous_score(img, key, i);
@@ -101,6 +104,7 @@ rendezvous_walk(const HashringImage *img, const HashringKey *key, int n, uint32 
 	scores = palloc(sizeof(RendezvousScore) * img->nnodes);
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (!HR_NODE_LIVE(img, i))
 			continue;
 		scores[nlive].score = rendezvous_score(img, key, i);

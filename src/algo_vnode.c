@@ -274,6 +274,7 @@ vnode_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 	{
 		uint32 p = start + step;
 
+		CHECK_FOR_INTERRUPTS();
 		if (p >= img->npoints)
 			p -= img->npoints;
 		found = hashring_collect(img, points[p].owner, n, out, found, seen);
@@ -307,6 +308,8 @@ vnode_shares(const HashringImage *img, double *shares)
 		for (uint32 j = 0; j < img->npoints; j++)
 		{
 			uint64 prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
+
+			CHECK_FOR_INTERRUPTS();
 
 			acc[points[j].owner] += (uint64) (HR_POINT_POS(&points[j]) - prev);
 		}

@@ -22,6 +22,8 @@
  */
 #include "hashring.h"
 
+#include "miscadmin.h"
+
 #define XOR_LEN HASHRING_NODE_ID_LEN
 
 static Size
@@ -37,6 +39,7 @@ xor_fill(HashringBuild *b, HashringImage *img, char *data)
 
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (b->nodes[i]->has_id)
 			memcpy(ids + i * XOR_LEN, b->nodes[i]->id, XOR_LEN);
 		else
@@ -71,6 +74,7 @@ xor_owner(const HashringImage *img, const HashringKey *key)
 	hashring_sha1(key->data, key->len, kid);
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (!HR_NODE_LIVE(img, i))
 			continue;
 		if (best == PG_UINT32_MAX || xor_cmp(XOR_ID(img, i), XOR_ID(img, best), kid) < 0)
@@ -170,6 +174,7 @@ xor_shares(const HashringImage *img, double *shares)
 
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		shares[i] = 0;
 		if (HR_NODE_LIVE(img, i))
 			live[nlive++] = i;

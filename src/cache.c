@@ -6,17 +6,17 @@
  *	  memory (one copy per ring version, shared by all backends) or in
  *	  backend-local memory.
  *
- * Read path (hashring_get_image).  A cached entry is used without any
- * catalog access or lock when (a) no invalidation of the catalog tables
- * arrived since the entry was checked and (b) the check is known to have
- * used a snapshot that already saw every invalidation consumed before it
- * ("trusted"), or it happened in the current statement.  At the first call
- * of every statement (a new active snapshot) we call
- * AcceptInvalidationMessages(), so commits by other sessions are noticed by
- * the next statement even inside a transaction block whose locks are all
- * held already.  Otherwise the entry is rechecked: the ring row is read with
- * the caller's snapshot and, if its version (or, for uncommitted versions,
- * the writing transaction) differs from the image's, the image is replaced.
+ * Read path (hashring_get_image).  Every statement routes by the ring
+ * version its snapshot sees.  A cached entry is used without any catalog
+ * access or lock when no invalidation arrived since it was checked and
+ * either it was checked or used in this statement, or it was checked under a
+ * snapshot that sees the same rows, or it is trusted for the commit
+ * generation this statement read after its snapshot was taken, and this
+ * snapshot is not older than the check's (see "Statement snapshots and the
+ * commit generation" below).  Otherwise the entry is rechecked: the ring
+ * row is read with the caller's snapshot and, if its version (or, for
+ * uncommitted versions, the writing transaction) differs from the image's,
+ * the image is replaced.
  *
  * Versions.  An image is identified by (database OID, ring_id, version,
  * xmin of the ring row it was built from).  Within one database and one
@@ -39,6 +39,10 @@
  *	                 only in the recheck path and always ends in a pin, so
  *	                 there is no read-only use.  Publish, pin, unpin,
  *	                 retire, evict; dsa_allocate/dsa_free happen under it.
+ *	                 The warned-versions list is under it too.
+ *	  commits_started, commits_finished
+ *	                 atomics, added to by every membership writer around
+ *	                 its commit; read without a lock (with a read barrier).
  *	  Image bytes    are written by the publishing backend while the slot
  *	                 is SLOT_FILLING (invisible to everyone else), and never
  *	                 written again once SLOT_READY: readers holding a pin
@@ -50,7 +54,16 @@
  * unpinned and either retired (a newer version of its ring was published)
  * or evicted to make room.  So no reader can see a freed or half-built
  * image.  If a backend crashes, the postmaster reinitialises shared memory,
- * and with it every slot and pin.
+ * and with it every slot, pin and counter.
+ *
+ * Lifetime of backend entries: an entry for a ring's current version lives
+ * until its ring is found missing (then it is removed before the error is
+ * raised, so unknown names leave nothing behind) or the backend exits; its
+ * image is replaced when the ring row it was built from changes.  Entries
+ * for past versions are at most HR_PAST_VERSIONS_MAX: the least recently
+ * used one that the current statement has not used is removed to make room.
+ * Callers remember entries with their incarnation, so a removed entry is
+ * never used through a stale hint.
  *
  *-------------------------------------------------------------------------
  */
@@ -157,7 +170,17 @@ typedef struct HrEntry
 	uint32				 checked_xip_cap;
 	uint64				 trusted_gen;  /* commit generation it is valid for, 0: none */
 	int64				 local_builds; /* images this backend built for this ring */
+	uint64				 incarnation;  /* unique per entry created, 0 once removed */
+	uint64				 last_used;	   /* hr_uses at its last use */
 } HrEntry;
+
+/*
+ * Entries for past versions (routing by version) are kept for at most this
+ * many (ring, version) pairs per backend; the least recently used one is
+ * removed first, never the one whose image was returned last (ring_diff
+ * holds two images at once).
+ */
+#define HR_PAST_VERSIONS_MAX 16
 
 static HrShared		*hr_shared = NULL;
 static dsa_area		*hr_area = NULL;
@@ -171,6 +194,10 @@ static TimestampTz hr_stmt_ts = 0;
 static HrSnapId	   hr_stmt_id;
 static uint64	   hr_stmt_serial = 0;
 static uint64	   hr_stmt_gen = 0; /* commit generation read after the snapshot, 0: none */
+static uint64	   hr_incarnations = 0;
+static uint64	   hr_uses = 0;			 /* lookups served, for LRU order */
+static HrEntry	  *hr_last_entry = NULL; /* the entry whose image was returned last */
+static int		   hr_past_entries = 0;	 /* entries with version > 0 */
 
 /* writer side: this transaction changed membership (see hr_xact_callback) */
 static bool hr_xact_changed = false;
@@ -767,6 +794,43 @@ hr_entry_trust(const HrEntry *entry, const HashringDef *def)
 	return started + 1;
 }
 
+/* Remove an entry: its image, its snapshot copy, and the entry itself. */
+static void
+hr_entry_remove(HrEntry *entry)
+{
+	hr_entry_release(entry);
+	if (entry->checked_xip)
+		pfree(entry->checked_xip);
+	entry->checked_xip = NULL;
+	entry->incarnation = 0;
+	if (entry->version > 0)
+		hr_past_entries--;
+	if (hr_last_entry == entry)
+		hr_last_entry = NULL;
+	hash_search(hr_entries, entry, HASH_REMOVE, NULL);
+}
+
+/*
+ * Make room for one more past-version entry: remove the least recently used
+ * one, except the one whose image was returned last (the caller may still be
+ * using it).
+ */
+static void
+hr_evict_past_version(void)
+{
+	HASH_SEQ_STATUS status;
+	HrEntry		   *entry;
+	HrEntry		   *victim = NULL;
+
+	hash_seq_init(&status, hr_entries);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->version > 0 && entry != hr_last_entry &&
+			(victim == NULL || entry->last_used < victim->last_used))
+			victim = entry;
+	if (victim)
+		hr_entry_remove(victim);
+}
+
 static HrEntry *
 hr_entry_for(const char *name, int len, int64 version)
 {
@@ -790,6 +854,9 @@ hr_entry_for(const char *name, int len, int64 version)
 	memcpy(key.ring, name, len);
 	key.version = version;
 	hr_cache_init();
+	if (version > 0 && hr_past_entries >= HR_PAST_VERSIONS_MAX &&
+		hash_search(hr_entries, &key, HASH_FIND, NULL) == NULL)
+		hr_evict_past_version();
 	entry = hash_search(hr_entries, &key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -805,6 +872,9 @@ hr_entry_for(const char *name, int len, int64 version)
 		entry->checked_xip_cap = 0;
 		entry->trusted_gen = 0;
 		entry->local_builds = 0;
+		entry->incarnation = ++hr_incarnations;
+		if (version > 0)
+			hr_past_entries++;
 	}
 	return entry;
 }
@@ -836,10 +906,7 @@ hr_entry_refresh(HrEntry *entry)
 
 		/* forget the name: unknown names must not grow the cache */
 		strlcpy(ring, entry->ring, sizeof(ring));
-		hr_entry_release(entry);
-		if (entry->checked_xip)
-			pfree(entry->checked_xip);
-		hash_search(hr_entries, entry, HASH_REMOVE, NULL);
+		hr_entry_remove(entry);
 		if (version > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -921,24 +988,36 @@ done:
 /*
  * The image to route by for ring `name` (not NUL-terminated, `len` bytes)
  * at `version` (0: the version the caller's snapshot sees), valid until the
- * next call.  `*hint` (NULL at first, then owned by this
- * function; callers keep it in fn_extra) remembers the entry across calls.
+ * next call for the same ring and version, and through the next call for
+ * another one (ring_diff holds two images: the entry returned last is never
+ * evicted).  `*hint` (zeroed at first,
+ * then owned by this function; callers keep it in fn_extra) remembers the
+ * entry across calls.
  */
 const HashringImage *
-hashring_get_image(const char *name, int len, int64 version, void **hint)
+hashring_get_image(const char *name, int len, int64 version, HashringCacheHint *hint)
 {
-	HrEntry *entry = hint ? (HrEntry *) *hint : NULL;
+	HrEntry *entry = hint ? (HrEntry *) hint->entry : NULL;
 
 	hr_statement_check();
 
-	if (entry == NULL || entry->version != version || entry->ring_len != len ||
-		memcmp(entry->ring, name, len) != 0)
+	if (entry == NULL || entry->incarnation != hint->incarnation || entry->version != version ||
+		entry->ring_len != len || memcmp(entry->ring, name, len) != 0)
 	{
 		entry = hr_entry_for(name, len, version);
 		if (hint)
-			*hint = entry;
+		{
+			hint->entry = entry;
+			hint->incarnation = entry->incarnation;
+		}
 	}
 
+	if (entry->version > 0)
+	{
+		/* LRU order of past versions (the current version is never evicted) */
+		entry->last_used = ++hr_uses;
+		hr_last_entry = entry;
+	}
 	if (likely(entry->image != NULL && entry->checked_epoch == hashring_inval_epoch &&
 			   entry->checked_stmt == hr_stmt_serial))
 		return entry->image;
@@ -949,12 +1028,8 @@ hashring_get_image(const char *name, int len, int64 version, void **hint)
 		return entry->image;
 	}
 
-	/* the refresh may remove the entry: no hint points at it meanwhile */
-	if (hint)
-		*hint = NULL;
+	/* the refresh may remove the entry (its incarnation then tells the hint) */
 	hr_entry_refresh(entry);
-	if (hint)
-		*hint = entry;
 	return entry->image;
 }
 

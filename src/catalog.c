@@ -9,7 +9,12 @@
  * invalidation of the changed table.  That invalidation is transactional: it
  * is applied to the writer's own backend at the next CommandCounterIncrement,
  * sent to every other backend only at commit (never on rollback), and
- * WAL-logged with the commit record so that hot standbys replay it.
+ * WAL-logged with the commit record so that hot standbys replay it.  It
+ * also marks the transaction as a membership change, which cache.c counts
+ * in shared memory around the commit (the commit generation).  On a
+ * logical-replication subscriber the same function runs as a row trigger
+ * enabled for replicas.  At commit, hashring._check_ring() builds every
+ * changed ring once, so a membership that cannot be routed fails its commit.
  *
  * Readers: a relcache callback bumps hashring_inval_epoch and nothing else
  * (it may run at any time, even inside a catalog scan).  cache.c compares

@@ -550,7 +550,7 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 	text				*ring;
 	int64				 from_version;
 	int64				 to_version;
-	void				*hints[2] = {NULL, NULL};
+	HashringCacheHint	 hints[2] = {{NULL, 0}, {NULL, 0}};
 	const HashringImage *a;
 	const HashringImage *b;
 	HASHCTL				 ctl;

@@ -43,11 +43,11 @@ PG_FUNCTION_INFO_V1(hashring_ring_cache_info);
 
 typedef struct FuncsCall
 {
-	void	*cache_hint; /* cache.c's entry for the last ring used */
-	Oid		 key_type;
-	bool	 key_varlena; /* text or bytea: the bytes as stored */
-	FmgrInfo key_out;	  /* output function of other key types */
-	bool	 key_ready;	  /* the three fields above are set */
+	HashringCacheHint cache_hint; /* cache.c's entry for the last ring used */
+	Oid				  key_type;
+	bool			  key_varlena; /* text or bytea: the bytes as stored */
+	FmgrInfo		  key_out;	   /* output function of other key types */
+	bool			  key_ready;   /* the three fields above are set */
 } FuncsCall;
 
 /* This call site's FuncsCall. */

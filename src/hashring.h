@@ -273,7 +273,17 @@ extern void hashring_sha1(const void *data, size_t len, uint8 out[20]);
 extern int32 hashring_key_slot(const char *key, size_t len);
 
 /* in cache.c */
-extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, void **hint);
+/*
+ * A caller's memory of its cache entry (kept in fn_extra): the entry and its
+ * incarnation, so that an entry evicted meanwhile is never used.
+ */
+typedef struct HashringCacheHint
+{
+	void  *entry;
+	uint64 incarnation;
+} HashringCacheHint;
+
+extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, HashringCacheHint *hint);
 extern void					hashring_note_membership_change(void);
 extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);

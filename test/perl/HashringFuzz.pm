@@ -167,9 +167,10 @@ sub fz_session_stop
 # routing functions see the same snapshot.  "elig" is the set of nodes an
 # owner may be and ring_nodes must draw from: the active nodes, all of them
 # (ring_nodes gives least(n, active nodes); on a slots ring an active node
-# without slots is still a live member).  "owners" are the active nodes
-# that own part of the key space by configuration: on a slots ring with
-# explicit ranges the active nodes holding a range, else all active nodes.
+# without slots is still a live member).  "owners" are the nodes some key
+# may be routed to: every active node too, since a ring whose live nodes own
+# no point, entry or slot routes to the first live node in node order (see
+# docs/algorithms.md, "Preference lists").
 # Lookups are guarded so that they are only made where the documentation
 # says they must succeed (some owner; a ranged slots ring covers all 16384
 # slots), hence any error from a check is a failure.  Each check returns
@@ -183,8 +184,6 @@ sub _state_cte
   SELECT r.ring, r.algorithm AS alg, r.vnodes, r.table_size,
          ARRAY(SELECT n.node FROM hashring.nodes n WHERE n.ring = r.ring AND n.state = 'active' ORDER BY n.node COLLATE "C") AS live,
          (r.algorithm = 'slots' AND EXISTS (SELECT 1 FROM hashring.slot_ranges s WHERE s.ring = r.ring)) AS ranged,
-         ARRAY(SELECT DISTINCT s.node FROM hashring.slot_ranges s JOIN hashring.nodes n USING (ring, node)
-                WHERE s.ring = r.ring AND n.state = 'active') AS rlive,
          (SELECT coalesce(sum(s.last_slot - s.first_slot + 1), 0) FROM hashring.slot_ranges s WHERE s.ring = r.ring) AS covered,
          format('[seen: %s vnodes %s table_size %s version %s; nodes %s; ranges %s]', r.algorithm, r.vnodes,
                 coalesce(r.table_size::text, 'NULL'), r.version,
@@ -194,7 +193,7 @@ sub _state_cte
                    FROM hashring.slot_ranges s WHERE s.ring = r.ring), 'none')) AS def
     FROM hashring.rings r WHERE r.ring = $r),
 g AS MATERIALIZED (
-  SELECT st.*, live AS elig, CASE WHEN ranged THEN rlive ELSE live END AS owners,
+  SELECT st.*, live AS elig, live AS owners,
          (NOT ranged OR covered = 16384) AS mapped
     FROM st)};
 }
