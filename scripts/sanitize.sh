@@ -40,7 +40,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages)"; exit 1; }
 
 # TAP tests run against the ASan build when none are named on the command
-# line.  The fuzzer goes here too: add test/t/040_fuzz.pl to this list.
+# line: the fuzzer (040) and the commit-race test (008) among them.
 # 004 matters: without shared_preload_libraries every image is a
 # backend-local palloc'd copy that ASan can see the end of (shared images
 # live in DSA shared memory, where neither ASan nor valgrind can).
@@ -49,6 +49,8 @@ ASAN_TAP=(
     test/t/004_no_preload.pl
     test/t/005_shared_cache.pl
     test/t/006_concurrent_replace.pl
+    test/t/008_snapshot_routing.pl
+    test/t/040_fuzz.pl
 )
 
 what=${1:-all}
