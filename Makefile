@@ -9,13 +9,16 @@ DATA = sql/hashring--0.3.sql sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql sq
 PGFILEDESC = "hashring - consistent-hash routing"
 
 # pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway
-# instance that preloads the library (test/regress.conf).
+# instance that preloads the library (test/regress.conf).  UTF8 with the C
+# locale whatever the caller's environment: a root without LANG would
+# otherwise initdb as SQL_ASCII, where psql counts a multibyte key's column
+# width in bytes (the TAP helper and the demo force UTF8 the same way).
 REGRESS = setup membership routing balance cache bad_input algorithms history correctness upgrade
-REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --port=54329 --inputdir=$(srcdir)
+REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
 ISOLATION = read_your_writes commit_visibility serialise repeatable_read lock_order snapshot_routing
-ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/test/regress.conf --port=54330 --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
+ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54330 --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
 
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# hashring demo: starts a throwaway PostgreSQL 15 with hashring preloaded,
+# hashring demo: starts a throwaway PostgreSQL (the release's major: 15 on
+# Debian 12, 17 on Debian 13, 18 on sid) with hashring preloaded,
 # builds a ring, routes keys, shows balance, adds a node and counts how many
 # keys moved.  Then the real thing: three shard servers behind the
 # coordinator (postgres_fdw), a table loaded through the router, a fourth
 # shard added, the plan, the move, and the check that nothing was lost.
 # Every server is stopped and removed at the end.
 #
-#   sudo bash scripts/demo.sh
+#   bash scripts/demo.sh            as root
+#   sudo bash scripts/demo.sh       as a user with sudo
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension)"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root (it installs packages and the extension): sudo bash scripts/demo.sh"; exit 1; }
+# the servers and psql run as postgres: never from a directory it cannot
+# enter (the clone may be under /root, mode 700)
+cd /
 
 bash "$here/scripts/deps.sh" build
-make -C "$here" >/dev/null
-make -C "$here" install >/dev/null
+major=$(bash "$here/scripts/pgmajor.sh")
+bin=/usr/lib/postgresql/$major/bin
+make -C "$here" PG_CONFIG="$bin/pg_config" >/dev/null
+make -C "$here" PG_CONFIG="$bin/pg_config" install >/dev/null
 
-bin=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/hashring-demo.XXXXXX)
 chown postgres "$dir"
 port=${HASHRING_DEMO_PORT:-54399}

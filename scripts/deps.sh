@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
-# Installs what building and testing hashring needs, from Debian's packages.
-# Idempotent: installs only what is missing.  Run as root.
+# Installs what building and testing hashring needs, from Debian's packages,
+# for the PostgreSQL major of this release (scripts/pgmajor.sh: bookworm 15,
+# trixie 17, sid 18).  Idempotent: installs only what is missing, each
+# package checked by the file that is actually used.  Run as root.
 #   bash scripts/deps.sh          everything the test suite needs
 #   bash scripts/deps.sh build    only what building and running it needs (demo)
 set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
+major=$(bash "$here/scripts/pgmajor.sh" --update)
+pg=/usr/lib/postgresql/$major
 need=()
-command -v pg_config >/dev/null 2>&1 && [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
-# pgxs.mk ships in postgresql-client-15: check for the server headers themselves
-[ -f /usr/include/postgresql/15/server/postgres.h ] || need+=(postgresql-server-dev-15)
-[ -x /usr/lib/postgresql/15/bin/pgbench ] || need+=(postgresql-contrib)
-perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
+# the server, pgbench and postgres_fdw
+[ -x "$pg/bin/postgres" ] && [ -x "$pg/bin/pgbench" ] && [ -f "$pg/lib/postgres_fdw.so" ] || need+=("postgresql-$major")
+# pg_config and pgxs.mk ship in postgresql-client-N: check the server headers
+[ -f "/usr/include/postgresql/$major/server/postgres.h" ] && [ -f "$pg/lib/pgxs/src/makefiles/pgxs.mk" ] ||
+    need+=("postgresql-server-dev-$major")
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
-command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need+=(build-essential)
+command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 && [ -f /usr/include/stdio.h ] || need+=(build-essential)
 if [ "$what" = all ]; then
+    # TAP tests
+    perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
     command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
     # reference systems for the algorithm compatibility tests
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
     [ -f /usr/share/java/guava.jar ] || need+=(libguava-java)
-    command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
+    command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
 if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
+    echo "installing (PostgreSQL $major): ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

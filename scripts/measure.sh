@@ -9,10 +9,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root"; exit 1; }
+cd /    # programs run as postgres: not from a directory it cannot enter
 bash "$here/scripts/deps.sh"
-make -C "$here" >/dev/null && make -C "$here" install >/dev/null
+bin=/usr/lib/postgresql/$(bash "$here/scripts/pgmajor.sh")/bin
+make -C "$here" PG_CONFIG="$bin/pg_config" >/dev/null && make -C "$here" PG_CONFIG="$bin/pg_config" install >/dev/null
 
-bin=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/hashring-measure.XXXXXX)
 chown postgres "$dir"
 port=${HASHRING_MEASURE_PORT:-54398}

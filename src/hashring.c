@@ -23,19 +23,21 @@
 
 PG_MODULE_MAGIC;
 
+/* Built and tested on PostgreSQL 15, 17 and 18 (README.md). */
+#if PG_VERSION_NUM < 150000
+#error "hashring needs PostgreSQL 15 or later"
+#endif
+
 char  *hashring_default_ring = NULL;
 double hashring_balance_alert_ratio = 2.0;
 int	   hashring_shared_memory_kb = 65536;
 int	   hashring_inject_commit_pause_ms = 0;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void _PG_init(void);
 
-#if PG_VERSION_NUM >= 150000
 static void
 hashring_shmem_request_hook(void)
 {
@@ -43,7 +45,6 @@ hashring_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	hashring_shmem_request();
 }
-#endif
 
 static void
 hashring_shmem_startup_hook(void)
@@ -98,23 +99,15 @@ _PG_init(void)
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("hashring");
-#else
-	EmitWarningsOnPlaceholders("hashring");
-#endif
 
 	hashring_register_xact_callback();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = hashring_shmem_request_hook;
-#else
-	hashring_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = hashring_shmem_startup_hook;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hashring benchmark suite (issue #3).
 #
-#   sudo make bench          # or: sudo bash test/bench/run.sh
+#   make bench               # as root; or: bash test/bench/run.sh
+#   sudo make bench          # as a user with sudo
 #
 # Installs missing Debian packages (scripts/deps.sh), builds and installs the
 # extension, starts its own throwaway PostgreSQL server (as the `postgres`
@@ -60,16 +61,20 @@ log() { printf '[%4ds] %s\n' $(( $(date +%s) - t_start )) "$*" >&2; }
 if [ -z "${HASHRING_BENCH_SKIP_BUILD:-}" ]; then
     log "dependencies, build and install"
     bash "$here/scripts/deps.sh"
-    make -C "$here" >/dev/null
-    make -C "$here" install >/dev/null
+fi
+bin=/usr/lib/postgresql/$(bash "$here/scripts/pgmajor.sh")/bin
+if [ -z "${HASHRING_BENCH_SKIP_BUILD:-}" ]; then
+    make -C "$here" PG_CONFIG="$bin/pg_config" >/dev/null
+    make -C "$here" PG_CONFIG="$bin/pg_config" install >/dev/null
 fi
 
-bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-[ -x "$bin/pgbench" ] || bin=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/hashring-bench.XXXXXX)
 out=${HASHRING_BENCH_OUT:-$(mktemp -d /tmp/hashring-bench-out.XXXXXX)}
 mkdir -p "$out"
-chown postgres "$dir"
+# The server user reads its SQL from here, not from the clone (which may be
+# under /root, mode 700): copied now, not found missing after minutes of work.
+cp "$here/test/bench/algorithms.sql" "$dir/algorithms.sql"
+chown postgres "$dir" "$dir/algorithms.sql"
 chmod 700 "$dir"
 cd "$dir"
 
@@ -406,7 +411,7 @@ echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg) (at end of measurements)" >>"
 log "algorithms: balance, movement, lookup cost (test/bench/algorithms.sql)"
 start_server preload
 as_pg "$bin/psql" -X -q -h "$dir" -p "$port" -d bench -v ON_ERROR_STOP=1 \
-    -f "$here/test/bench/algorithms.sql" >"$out/algorithms.txt"
+    -f "$dir/algorithms.sql" >"$out/algorithms.txt"
 
 # ---------------------------------------------------------------------------
 # The table

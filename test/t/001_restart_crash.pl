@@ -77,8 +77,11 @@ $victim->{run}->kill_kill;
 
 ok($node->poll_query_until('postgres', 'SELECT true'),
 	'server accepts connections again after crash restart');
+# PostgreSQL 18 names the process's type ("client backend"), earlier
+# majors say "server process".
 ok( $node->wait_for_log(
-		qr/server process \(PID $victim_pid\) was terminated by signal 9/, $log_offset),
+		qr/(?:server process|client backend) \(PID $victim_pid\) was terminated by signal 9/,
+		$log_offset),
 	'log shows the backend was killed by signal 9');
 ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
 	'log shows the crash restart (shared memory reinitialised)');

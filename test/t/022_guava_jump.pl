@@ -28,7 +28,7 @@ my $javac = on_path('javac');
 my $java  = on_path('java');
 my $guava = '/usr/share/java/guava.jar';
 plan skip_all =>
-  'javac is not on PATH (Debian package openjdk-17-jdk-headless); cannot run the Guava jump check'
+  'javac is not on PATH (Debian package default-jdk-headless); cannot run the Guava jump check'
   unless $javac && $java;
 plan skip_all =>
   "$guava is missing (Debian package libguava-java); cannot run the Guava jump check"

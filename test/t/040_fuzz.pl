@@ -570,7 +570,7 @@ sub collect_crashes
 	my $log = slurp_file($node->logfile);
 	my $new = substr($log, $crash_offset);
 	$crash_offset = length $log;
-	while ($new =~ /(server process \(PID (\d+)\) was terminated by (?:signal|exception)[^\n]*)\n(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*(?:\n\t[^\n]*)*))?/g)
+	while ($new =~ /((?:server process|client backend) \(PID (\d+)\) was terminated by (?:signal|exception)[^\n]*)\n(?:[^\n]*DETAIL:\s+Failed process was running: ([^\n]*(?:\n\t[^\n]*)*))?/g)
 	{
 		my ($what, $pid, $stmt) = ($1, $2, $3 // '');
 		my ($ring) = $stmt =~ /'(fz\d|snap)'/;
