@@ -594,7 +594,8 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 		if (a->data_count != b->data_count)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("the maglev table of ring \"%s\" changed size between the two versions", a->ring),
+					 errmsg("the %s of ring \"%s\" changed size between the two versions",
+							a->algorithm == HASHRING_ALGO_SLOTS ? "slot map" : "maglev table", a->ring),
 					 errhint("Compare hashring.ring_node() at both versions over the keys instead.")));
 		space = a->data_count;
 	}
