@@ -32,6 +32,7 @@ char  *hashring_default_ring = NULL;
 double hashring_balance_alert_ratio = 2.0;
 int	   hashring_shared_memory_kb = 65536;
 int	   hashring_inject_commit_pause_ms = 0;
+char  *hashring_inject_move_fault = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -98,6 +99,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("hashring.inject_move_fault",
+							   "Fails or pauses ring_move at one step of every batch (for tests).",
+							   "A fault-injection point for the test suite: 'step:error' or 'step:pause:ms', "
+							   "step one of before_target_commit, after_target_commit, before_source_commit; leave it empty.",
+							   &hashring_inject_move_fault,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("hashring");
 

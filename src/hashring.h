@@ -217,6 +217,7 @@ extern char	 *hashring_default_ring;
 extern double hashring_balance_alert_ratio;
 extern int	  hashring_shared_memory_kb;
 extern int	  hashring_inject_commit_pause_ms;
+extern char	 *hashring_inject_move_fault;
 
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);

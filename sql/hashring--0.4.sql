@@ -1,11 +1,12 @@
-/* hashring--0.3.sql -- the whole extension at version 0.3, for CREATE EXTENSION
+/* hashring--0.4.sql -- the whole extension at version 0.4, for CREATE EXTENSION
  *
  * A fresh install runs this file alone; existing installations reach the
- * same objects through hashring--0.1--0.2.sql and hashring--0.2--0.3.sql
- * (test/t/011_upgrade_chain.pl compares the two, object by object).  It
- * is those three scripts with every superseded definition replaced by its
- * final one: 0.1's membership catalog and functions, 0.2's algorithms and
- * history, 0.3's routing guarantees.
+ * same objects through hashring--0.1--0.2.sql, hashring--0.2--0.3.sql and
+ * hashring--0.3--0.4.sql (test/t/011_upgrade_chain.pl compares the two,
+ * object by object).  It is those four scripts with every superseded
+ * definition replaced by its final one: 0.1's membership catalog and
+ * functions, 0.2's algorithms and history, 0.3's routing guarantees, 0.4's
+ * safe rebalancing.
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
@@ -997,9 +998,12 @@ COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigin
  * ------------------------------------------------------------------------- */
 
 /*
- * The foreign table through which the coordinator reaches `tbl` on the
- * server named by a node's target: hashring_fdw_<server>.<table>, imported
- * on first use.  Clear errors when the server or the remote table is missing.
+ * The coordinator's foreign table through which applications and loaders
+ * reach `tbl` on the server named by a node's target:
+ * hashring_fdw_<server>.<table>, imported on first use.  It uses only what
+ * it created itself or a superuser did: a schema or relation of that name
+ * owned by anyone else is refused (someone with CREATE on the database
+ * could otherwise plant a table with triggers that run as the caller).
  */
 CREATE FUNCTION hashring._shard_table(ring text, node text, tbl text)
 RETURNS text
@@ -1008,8 +1012,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     server text;
+    srv_oid oid;
     nsp text;
     rel text;
+    owner oid;
+    found_rel record;
     remote_schema text := COALESCE(pg_catalog.split_part(tbl, '.', -2), '');
     remote_table text := pg_catalog.split_part(tbl, '.', -1);
 BEGIN
@@ -1023,91 +1030,55 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Set hashring.nodes.target to the name of the node''s postgres_fdw foreign server.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server AS s WHERE s.srvname OPERATOR(pg_catalog.=) server) THEN
+    SELECT s.oid INTO srv_oid FROM pg_catalog.pg_foreign_server AS s WHERE s.srvname OPERATOR(pg_catalog.=) server;
+    IF srv_oid IS NULL THEN
         RAISE EXCEPTION 'foreign server "%" (target of node "%") does not exist', server, node
             USING ERRCODE = 'undefined_object',
                   HINT = 'CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.';
     END IF;
     nsp := 'hashring_fdw_' OPERATOR(pg_catalog.||) server;
+    IF pg_catalog.octet_length(nsp) OPERATOR(pg_catalog.>) 63 THEN
+        RAISE EXCEPTION 'foreign server name "%" is too long for schema hashring_fdw_<server>', server
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = 'The schema name would be truncated to 63 bytes, and two servers could share it.',
+                  HINT = 'Use server names of at most 50 bytes, or create the foreign table yourself.';
+    END IF;
+    SELECT n.nspowner INTO owner FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) nsp;
+    IF owner IS NOT NULL AND owner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.oid OPERATOR(pg_catalog.=) owner) THEN
+        RAISE EXCEPTION 'schema "%" is owned by role "%", not by the current user or a superuser', nsp, pg_catalog.pg_get_userbyid(owner)
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'hashring creates that schema itself; drop the schema, or have its owner''s objects checked.';
+    END IF;
     rel := pg_catalog.format('%I.%I', nsp, remote_table);
-    IF pg_catalog.to_regclass(rel) IS NULL THEN
-        EXECUTE pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', nsp);
-        EXECUTE pg_catalog.format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO %I',
-                                  remote_schema, remote_table, server, nsp);
-        IF pg_catalog.to_regclass(rel) IS NULL THEN
-            RAISE EXCEPTION 'table %.% does not exist on server "%" (node "%")', remote_schema, remote_table, server, node
-                USING ERRCODE = 'undefined_table';
+    IF owner IS NULL THEN
+        EXECUTE pg_catalog.format('CREATE SCHEMA %I', nsp);
+    END IF;
+    SELECT c.relkind, c.relowner, ft.ftserver INTO found_rel
+      FROM pg_catalog.pg_class AS c
+      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+      LEFT JOIN pg_catalog.pg_foreign_table AS ft ON ft.ftrelid OPERATOR(pg_catalog.=) c.oid
+     WHERE n.nspname OPERATOR(pg_catalog.=) nsp AND c.relname OPERATOR(pg_catalog.=) remote_table;
+    IF FOUND THEN
+        IF found_rel.relkind OPERATOR(pg_catalog.<>) 'f' OR found_rel.ftserver OPERATOR(pg_catalog.<>) srv_oid
+           OR (found_rel.relowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+               AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.oid OPERATOR(pg_catalog.=) found_rel.relowner)) THEN
+            RAISE EXCEPTION 'relation % is not a foreign table of server "%" owned by the current user or a superuser', rel, server
+                USING ERRCODE = 'insufficient_privilege';
         END IF;
+        RETURN rel;
+    END IF;
+    EXECUTE pg_catalog.format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO %I',
+                              remote_schema, remote_table, server, nsp);
+    IF pg_catalog.to_regclass(rel) IS NULL THEN
+        RAISE EXCEPTION 'table %.% does not exist on server "%" (node "%")', remote_schema, remote_table, server, node
+            USING ERRCODE = 'undefined_table';
     END IF;
     RETURN rel;
 END
 $$;
-COMMENT ON FUNCTION hashring._shard_table(text, text, text) IS 'internal: the coordinator''s foreign table for a node''s shard of a table';
+COMMENT ON FUNCTION hashring._shard_table(text, text, text) IS 'the coordinator''s foreign table for a node''s shard of a table (created on first use; refuses objects others planted)';
 
-/*
- * Moves every row of `tbl` that is not on its owner under the ring's current
- * version to that owner, shard by shard, in batches: copy to the owner first
- * (INSERT ... ON CONFLICT DO NOTHING, so the shards' tables need a unique
- * key on the sharding column), then delete from where it was, and commit.
- * A crash or cancel leaves every row present at least once; running it again
- * finishes the move with every row exactly once.  Must be called with CALL
- * outside a transaction block (it commits per batch).
- */
-CREATE PROCEDURE hashring.ring_move(ring text, tbl text, key_column name, batch_size integer DEFAULT 5000)
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    src record;
-    dst record;
-    src_rel text;
-    dst_rel text;
-    keys text[];
-    moved bigint;
-    total bigint := 0;
-BEGIN
-    IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
-        RAISE EXCEPTION 'ring, table and key column must be given and batch_size must be at least 1'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_move.ring) THEN
-        RAISE EXCEPTION 'ring "%" does not exist', ring_move.ring USING ERRCODE = 'undefined_object';
-    END IF;
-    -- resolve every shard first, so that a missing server or table fails before anything moves
-    FOR src IN SELECT n.node FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) ring_move.ring ORDER BY n.node LOOP
-        PERFORM hashring._shard_table(ring_move.ring, src.node, ring_move.tbl);
-    END LOOP;
-    COMMIT;
-    FOR src IN SELECT n.node FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) ring_move.ring ORDER BY n.node LOOP
-        src_rel := hashring._shard_table(ring_move.ring, src.node, ring_move.tbl);
-        LOOP
-            EXECUTE pg_catalog.format(
-                'SELECT pg_catalog.array_agg(k) FROM (SELECT t.%1$I::text AS k FROM %2$s AS t
-                  WHERE hashring.ring_node(%3$L, t.%1$I::text) OPERATOR(pg_catalog.<>) %4$L LIMIT %5$s) s',
-                key_column, src_rel, ring_move.ring, src.node, batch_size) INTO keys;
-            EXIT WHEN keys IS NULL;
-            FOR dst IN SELECT DISTINCT hashring.ring_node(ring_move.ring, k) AS node FROM pg_catalog.unnest(keys) AS k LOOP
-                dst_rel := hashring._shard_table(ring_move.ring, dst.node, ring_move.tbl);
-                EXECUTE pg_catalog.format(
-                    'INSERT INTO %1$s SELECT t.* FROM %2$s AS t
-                      WHERE t.%3$I::text OPERATOR(pg_catalog.=) ANY ($1)
-                        AND hashring.ring_node(%4$L, t.%3$I::text) OPERATOR(pg_catalog.=) %5$L
-                     ON CONFLICT DO NOTHING',
-                    dst_rel, src_rel, key_column, ring_move.ring, dst.node) USING keys;
-                GET DIAGNOSTICS moved = ROW_COUNT;
-                RAISE NOTICE 'hashring.ring_move: % row(s) copied from % to %', moved, src.node, dst.node;
-            END LOOP;
-            EXECUTE pg_catalog.format('DELETE FROM %1$s AS t WHERE t.%2$I::text OPERATOR(pg_catalog.=) ANY ($1)',
-                                      src_rel, key_column) USING keys;
-            GET DIAGNOSTICS moved = ROW_COUNT;
-            total := total OPERATOR(pg_catalog.+) moved;
-            COMMIT;
-            RAISE NOTICE 'hashring.ring_move: % row(s) removed from % (% in all so far)', moved, src.node, total;
-        END LOOP;
-    END LOOP;
-    RAISE NOTICE 'hashring.ring_move: done, % row(s) moved', total;
-END
-$$;
-COMMENT ON PROCEDURE hashring.ring_move(text, text, name, integer) IS 'moves a sharded table''s rows to their owners under the current ring version, copy-then-delete in committed batches, over postgres_fdw';
 
 /* ======================== from 0.3 ======================== */
 
@@ -1211,3 +1182,209 @@ ALTER TABLE hashring.ring_history ENABLE REPLICA TRIGGER ring_history_invalidate
 ALTER TABLE hashring.rings ENABLE REPLICA TRIGGER rings_truncate_replica;
 ALTER TABLE hashring.nodes ENABLE REPLICA TRIGGER nodes_truncate_replica;
 ALTER TABLE hashring.slot_ranges ENABLE REPLICA TRIGGER slot_ranges_truncate_replica;
+
+/* ======================== from 0.4 ======================== */
+
+/* ---------------------------------------------------------------------------
+ * Moving a sharded table's rows safely (src/move.c, docs/rebalancing.md).
+ *
+ * hashring.moves: per ring and shard table, the ring version its rows are
+ * placed by (settled_version) and, while a move runs or after one was
+ * interrupted, the version it moves them to (moving_to); plus the progress
+ * of the last move.  ring_placement() reads it to tell applications where a
+ * key's row may be.
+ * ------------------------------------------------------------------------- */
+CREATE TABLE hashring.moves (
+    ring            text        NOT NULL REFERENCES hashring.rings (ring) ON DELETE CASCADE,
+    tbl             text        NOT NULL,
+    key_column      name        NOT NULL,
+    settled_version bigint,
+    moving_to       bigint,
+    pid             integer,
+    started_at      timestamptz,
+    updated_at      timestamptz,
+    source          text,
+    target          text,
+    rows_moved      bigint      NOT NULL DEFAULT 0,
+    rows_scanned    bigint      NOT NULL DEFAULT 0,
+    batches         bigint      NOT NULL DEFAULT 0,
+    retries         bigint      NOT NULL DEFAULT 0,
+    last_error      text,
+    PRIMARY KEY (ring, tbl)
+);
+COMMENT ON TABLE hashring.moves IS 'per ring and shard table: the version its rows are placed by, the version a running or interrupted move takes them to, and that move''s progress';
+SELECT pg_catalog.pg_extension_config_dump('hashring.moves', '');
+
+-- a table name as the mover and ring_placement spell it: schema-qualified
+CREATE FUNCTION hashring._move_table(tbl text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN pg_catalog.strpos(tbl, '.') OPERATOR(pg_catalog.=) 0
+            THEN 'public.' OPERATOR(pg_catalog.||) tbl ELSE tbl END
+$$;
+COMMENT ON FUNCTION hashring._move_table(text) IS 'internal: a shard table''s name, schema-qualified (public when none is given)';
+
+/*
+ * Starts or resumes a move: returns the version the rows are placed by and
+ * the version this move takes them to (an interrupted move is finished
+ * first, to its recorded version).
+ */
+CREATE FUNCTION hashring._move_begin(ring text, tbl text, key_column text, requested bigint,
+                                     OUT from_version bigint, OUT to_version bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur record;
+    rec hashring.moves;
+    t text := hashring._move_table(_move_begin.tbl);
+BEGIN
+    SELECT r.ring_id, r.version INTO cur FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) _move_begin.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', _move_begin.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF $4 IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM hashring.ring_history AS h
+             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id AND h.version OPERATOR(pg_catalog.=) $4) THEN
+        RAISE EXCEPTION 'version % of ring "%" is not in its history', $4, _move_begin.ring
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'hashring.ring_versions() lists the versions routing can use.';
+    END IF;
+    INSERT INTO hashring.moves AS m (ring, tbl, key_column) VALUES (_move_begin.ring, t, _move_begin.key_column)
+        ON CONFLICT DO NOTHING;
+    SELECT * INTO rec FROM hashring.moves AS m
+     WHERE m.ring OPERATOR(pg_catalog.=) _move_begin.ring AND m.tbl OPERATOR(pg_catalog.=) t FOR UPDATE;
+    IF rec.key_column OPERATOR(pg_catalog.<>) _move_begin.key_column THEN
+        RAISE EXCEPTION 'table % of ring "%" is sharded by column "%", not "%"', t, _move_begin.ring,
+                        rec.key_column, _move_begin.key_column
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rec.moving_to IS NOT NULL THEN
+        IF $4 IS NOT NULL AND $4 OPERATOR(pg_catalog.<>) rec.settled_version THEN
+            RAISE EXCEPTION 'a move of % from version % to version % of ring "%" was interrupted',
+                            t, rec.settled_version, rec.moving_to, _move_begin.ring
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run ring_move without from_version to finish it.';
+        END IF;
+        from_version := rec.settled_version;
+        to_version := rec.moving_to;
+        RAISE NOTICE 'finishing the interrupted move of % to version %', t, rec.moving_to;
+    ELSE
+        from_version := COALESCE($4, rec.settled_version);
+        IF from_version IS NULL THEN
+            RAISE EXCEPTION 'no ring version is known to place the rows of % on ring "%"', t, _move_begin.ring
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A table''s first move must say which version its rows are placed by.',
+                      HINT = 'Pass from_version => the ring version the rows were loaded by (hashring.ring_versions() lists them).';
+        END IF;
+        to_version := cur.version;
+    END IF;
+    UPDATE hashring.moves AS m
+       SET settled_version = _move_begin.from_version, moving_to = _move_begin.to_version,
+           pid = pg_catalog.pg_backend_pid(), started_at = pg_catalog.clock_timestamp(),
+           updated_at = pg_catalog.clock_timestamp(), source = NULL, target = NULL,
+           rows_moved = 0, rows_scanned = 0, batches = 0, retries = 0, last_error = NULL
+     WHERE m.ring OPERATOR(pg_catalog.=) _move_begin.ring AND m.tbl OPERATOR(pg_catalog.=) t;
+END
+$$;
+COMMENT ON FUNCTION hashring._move_begin(text, text, text, bigint) IS 'internal: records the start of ring_move, returns the versions it moves between';
+
+-- every node of either version, with its target (the newer version's)
+CREATE FUNCTION hashring._move_nodes(ring text, from_version bigint, to_version bigint,
+                                     OUT node text, OUT target text)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT DISTINCT ON (n.value OPERATOR(pg_catalog.->>) 'node')
+       n.value OPERATOR(pg_catalog.->>) 'node', n.value OPERATOR(pg_catalog.->>) 'target'
+  FROM hashring.ring_history AS h
+  JOIN hashring.rings AS r ON r.ring_id OPERATOR(pg_catalog.=) h.ring_id
+ CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(h.nodes) AS n
+ WHERE r.ring OPERATOR(pg_catalog.=) $1 AND h.version IN ($2, $3)
+ ORDER BY n.value OPERATOR(pg_catalog.->>) 'node', h.version DESC
+$$;
+COMMENT ON FUNCTION hashring._move_nodes(text, bigint, bigint) IS 'internal: the nodes ring_move reads from and writes to';
+
+CREATE FUNCTION hashring._move_progress(ring text, tbl text, source text, target text,
+                                        rows_moved bigint, rows_scanned bigint, retries bigint, last_error text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+UPDATE hashring.moves AS m
+   SET source = $3, target = $4, rows_moved = $5, rows_scanned = $6,
+       batches = m.batches OPERATOR(pg_catalog.+) CASE WHEN $8 IS NULL THEN 1 ELSE 0 END,
+       retries = $7, last_error = COALESCE($8, m.last_error), updated_at = pg_catalog.clock_timestamp()
+ WHERE m.ring OPERATOR(pg_catalog.=) $1 AND m.tbl OPERATOR(pg_catalog.=) $2
+$$;
+COMMENT ON FUNCTION hashring._move_progress(text, text, text, text, bigint, bigint, bigint, text) IS 'internal: ring_move''s progress after a batch';
+
+-- a finished move: the rows are placed by to_version; returns the ring's version now
+CREATE FUNCTION hashring._move_end(ring text, tbl text, to_version bigint, rows_moved bigint)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+UPDATE hashring.moves AS m
+   SET settled_version = $3, moving_to = NULL, pid = NULL, source = NULL, target = NULL,
+       rows_moved = $4, updated_at = pg_catalog.clock_timestamp()
+ WHERE m.ring OPERATOR(pg_catalog.=) $1 AND m.tbl OPERATOR(pg_catalog.=) $2;
+SELECT r.version FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) $1;
+$$;
+COMMENT ON FUNCTION hashring._move_end(text, text, bigint, bigint) IS 'internal: records a finished ring_move';
+
+CREATE PROCEDURE hashring.ring_move(ring text, tbl text, key_column name, batch_size integer DEFAULT 5000,
+                                    from_version bigint DEFAULT NULL, rows_per_second integer DEFAULT NULL,
+                                    max_retries integer DEFAULT 10)
+AS 'MODULE_PATHNAME', 'hashring_ring_move'
+LANGUAGE C;
+COMMENT ON PROCEDURE hashring.ring_move(text, text, name, integer, bigint, integer, integer) IS 'moves a sharded table''s rows to their owners at the ring''s current version, batch by batch, never deleting a row before its copy has committed';
+
+/*
+ * Where a key's row of a moving table may be, in the order to try:
+ * applications read or write the first node that has the row, and insert a
+ * new key on the last (docs/rebalancing.md).
+ */
+CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key text)
+RETURNS text[]
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rec record;
+    a text;
+    b text;
+BEGIN
+    SELECT m.settled_version, m.moving_to INTO rec FROM hashring.moves AS m
+     WHERE m.ring OPERATOR(pg_catalog.=) ring_placement.ring
+       AND m.tbl OPERATOR(pg_catalog.=) hashring._move_table(ring_placement.tbl);
+    IF NOT FOUND THEN
+        RETURN ARRAY[hashring.ring_node(ring_placement.ring, ring_placement.key)];
+    END IF;
+    IF rec.settled_version IS NULL THEN
+        RETURN ARRAY[hashring.ring_node(ring_placement.ring, ring_placement.key)];
+    END IF;
+    a := hashring.ring_node(ring_placement.ring, ring_placement.key, rec.settled_version);
+    IF rec.moving_to IS NULL THEN
+        RETURN ARRAY[a];
+    END IF;
+    b := hashring.ring_node(ring_placement.ring, ring_placement.key, rec.moving_to);
+    RETURN CASE WHEN a OPERATOR(pg_catalog.=) b THEN ARRAY[a] ELSE ARRAY[a, b] END;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_placement(text, text, text) IS 'the nodes a key''s row of a sharded table may be on, in the order applications try them (two while a move runs)';
+
+CREATE VIEW hashring.ring_move_progress AS
+SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_version, m.pid,
+       m.source, m.target, m.rows_moved, m.rows_scanned, m.batches, m.retries,
+       CASE WHEN m.updated_at OPERATOR(pg_catalog.>) m.started_at
+            THEN (m.rows_moved::double precision OPERATOR(pg_catalog./)
+                  pg_catalog.date_part('epoch', m.updated_at OPERATOR(pg_catalog.-) m.started_at))::bigint END
+           AS rows_per_second,
+       m.started_at, m.updated_at, m.last_error
+  FROM hashring.moves AS m
+ WHERE m.moving_to IS NOT NULL;
+COMMENT ON VIEW hashring.ring_move_progress IS 'moves of sharded tables that are running or were interrupted, with their progress';

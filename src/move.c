@@ -1,0 +1,1134 @@
+/*-------------------------------------------------------------------------
+ *
+ * move.c
+ *	  ring_move: moves a sharded table's rows to their owners at one pinned
+ *	  ring version, over libpq connections of its own to every shard.
+ *
+ * The rule that makes it safe: a row is deleted from its source only after
+ * its copy has committed on its owner, and it stays locked on the source
+ * from the moment it is read until its delete commits.  Per batch:
+ *
+ *	 source: BEGIN; SELECT key ... FOR UPDATE		(the batch, locked)
+ *	 target: BEGIN; COPY stage FROM STDIN			(streamed from the source)
+ *			 INSERT ... ON CONFLICT (key) DO UPDATE; COMMIT
+ *	 source: DELETE exactly the locked keys; COMMIT
+ *
+ * The two servers' transactions are separate connections, so their commit
+ * order is ours (postgres_fdw commits remote transactions in no order).  A
+ * fault anywhere leaves every row on its source, or on both with identical
+ * content; a rerun copies again (the upsert is idempotent) and deletes.
+ * While a batch is in flight, an application writing the row on the source
+ * waits for the lock and then sees it gone: it retries on the next node of
+ * ring_placement(), where the committed copy is (docs/rebalancing.md).
+ *
+ * The version is pinned when the move starts (hashring.moves.moving_to), so
+ * a membership change that commits during the move changes nothing about
+ * where this move puts rows; the next move takes the table on from there.
+ * Before the first batch the move waits for every transaction that may have
+ * read the table's placement before the move was recorded (as CREATE INDEX
+ * CONCURRENTLY waits for older snapshots).
+ *
+ * Which rows move: every source node's keys are read once, in key order, a
+ * page at a time (keyset pagination on the unique key), and routed here at
+ * the pinned version; misplaced keys collect per target into batches.
+ *
+ * Transient errors (serialization failure, deadlock, lock timeout) roll back
+ * the batch on both servers and retry it with backoff.  Bookkeeping is in
+ * hashring.moves through the SQL helpers _move_begin/_progress/_end, each
+ * committed (the procedure commits after every batch; it must be CALLed
+ * outside a transaction block).
+ *
+ * State: connections and batches in a memory context of the call, freed on
+ * exit or error; nothing is shared with other backends.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(hashring_ring_move);
+
+/* keys read from a source per round trip */
+#define MOVE_SCAN_PAGE 10000
+
+typedef struct MoveConn
+{
+	char   *node;
+	char   *server;
+	PGconn *conn;
+	char   *identity; /* server start time, port, database and table oids */
+	char   *qtable;	  /* the table, quoted */
+	char   *qkey;	  /* the key column, quoted */
+	char   *keytype;  /* its type, as the server spells it */
+	char   *columns;  /* the table's columns, quoted, comma-separated */
+	char   *set_list; /* c = EXCLUDED.c, ... */
+	int		img_node; /* node index at the pinned version, -1 if not in it */
+	List   *pending;  /* keys (char *) to move here from the current source */
+	int		npending;
+} MoveConn;
+
+typedef struct Move
+{
+	char			 *ring;
+	char			 *table;
+	char			 *key_column;
+	int				  batch_size;
+	int				  rows_per_second;
+	int				  max_retries;
+	int64			  from_version;
+	int64			  to_version;
+	int				  nconns;
+	MoveConn		 *conns;
+	int				 *by_img_node; /* image node index -> conns index */
+	HashringCacheHint hint;
+	int64			  moved;
+	int64			  scanned;
+	int64			  retries;
+	int64			  batches;
+	TimestampTz		  started;
+	MemoryContext	  cxt;
+	int64			  lock_key; /* session advisory lock: one move per ring and table */
+	bool			  locked;
+	/* injection point */
+	char inject_step[32];
+	bool inject_error;
+	int	 inject_pause_ms;
+} Move;
+
+/* ------------------------------------------------------------------------
+ * libpq, interruptibly
+ * ---------------------------------------------------------------------- */
+
+/* Waits until the connection has input, or for an interrupt. */
+static void
+move_wait_socket(PGconn *conn, bool for_write)
+{
+	int rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
+								   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+							   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+move_conn_error(MoveConn *c, const char *what) pg_attribute_noreturn();
+
+static void
+move_conn_error(MoveConn *c, const char *what)
+{
+	char *msg = pstrdup(PQerrorMessage(c->conn));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to server \"%s\" (node \"%s\") while %s", c->server, c->node, what),
+			 errdetail_internal("%s", msg)));
+}
+
+/* Reports a failed result as an ERROR with the remote SQLSTATE. */
+static void
+move_result_error(MoveConn *c, PGresult *res, const char *what) pg_attribute_noreturn();
+
+static void
+move_result_error(MoveConn *c, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	int			code = ERRCODE_CONNECTION_FAILURE;
+	char	   *msg;
+	char	   *det = detail ? pstrdup(detail) : NULL;
+
+	if (state && strlen(state) == 5)
+		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	msg = pstrdup(primary ? primary : PQerrorMessage(c->conn));
+	if (res)
+		PQclear(res);
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("%s", msg),
+			 det ? errdetail_internal("%s", det) : 0,
+			 errcontext("ring_move %s on server \"%s\" (node \"%s\")", what, c->server, c->node)));
+}
+
+/* The last result of the query sent on c (a COPY result comes back at once). */
+static PGresult *
+move_get_result(MoveConn *c)
+{
+	PGresult *last = NULL;
+
+	for (;;)
+	{
+		PGresult *res;
+
+		while (PQisBusy(c->conn))
+		{
+			move_wait_socket(c->conn, false);
+			if (!PQconsumeInput(c->conn))
+			{
+				if (last)
+					PQclear(last);
+				move_conn_error(c, "waiting for a result");
+			}
+		}
+		res = PQgetResult(c->conn);
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT)
+		{
+			if (last)
+				PQclear(last);
+			return res;
+		}
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+/*
+ * Runs sql with text parameters on c and checks its status; returns the
+ * result (the caller clears it).
+ */
+static PGresult *
+move_exec(MoveConn *c, const char *sql, int nparams, const char *const *params,
+		  ExecStatusType expect, const char *what)
+{
+	PGresult *res;
+
+	if (!(nparams > 0 ? PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+					  : PQsendQuery(c->conn, sql)))
+		move_conn_error(c, what);
+	res = move_get_result(c);
+	if (res == NULL || PQresultStatus(res) != expect)
+		move_result_error(c, res, what);
+	return res;
+}
+
+static void
+move_command(MoveConn *c, const char *sql, const char *what)
+{
+	PQclear(move_exec(c, sql, 0, NULL, PGRES_COMMAND_OK, what));
+}
+
+static int64
+move_exec_count(MoveConn *c, const char *sql, const char *param, const char *what)
+{
+	PGresult *res = move_exec(c, sql, param ? 1 : 0, &param, PGRES_COMMAND_OK, what);
+	int64	  n = strtoll(PQcmdTuples(res), NULL, 10);
+
+	PQclear(res);
+	return n;
+}
+
+/* ------------------------------------------------------------------------
+ * connections
+ * ---------------------------------------------------------------------- */
+
+static bool
+move_is_libpq_option(const char *keyword)
+{
+	static PQconninfoOption *defaults = NULL;
+
+	if (defaults == NULL)
+	{
+		defaults = PQconndefaults();
+		if (defaults == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	for (PQconninfoOption *o = defaults; o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0 && strcmp(keyword, "client_encoding") != 0 &&
+			strcmp(keyword, "replication") != 0 && strcmp(keyword, "fallback_application_name") != 0)
+			return true;
+	return false;
+}
+
+static void
+move_add_options(List *options, const char **keys, const char **vals, int *n, bool *password_required)
+{
+	ListCell *lc;
+
+	foreach (lc, options)
+	{
+		DefElem *d = lfirst(lc);
+
+		if (strcmp(d->defname, "password_required") == 0)
+			*password_required = defGetBoolean(d);
+		else if (move_is_libpq_option(d->defname))
+		{
+			keys[*n] = d->defname;
+			vals[*n] = defGetString(d);
+			(*n)++;
+		}
+	}
+}
+
+/*
+ * Connects to the node's target: a postgres_fdw foreign server, with the
+ * caller's user mapping, under the rules postgres_fdw applies (USAGE on the
+ * server; a non-superuser must authenticate with a password).
+ */
+static void
+move_connect(MoveConn *c)
+{
+	ForeignServer	   *server = GetForeignServerByName(c->server, true);
+	ForeignDataWrapper *fdw;
+	UserMapping		   *um;
+	AclResult			acl;
+	const char		  **keys;
+	const char		  **vals;
+	int					n = 0;
+	bool				password_required = true;
+
+	if (server == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("foreign server \"%s\" (target of node \"%s\") does not exist", c->server, c->node),
+				 errhint("CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.")));
+	fdw = GetForeignDataWrapper(server->fdwid);
+	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("foreign server \"%s\" (target of node \"%s\") does not use postgres_fdw", c->server, c->node)));
+#if PG_VERSION_NUM >= 160000
+	acl = object_aclcheck(ForeignServerRelationId, server->serverid, GetUserId(), ACL_USAGE);
+#else
+	acl = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+#endif
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, server->servername);
+	um = GetUserMapping(GetUserId(), server->serverid);
+
+	keys = palloc0(sizeof(char *) * (list_length(server->options) + list_length(um->options) + 4));
+	vals = palloc0(sizeof(char *) * (list_length(server->options) + list_length(um->options) + 4));
+	move_add_options(server->options, keys, vals, &n, &password_required);
+	move_add_options(um->options, keys, vals, &n, &password_required);
+	keys[n] = "fallback_application_name";
+	vals[n++] = "hashring ring_move";
+	keys[n] = "client_encoding";
+	vals[n++] = GetDatabaseEncodingName();
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	c->conn = PQconnectStartParams(keys, vals, false);
+	if (c->conn == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (;;)
+	{
+		PostgresPollingStatusType st = PQconnectPoll(c->conn);
+
+		if (st == PGRES_POLLING_OK)
+			break;
+		if (st == PGRES_POLLING_FAILED)
+		{
+			char *msg = pstrdup(PQerrorMessage(c->conn));
+
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to server \"%s\" (node \"%s\")", c->server, c->node),
+					 errdetail_internal("%s", msg)));
+		}
+		move_wait_socket(c->conn, st == PGRES_POLLING_WRITING);
+	}
+	if (!superuser_arg(GetUserId()) && password_required && !PQconnectionUsedPassword(c->conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to server \"%s\" (node \"%s\")", c->server, c->node),
+				 errdetail("Non-superuser cannot connect if the server does not request a password."),
+				 errhint("Target server's authentication method must be changed or set password_required=false in the user mapping attributes.")));
+
+	/* a pinned, minimal environment on the shard */
+	move_command(c, "SET search_path = pg_catalog, pg_temp; SET statement_timeout = 0; "
+					"SET idle_in_transaction_session_timeout = 0; SET lock_timeout = '10s'; "
+					"SET default_transaction_isolation = 'read committed'",
+				 "setting up the session");
+}
+
+static void
+move_disconnect_all(Move *m)
+{
+	for (int i = 0; i < m->nconns; i++)
+	{
+		PGconn *conn = m->conns[i].conn;
+
+		if (conn == NULL)
+			continue;
+		if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+		{
+			PGcancel *cancel = PQgetCancel(conn);
+			char	  errbuf[256];
+
+			if (cancel)
+			{
+				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+				PQfreeCancel(cancel);
+			}
+		}
+		PQfinish(conn);
+		m->conns[i].conn = NULL;
+	}
+}
+
+/*
+ * Learns the table on the node's server: its identity (to refuse two nodes
+ * reaching one table), the key's type, the columns, and that the key has a
+ * unique index (the copy upserts on it).
+ */
+static void
+move_describe(Move *m, MoveConn *c)
+{
+	const char	  *params[2] = {m->table, m->key_column};
+	PGresult	  *res;
+	StringInfoData set;
+	int			   ncols;
+
+	res = move_exec(c,
+					"SELECT c.oid, pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::pg_catalog.text || '/' || "
+					"pg_catalog.current_setting('port') || '/' || d.oid || '/' || c.oid, "
+					"pg_catalog.format('%I.%I', n.nspname, c.relname), "
+					"pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
+					"EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
+					"        AND i.indimmediate AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum "
+					"        AND i.indpred IS NULL AND i.indexprs IS NULL) "
+					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
+					"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
+					"     AND a.attnum > 0 AND NOT a.attisdropped "
+					"WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p')",
+					2, params, PGRES_TUPLES_OK, "reading the table's definition");
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table %s does not exist on server \"%s\" (node \"%s\")", m->table, c->server, c->node)));
+	}
+	if (PQgetisnull(res, 0, 3))
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table %s does not exist on server \"%s\" (node \"%s\")",
+						m->key_column, m->table, c->server, c->node)));
+	}
+	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s on server \"%s\" (node \"%s\") has no unique index on column \"%s\"",
+						m->table, c->server, c->node, m->key_column),
+				 errdetail("ring_move copies rows idempotently with INSERT ... ON CONFLICT on the sharding key."),
+				 errhint("Create a unique index (or primary key) on the column alone, on every shard.")));
+	}
+	c->identity = pstrdup(PQgetvalue(res, 0, 1));
+	params[0] = pstrdup(PQgetvalue(res, 0, 0));
+	c->qtable = pstrdup(PQgetvalue(res, 0, 2));
+	c->qkey = pstrdup(PQgetvalue(res, 0, 3));
+	c->keytype = pstrdup(PQgetvalue(res, 0, 4));
+	PQclear(res);
+
+	res = move_exec(c,
+					"SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a "
+					"WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped "
+					"AND a.attgenerated = '' ORDER BY a.attnum",
+					1, params, PGRES_TUPLES_OK, "reading the table's columns");
+	ncols = PQntuples(res);
+	{
+		StringInfoData cols;
+
+		initStringInfo(&cols);
+		initStringInfo(&set);
+		for (int i = 0; i < ncols; i++)
+		{
+			const char *col = PQgetvalue(res, i, 0);
+
+			appendStringInfo(&cols, "%s%s", i ? ", " : "", col);
+			appendStringInfo(&set, "%s%s = EXCLUDED.%s", i ? ", " : "", col, col);
+		}
+		c->columns = cols.data;
+		c->set_list = set.data;
+	}
+	PQclear(res);
+}
+
+/* ------------------------------------------------------------------------
+ * the injection point
+ * ---------------------------------------------------------------------- */
+
+static void
+move_parse_injection(Move *m)
+{
+	const char *s = hashring_inject_move_fault;
+	const char *colon;
+
+	m->inject_step[0] = '\0';
+	if (s == NULL || s[0] == '\0')
+		return;
+	colon = strchr(s, ':');
+	if (colon == NULL || colon - s >= (int) sizeof(m->inject_step))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid hashring.inject_move_fault \"%s\"", s),
+				 errhint("Use step:error or step:pause:milliseconds.")));
+	memcpy(m->inject_step, s, colon - s);
+	m->inject_step[colon - s] = '\0';
+	if (strcmp(colon + 1, "error") == 0)
+		m->inject_error = true;
+	else if (strncmp(colon + 1, "pause:", 6) == 0)
+		m->inject_pause_ms = atoi(colon + 7);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid hashring.inject_move_fault \"%s\"", s),
+				 errhint("Use step:error or step:pause:milliseconds.")));
+}
+
+/* Sleeps ms milliseconds, or until an interrupt. */
+static void
+move_sleep(long ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
+
+	for (;;)
+	{
+		long left = (end - GetCurrentTimestamp()) / 1000;
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+move_inject(Move *m, const char *step)
+{
+	if (m->inject_step[0] == '\0' || strcmp(m->inject_step, step) != 0)
+		return;
+	if (m->inject_error)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("injected fault at ring_move step %s", step)));
+	elog(LOG, "hashring: ring_move paused at %s", step);
+	move_sleep(m->inject_pause_ms);
+}
+
+/* ------------------------------------------------------------------------
+ * routing and batches
+ * ---------------------------------------------------------------------- */
+
+/* conns index of the key's owner at the pinned version */
+static int
+move_owner(Move *m, const char *key, int len)
+{
+	const HashringImage *img = hashring_get_image(m->ring, strlen(m->ring), m->to_version, &m->hint);
+	HashringKey			 k;
+
+	if (img->nlive == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ring \"%s\" has no active nodes at version " INT64_FORMAT, m->ring, m->to_version)));
+	if (m->by_img_node == NULL)
+	{
+		m->by_img_node = MemoryContextAlloc(m->cxt, sizeof(int) * img->nnodes);
+		for (uint32 n = 0; n < img->nnodes; n++)
+		{
+			const char *name = HR_IMAGE_NAME(img, n);
+			int			nlen = HR_IMAGE_NODES(img)[n].name_len;
+
+			m->by_img_node[n] = -1;
+			for (int i = 0; i < m->nconns; i++)
+				if ((int) strlen(m->conns[i].node) == nlen && memcmp(m->conns[i].node, name, nlen) == 0)
+					m->by_img_node[n] = i;
+		}
+	}
+	k.data = key;
+	k.len = len;
+	k.type = TEXTOID;
+	k.collation = DEFAULT_COLLATION_OID;
+	k.value = (img->algorithm == HASHRING_ALGO_PG_HASH) ? PointerGetDatum(cstring_to_text_with_len(key, len))
+														: (Datum) 0;
+	return m->by_img_node[hashring_algo(img->algorithm)->owner(img, &k)];
+}
+
+/* The keys as one text[] literal: {"a","b\"c"} */
+static char *
+move_key_array(List *keys)
+{
+	StringInfoData s;
+	ListCell	  *lc;
+	bool		   first = true;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	foreach (lc, keys)
+	{
+		appendStringInfoString(&s, first ? "\"" : ",\"");
+		for (const char *p = lfirst(lc); *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&s, '\\');
+			appendStringInfoChar(&s, *p);
+		}
+		appendStringInfoChar(&s, '"');
+		first = false;
+	}
+	appendStringInfoChar(&s, '}');
+	return s.data;
+}
+
+/* Streams COPY OUT of src into COPY IN of dst; returns the rows sent. */
+static void
+move_stream(MoveConn *src, MoveConn *dst)
+{
+	for (;;)
+	{
+		char *buf = NULL;
+		int	  len = PQgetCopyData(src->conn, &buf, 1);
+
+		if (len == 0)
+		{
+			move_wait_socket(src->conn, false);
+			if (!PQconsumeInput(src->conn))
+				move_conn_error(src, "copying rows out");
+			continue;
+		}
+		if (len == -1)
+			break;
+		if (len < 0)
+			move_conn_error(src, "copying rows out");
+		if (PQputCopyData(dst->conn, buf, len) != 1)
+		{
+			PQfreemem(buf);
+			move_conn_error(dst, "copying rows in");
+		}
+		PQfreemem(buf);
+	}
+	{
+		PGresult *res = move_get_result(src);
+
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			move_result_error(src, res, "copying rows out");
+		PQclear(res);
+	}
+	if (PQputCopyEnd(dst->conn, NULL) != 1)
+		move_conn_error(dst, "copying rows in");
+	{
+		PGresult *res = move_get_result(dst);
+
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			move_result_error(dst, res, "copying rows in");
+		PQclear(res);
+	}
+}
+
+/* Rolls back whatever transaction a connection is in, if it still can. */
+static bool
+move_rollback(MoveConn *c)
+{
+	PGresult *res;
+
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+		return true;
+	if (PQtransactionStatus(c->conn) != PQTRANS_INTRANS && PQtransactionStatus(c->conn) != PQTRANS_INERROR)
+		return false;
+	if (!PQsendQuery(c->conn, "ROLLBACK"))
+		return false;
+	res = move_get_result(c);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		if (res)
+			PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/*
+ * One batch from src to dst: returns the rows moved.  See the file header
+ * for the order of steps.
+ */
+static int64
+move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
+{
+	char	   *array = move_key_array(keys);
+	const char *param = array;
+	PGresult   *res;
+	char	   *sql;
+	int64		n;
+	char	   *locked;
+	char	   *literal;
+
+	move_command(src, "BEGIN ISOLATION LEVEL READ COMMITTED", "locking a batch");
+	sql = psprintf("SELECT pg_catalog.array_agg(k ORDER BY k)::pg_catalog.text, pg_catalog.count(*) FROM "
+				   "(SELECT t.%s AS k FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[]) "
+				   "ORDER BY t.%s FOR UPDATE OF t) s",
+				   src->qkey, src->qtable, src->qkey, src->keytype, src->qkey);
+	res = move_exec(src, sql, 1, &param, PGRES_TUPLES_OK, "locking a batch");
+	n = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	locked = n > 0 ? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	PQclear(res);
+	if (n == 0)
+	{
+		move_command(src, "COMMIT", "locking a batch");
+		return 0;
+	}
+
+	/* copy: the locked rows, streamed into the target's stage, then upserted */
+	move_command(dst, "BEGIN ISOLATION LEVEL READ COMMITTED", "copying a batch");
+	sql = psprintf("COPY pg_temp.hashring_move_stage (%s) FROM STDIN", src->columns);
+	res = move_exec(dst, sql, 0, NULL, PGRES_COPY_IN, "copying a batch");
+	PQclear(res);
+	literal = PQescapeLiteral(src->conn, locked, strlen(locked));
+	if (literal == NULL)
+		move_conn_error(src, "quoting keys");
+	sql = psprintf("COPY (SELECT %s FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[]::%s[])) TO STDOUT",
+				   src->columns, src->qtable, src->qkey, literal, src->keytype);
+	PQfreemem(literal);
+	res = move_exec(src, sql, 0, NULL, PGRES_COPY_OUT, "copying a batch");
+	PQclear(res);
+	move_stream(src, dst);
+	sql = psprintf("INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.hashring_move_stage "
+				   "ON CONFLICT (%s) DO UPDATE SET %s",
+				   dst->qtable, src->columns, src->columns, dst->qkey, src->set_list);
+	if (move_exec_count(dst, sql, NULL, "copying a batch") != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("ring_move copied a different number of rows than it locked on \"%s\"", src->node)));
+	move_inject(m, "before_target_commit");
+	move_command(dst, "COMMIT", "committing the copy");
+	move_inject(m, "after_target_commit");
+
+	/* delete exactly the locked rows: they cannot have changed */
+	sql = psprintf("DELETE FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[])",
+				   src->qtable, src->qkey, src->keytype);
+	param = locked;
+	if (move_exec_count(src, sql, param, "deleting a copied batch") != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("ring_move deleted a different number of rows than it locked on \"%s\"", src->node)));
+	move_inject(m, "before_source_commit");
+	move_command(src, "COMMIT", "committing the delete");
+	return n;
+}
+
+static bool
+move_retryable(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE || sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		   sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
+/*
+ * Runs one query of the extension's SQL helpers and commits, so that other
+ * sessions see it.  `types` spells the arguments: 't' text (NULL pointer:
+ * SQL NULL), 'i' bigint, 'I' bigint that is NULL when 0.  Returns the
+ * first row's columns as text (NULL when no row), in the move's context.
+ */
+static char **
+move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints)
+{
+	int			  nargs = strlen(types);
+	Oid			  argtypes[8];
+	Datum		  values[8];
+	char		  nulls[8] = {0};
+	MemoryContext old = CurrentMemoryContext;
+	char		**row = NULL;
+
+	Assert(nargs <= 8);
+	for (int i = 0; i < nargs; i++)
+	{
+		bool text = types[i] == 't';
+
+		argtypes[i] = text ? TEXTOID : INT8OID;
+		values[i] = text ? (texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0) : Int64GetDatum(ints[i]);
+		nulls[i] = ((text && !texts[i]) || (types[i] == 'I' && ints[i] == 0)) ? 'n' : ' ';
+	}
+	if (SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0) < 0)
+		elog(ERROR, "%s failed", sql);
+	MemoryContextSwitchTo(m->cxt);
+	if (SPI_tuptable && SPI_processed == 1)
+	{
+		int ncols = SPI_tuptable->tupdesc->natts;
+
+		row = palloc0(sizeof(char *) * ncols);
+		for (int c = 0; c < ncols; c++)
+			row[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
+	}
+	SPI_commit();
+	MemoryContextSwitchTo(old);
+	return row;
+}
+
+static void
+move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error)
+{
+	const char *texts[8] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error};
+	int64		ints[8] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0};
+
+	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8)", "ttttiiit", texts, ints);
+}
+
+/* Keeps the average rate at or under rows_per_second. */
+static void
+move_throttle(Move *m)
+{
+	long elapsed_ms;
+	long due_ms;
+
+	if (m->rows_per_second <= 0)
+		return;
+	elapsed_ms = (GetCurrentTimestamp() - m->started) / 1000;
+	due_ms = (long) (m->moved * 1000 / m->rows_per_second);
+	if (due_ms > elapsed_ms)
+		move_sleep(due_ms - elapsed_ms);
+}
+
+/* A batch, retried on transient errors; the keys are consumed. */
+static void
+move_batch(Move *m, MoveConn *src, MoveConn *dst)
+{
+	List *keys = dst->pending;
+
+	dst->pending = NIL;
+	dst->npending = 0;
+	if (keys == NIL)
+		return;
+	for (volatile int attempt = 0;; attempt++)
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		ErrorData *volatile err = NULL;
+		volatile int64 n = 0;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			n = move_batch_once(m, src, dst, keys);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcxt);
+			err = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+
+		if (err == NULL)
+		{
+			m->moved += n;
+			m->batches++;
+			if (n > 0)
+				ereport(NOTICE,
+						(errmsg(INT64_FORMAT " row(s) moved from %s to %s (" INT64_FORMAT " in all)",
+								n, src->node, dst->node, m->moved)));
+			list_free_deep(keys);
+			move_record_progress(m, src, dst, NULL);
+			move_throttle(m);
+			break;
+		}
+		/* both sides must be back to no transaction before anything else */
+		if (!move_retryable(err->sqlerrcode) || attempt >= m->max_retries ||
+			!move_rollback(src) || !move_rollback(dst))
+		{
+			move_rollback(src);
+			move_rollback(dst);
+			ReThrowError(err);
+		}
+		m->retries++;
+		ereport(NOTICE,
+				(errmsg("batch from %s to %s retried (%d of %d) after: %s",
+						src->node, dst->node, attempt + 1, m->max_retries, err->message)));
+		move_record_progress(m, src, dst, err->message);
+		move_sleep(Min(10L << Min(attempt, 8), 2000L));
+	}
+}
+
+/* Moves dst's pending keys in batches: the full ones, or all if `all`. */
+static void
+move_flush(Move *m, MoveConn *src, MoveConn *dst, bool all)
+{
+	while (dst->npending >= m->batch_size || (all && dst->npending > 0))
+	{
+		List *rest = NIL;
+		int	  restn = 0;
+
+		if (dst->npending > m->batch_size)
+		{
+			rest = list_copy_tail(dst->pending, m->batch_size);
+			restn = dst->npending - m->batch_size;
+			dst->pending = list_truncate(dst->pending, m->batch_size);
+		}
+		move_batch(m, src, dst);
+		dst->pending = rest;
+		dst->npending = restn;
+	}
+}
+
+/*
+ * Reads every key of the source, a page at a time in key order, and moves
+ * the misplaced ones in batches per target.
+ */
+static void
+move_source(Move *m, int si)
+{
+	MoveConn	 *src = &m->conns[si];
+	MemoryContext page = AllocSetContextCreate(m->cxt, "hashring move page", ALLOCSET_DEFAULT_SIZES);
+	char		 *first_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t ORDER BY t.%s LIMIT %d",
+									   src->qkey, src->qtable, src->qkey, MOVE_SCAN_PAGE);
+	char		 *next_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t "
+											  "WHERE t.%s OPERATOR(pg_catalog.>) $1::pg_catalog.text::%s ORDER BY t.%s LIMIT %d",
+									  src->qkey, src->qtable, src->qkey, src->keytype, src->qkey, MOVE_SCAN_PAGE);
+	char		 *last = NULL;
+
+	for (;;)
+	{
+		MemoryContext old = MemoryContextSwitchTo(page);
+		const char	 *param = last;
+		PGresult	 *res = move_exec(src, last ? next_sql : first_sql, last ? 1 : 0, &param,
+									  PGRES_TUPLES_OK, "reading keys");
+		int			  rows = PQntuples(res);
+
+		MemoryContextSwitchTo(m->cxt);
+		if (rows > 0)
+			last = pstrdup(PQgetvalue(res, rows - 1, 0));
+		MemoryContextSwitchTo(page);
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		for (int r = 0; r < rows; r++)
+		{
+			const char *key = PQgetvalue(res, r, 0);
+			int			owner = move_owner(m, key, PQgetlength(res, r, 0));
+
+			if (owner == si)
+				continue;
+			if (owner < 0)
+				elog(ERROR, "ring_move: owner of a key is not among the ring's nodes");
+			MemoryContextSwitchTo(m->cxt);
+			m->conns[owner].pending = lappend(m->conns[owner].pending, pstrdup(key));
+			m->conns[owner].npending++;
+			MemoryContextSwitchTo(page);
+		}
+		PopActiveSnapshot();
+		m->scanned += rows;
+		PQclear(res);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(page);
+
+		for (int d = 0; d < m->nconns; d++)
+			move_flush(m, src, &m->conns[d], rows < MOVE_SCAN_PAGE);
+		if (rows < MOVE_SCAN_PAGE)
+			break;
+	}
+	MemoryContextDelete(page);
+}
+
+/*
+ * Waits for every transaction of this database that was running when the
+ * move was recorded: they may have read the table's placement before it.
+ */
+static void
+move_wait_for_older_transactions(void)
+{
+	int					  n;
+	VirtualTransactionId *vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+														PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+
+	for (int i = 0; i < n; i++)
+		(void) VirtualXactLock(vxids[i], true);
+}
+
+/*
+ * CALL hashring.ring_move(ring, tbl, key_column, batch_size, from_version,
+ *							rows_per_second, max_retries)
+ */
+Datum
+hashring_ring_move(PG_FUNCTION_ARGS)
+{
+	Move		 *m;
+	MemoryContext cxt;
+	MemoryContext caller = CurrentMemoryContext;
+	CallContext	 *call = (CallContext *) fcinfo->context;
+
+	if (call == NULL || !IsA(call, CallContext) || call->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("ring_move cannot run inside a transaction block"),
+				 errdetail("It commits after every batch."),
+				 errhint("CALL it on its own, outside BEGIN ... COMMIT and not from a function.")));
+	for (int i = 0; i < 3; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("ring, table and key column must not be null")));
+	if (PG_ARGISNULL(3) || PG_GETARG_INT32(3) < 1 || PG_GETARG_INT32(3) > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and 1000000")));
+	if (!PG_ARGISNULL(5) && PG_GETARG_INT32(5) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows_per_second must be at least 1 (or null: no limit)")));
+	if (PG_ARGISNULL(6) || PG_GETARG_INT32(6) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_retries must be zero or more")));
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "hashring move", ALLOCSET_DEFAULT_SIZES);
+	m = MemoryContextAllocZero(cxt, sizeof(Move));
+	m->cxt = cxt;
+	MemoryContextSwitchTo(cxt);
+	m->ring = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	m->table = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strchr(m->table, '.') == NULL)
+		m->table = psprintf("public.%s", m->table);
+	m->key_column = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+	m->batch_size = PG_GETARG_INT32(3);
+	m->from_version = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
+	m->rows_per_second = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5);
+	m->max_retries = PG_GETARG_INT32(6);
+	move_parse_injection(m);
+	MemoryContextSwitchTo(caller);
+
+	PG_TRY();
+	{
+		const char *texts[4] = {m->ring, m->table, m->key_column, NULL};
+		int64		ints[4] = {0, 0, 0, m->from_version};
+		char	  **row;
+		char	   *lock_name;
+		int64		now_version;
+
+		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+
+		/* record the move (checks the ring and the table's state) */
+		lock_name = psprintf("ring_move %s %s", m->ring, m->table);
+		m->lock_key = (int64) hashring_hash_bytes(lock_name, strlen(lock_name));
+		if (!DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8, Int64GetDatum(m->lock_key))))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("a move of %s on ring \"%s\" is already running", m->table, m->ring),
+					 errhint("hashring.ring_move_progress shows it.")));
+		m->locked = true;
+		row = move_spi(m, "SELECT b.from_version::pg_catalog.text, b.to_version::pg_catalog.text "
+						  "FROM hashring._move_begin($1, $2, $3, $4) AS b",
+					   "tttI", texts, ints);
+		if (row == NULL || row[0] == NULL || row[1] == NULL)
+			elog(ERROR, "hashring._move_begin failed");
+		m->from_version = strtoll(row[0], NULL, 10);
+		m->to_version = strtoll(row[1], NULL, 10);
+
+		/* every node of either version, with its target */
+		{
+			Oid	  types[3] = {TEXTOID, INT8OID, INT8OID};
+			Datum values[3] = {CStringGetTextDatum(m->ring), Int64GetDatum(m->from_version),
+							   Int64GetDatum(m->to_version)};
+
+			if (SPI_execute_with_args("SELECT n.node, n.target FROM hashring._move_nodes($1, $2, $3) AS n",
+									  3, types, values, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "hashring._move_nodes failed");
+		}
+		MemoryContextSwitchTo(cxt);
+		m->nconns = SPI_processed;
+		m->conns = palloc0(sizeof(MoveConn) * Max(m->nconns, 1));
+		for (int i = 0; i < m->nconns; i++)
+		{
+			m->conns[i].node = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			m->conns[i].server = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			if (m->conns[i].server == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("node \"%s\" of ring \"%s\" has no target", m->conns[i].node, m->ring),
+						 errhint("Set the node's target to the name of its postgres_fdw foreign server.")));
+		}
+
+		/* connect to every shard and check its table before anything moves */
+		for (int i = 0; i < m->nconns; i++)
+		{
+			move_connect(&m->conns[i]);
+			move_describe(m, &m->conns[i]);
+			for (int j = 0; j < i; j++)
+				if (strcmp(m->conns[i].identity, m->conns[j].identity) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("nodes \"%s\" and \"%s\" of ring \"%s\" reach the same table %s",
+									m->conns[j].node, m->conns[i].node, m->ring, m->table),
+							 errdetail("Their targets are \"%s\" and \"%s\".", m->conns[j].server, m->conns[i].server),
+							 errhint("ring_move needs one table per node; give each logical shard its own database or table.")));
+			move_command(&m->conns[i],
+						 psprintf("CREATE TEMP TABLE hashring_move_stage (LIKE %s) ON COMMIT DELETE ROWS",
+								  m->conns[i].qtable),
+						 "creating the staging table");
+		}
+		SPI_commit();
+		MemoryContextSwitchTo(cxt);
+		move_wait_for_older_transactions();
+
+		ereport(NOTICE,
+				(errmsg("moving %s of ring \"%s\" from version " INT64_FORMAT " to version " INT64_FORMAT,
+						m->table, m->ring, m->from_version, m->to_version)));
+		m->started = GetCurrentTimestamp();
+		for (int i = 0; i < m->nconns; i++)
+			move_source(m, i);
+
+		/* done: the table is placed by to_version */
+		ints[2] = m->to_version;
+		ints[3] = m->moved;
+		row = move_spi(m, "SELECT hashring._move_end($1, $2, $3, $4)::pg_catalog.text", "ttii", texts, ints);
+		now_version = (row && row[0]) ? strtoll(row[0], NULL, 10) : m->to_version;
+		ereport(NOTICE,
+				(errmsg("done: " INT64_FORMAT " row(s) moved; %s is placed by version " INT64_FORMAT,
+						m->moved, m->table, m->to_version),
+				 m->retries ? errdetail(INT64_FORMAT " batch(es) retried after transient errors.", m->retries) : 0));
+		if (now_version != m->to_version)
+			ereport(NOTICE,
+					(errmsg("ring \"%s\" is now at version " INT64_FORMAT "; run ring_move again to move %s to it",
+							m->ring, now_version, m->table)));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		move_disconnect_all(m);
+		if (m->locked)
+			(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(m->lock_key));
+		MemoryContextSwitchTo(caller);
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
+}
