@@ -120,10 +120,11 @@ SELECT from_node, to_node, round(share::numeric, 4) AS share, cardinality(ranges
 SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard1.items', 'k', :before, top_keys => 2)
 UNION ALL SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard2.items', 'k', :before, top_keys => 2)
 UNION ALL SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard3.items', 'k', :before, top_keys => 2);
-\echo '== moving: copy to the new owner, delete from the old, commit, batch after batch'
+\echo '== moving: per batch, lock on the old owner, copy and commit on the new, then delete'
 SET client_min_messages = warning;
-CALL hashring.ring_move('items', 'public.items', 'k', 5000);
+CALL hashring.ring_move('items', 'public.items', 'k', 5000, from_version => :before);
 RESET client_min_messages;
+SELECT ring, tbl, settled_version AS placed_by_version, rows_moved, rows_scanned, batches, retries FROM hashring.moves;
 \echo '== the check: every row once, on its owner, values intact'
 SELECT count(*) AS rows, count(DISTINCT k) AS distinct_keys,
        count(*) FILTER (WHERE shard <> hashring.ring_node('items', k)) AS misplaced,

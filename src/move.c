@@ -862,14 +862,14 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 			move_throttle(m);
 			break;
 		}
-		/* both sides must be back to no transaction before anything else */
+		/*
+		 * Not retried: the caller's cleanup closes every connection, which
+		 * rolls back whatever the servers still have open.  Retried: both
+		 * sides must be back to no transaction first.
+		 */
 		if (!move_retryable(err->sqlerrcode) || attempt >= m->max_retries ||
 			!move_rollback(src) || !move_rollback(dst))
-		{
-			move_rollback(src);
-			move_rollback(dst);
 			ReThrowError(err);
-		}
 		m->retries++;
 		ereport(NOTICE,
 				(errmsg("batch from %s to %s retried (%d of %d) after: %s",

@@ -89,15 +89,19 @@ sub log_offset
 	return -s $node->logfile;
 }
 
-# psql running $sql (a script, fed on stdin) in the background, without
-# ON_ERROR_STOP.  Returns a handle for psql_wait_out / psql_finish.
+# psql running the script $sql (fed on stdin, then \q) in the background,
+# with ON_ERROR_STOP (it exits at the first error).  Returns a handle for
+# psql_wait_out, psql_running and psql_finish.
 sub psql_start
 {
 	my ($node, $sql, $db) = @_;
-	my $p = { in => $sql, out => '', err => '' };
+	my $p = { in => "$sql\n\\q\n", out => '', err => '' };
 	$p->{timeout} = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
 	$p->{h} = IPC::Run::start(
-		[ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr($db // 'postgres'), '-f', '-' ],
+		[
+			$node->installed_command('psql'), '-XAtq', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr($db // 'postgres'), '-f', '-'
+		],
 		'<', \$p->{in}, '>', \$p->{out}, '2>', \$p->{err}, $p->{timeout});
 	return $p;
 }
@@ -111,7 +115,7 @@ sub psql_wait_out
 	return $p->{out};
 }
 
-# Whether the background psql is still running.
+# Whether the background psql is still running its script.
 sub psql_running
 {
 	my ($p) = @_;
@@ -119,14 +123,14 @@ sub psql_running
 	return $p->{h}->pumpable;
 }
 
-# Ends the script's input and waits for psql to exit: (exit code, stdout,
-# stderr).
+# Waits for the background psql to exit: (exit code, stdout, stderr); the
+# exit code is 0 when every statement succeeded, 3 after an error, 2 when
+# the connection was lost.
 sub psql_finish
 {
 	my ($p) = @_;
-	$p->{in} .= "\n\\q\n" if $p->{h}->pumpable;
-	eval { $p->{h}->finish; };
-	my $rc = $@ ? -1 : ($? >> 8);
+	my $rc = eval { $p->{h}->finish; $p->{h}->result(0) };
+	$rc = -1 unless defined $rc;
 	return ($rc, $p->{out}, $p->{err});
 }
 
