@@ -944,7 +944,8 @@ COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint) IS 'exact share of 
 /*
  * What a rebalance would move in one table: rows and bytes per flow, and the
  * keys with the most rows (a few hot keys can dominate a skewed table).
- * The key is routed in its text form (as every algorithm but pg_hash does).
+ * The key is routed as ring_node routes it: integer, bigint and uuid keys
+ * by their typed value (pg_hash hashes it), every other type as text.
  */
 CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
                                          from_version bigint, to_version bigint DEFAULT NULL,
@@ -954,6 +955,8 @@ RETURNS SETOF record
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    key_expr text;
 BEGIN
     IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR from_version IS NULL THEN
         RAISE EXCEPTION 'ring, table, key column and from_version must not be null'
@@ -968,9 +971,15 @@ BEGIN
         RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
             USING ERRCODE = 'undefined_column';
     END IF;
+    key_expr := CASE WHEN (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column)
+                          IN ('pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype,
+                              'pg_catalog.uuid'::pg_catalog.regtype)
+                     THEN pg_catalog.format('t.%I', key_column)
+                     ELSE pg_catalog.format('t.%I::text', key_column) END;
     RETURN QUERY EXECUTE pg_catalog.format($q$
         WITH routed AS (
-            SELECT hashring.ring_node(%1$L, t.%3$I::text, %4$s) AS f,
+            SELECT hashring.ring_node(%1$L, %7$s, %4$s) AS f,
                    %5$s AS t, t.%3$I::text AS k, pg_catalog.pg_column_size(t.*)::bigint AS sz
               FROM %2$s AS t),
         per_key AS (
@@ -983,9 +992,9 @@ BEGIN
                                              ORDER BY c DESC, k) FILTER (WHERE rn OPERATOR(pg_catalog.<=) %6$s), '{}')
           FROM ranked GROUP BY f, t ORDER BY f, t$q$,
         ring, tbl, key_column, from_version,
-        CASE WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_node(%L, t.%I::text)', ring, key_column)
-             ELSE pg_catalog.format('hashring.ring_node(%L, t.%I::text, %s)', ring, key_column, to_version) END,
-        top_keys);
+        CASE WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_node(%L, %s)', ring, key_expr)
+             ELSE pg_catalog.format('hashring.ring_node(%L, %s, %s)', ring, key_expr, to_version) END,
+        top_keys, key_expr);
 END
 $$;
 COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions';
@@ -1343,12 +1352,28 @@ AS 'MODULE_PATHNAME', 'hashring_ring_move'
 LANGUAGE C;
 COMMENT ON PROCEDURE hashring.ring_move(text, text, name, integer, bigint, integer, integer) IS 'moves a sharded table''s rows to their owners at the ring''s current version, batch by batch, never deleting a row before its copy has committed';
 
+-- integer, bigint and uuid keys at a committed version (pg_hash hashes the
+-- typed value, every other algorithm its text form, as ring_node does)
+CREATE FUNCTION hashring.ring_node(ring text, key integer, version bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, integer, bigint) IS 'node that owned the integer key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_node(ring text, key bigint, version bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, bigint, bigint) IS 'node that owned the bigint key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_node(ring text, key uuid, version bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_ring_node_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_node(text, uuid, bigint) IS 'node that owned the uuid key at a committed version of the ring';
+
 /*
  * Where a key's row of a moving table may be, in the order to try:
  * applications read or write the first node that has the row, and insert a
- * new key on the last (docs/rebalancing.md).
+ * new key on the last (docs/rebalancing.md).  Keys are routed as the mover
+ * routes them: integer, bigint and uuid by their typed value, others as text.
  */
-CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key text)
+CREATE FUNCTION hashring._placement(ring text, tbl text, key anyelement)
 RETURNS text[]
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -1359,23 +1384,39 @@ DECLARE
     b text;
 BEGIN
     SELECT m.settled_version, m.moving_to INTO rec FROM hashring.moves AS m
-     WHERE m.ring OPERATOR(pg_catalog.=) ring_placement.ring
-       AND m.tbl OPERATOR(pg_catalog.=) hashring._move_table(ring_placement.tbl);
+     WHERE m.ring OPERATOR(pg_catalog.=) _placement.ring
+       AND m.tbl OPERATOR(pg_catalog.=) hashring._move_table(_placement.tbl);
     IF NOT FOUND THEN
-        RETURN ARRAY[hashring.ring_node(ring_placement.ring, ring_placement.key)];
+        RETURN ARRAY[hashring.ring_node(_placement.ring, _placement.key)];
     END IF;
     IF rec.settled_version IS NULL THEN
-        RETURN ARRAY[hashring.ring_node(ring_placement.ring, ring_placement.key)];
+        RETURN ARRAY[hashring.ring_node(_placement.ring, _placement.key)];
     END IF;
-    a := hashring.ring_node(ring_placement.ring, ring_placement.key, rec.settled_version);
+    a := hashring.ring_node(_placement.ring, _placement.key, rec.settled_version);
     IF rec.moving_to IS NULL THEN
         RETURN ARRAY[a];
     END IF;
-    b := hashring.ring_node(ring_placement.ring, ring_placement.key, rec.moving_to);
+    b := hashring.ring_node(_placement.ring, _placement.key, rec.moving_to);
     RETURN CASE WHEN a OPERATOR(pg_catalog.=) b THEN ARRAY[a] ELSE ARRAY[a, b] END;
 END
 $$;
+COMMENT ON FUNCTION hashring._placement(text, text, anyelement) IS 'internal: ring_placement for every key type';
+CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key text)
+RETURNS text[] LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashring._placement(ring, tbl, key) $$;
 COMMENT ON FUNCTION hashring.ring_placement(text, text, text) IS 'the nodes a key''s row of a sharded table may be on, in the order applications try them (two while a move runs)';
+CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key integer)
+RETURNS text[] LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashring._placement(ring, tbl, key) $$;
+COMMENT ON FUNCTION hashring.ring_placement(text, text, integer) IS 'the nodes an integer key''s row of a sharded table may be on, in the order applications try them';
+CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key bigint)
+RETURNS text[] LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashring._placement(ring, tbl, key) $$;
+COMMENT ON FUNCTION hashring.ring_placement(text, text, bigint) IS 'the nodes a bigint key''s row of a sharded table may be on, in the order applications try them';
+CREATE FUNCTION hashring.ring_placement(ring text, tbl text, key uuid)
+RETURNS text[] LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT hashring._placement(ring, tbl, key) $$;
+COMMENT ON FUNCTION hashring.ring_placement(text, text, uuid) IS 'the nodes a uuid key''s row of a sharded table may be on, in the order applications try them';
 
 CREATE VIEW hashring.ring_move_progress AS
 SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_version, m.pid,

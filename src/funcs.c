@@ -31,6 +31,7 @@ PG_FUNCTION_INFO_V1(hashring_ring_node);
 PG_FUNCTION_INFO_V1(hashring_ring_node_default);
 PG_FUNCTION_INFO_V1(hashring_ring_node_typed);
 PG_FUNCTION_INFO_V1(hashring_ring_node_at);
+PG_FUNCTION_INFO_V1(hashring_ring_node_typed_at);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_at);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_default);
@@ -231,6 +232,13 @@ Datum
 hashring_ring_node_at(PG_FUNCTION_ARGS)
 {
 	return funcs_ring_node(fcinfo, true, false, funcs_version_arg(fcinfo, 2));
+}
+
+/* ring_node(ring text, key integer|bigint|uuid, version bigint) */
+Datum
+hashring_ring_node_typed_at(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_node(fcinfo, true, true, funcs_version_arg(fcinfo, 2));
 }
 
 /*

@@ -79,6 +79,7 @@ typedef struct MoveConn
 	char   *identity; /* server start time, port, database and table oids */
 	char   *qtable;	  /* the table, quoted */
 	char   *qkey;	  /* the key column, quoted */
+	Oid		keytypid; /* INT4OID, INT8OID or UUIDOID: routed typed; else text */
 	char   *keytype;  /* its type, as the server spells it */
 	char   *columns;  /* the table's columns, quoted, comma-separated */
 	char   *set_list; /* c = EXCLUDED.c, ... */
@@ -412,7 +413,7 @@ move_describe(Move *m, MoveConn *c)
 					"pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
 					"EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
 					"        AND i.indimmediate AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum "
-					"        AND i.indpred IS NULL AND i.indexprs IS NULL) "
+					"        AND i.indpred IS NULL AND i.indexprs IS NULL), a.atttypid "
 					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					"JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
 					"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
@@ -449,6 +450,10 @@ move_describe(Move *m, MoveConn *c)
 	c->qtable = pstrdup(PQgetvalue(res, 0, 2));
 	c->qkey = pstrdup(PQgetvalue(res, 0, 3));
 	c->keytype = pstrdup(PQgetvalue(res, 0, 4));
+	/* built-in type oids are the same on every server */
+	c->keytypid = (Oid) strtoul(PQgetvalue(res, 0, 6), NULL, 10);
+	if (c->keytypid != INT4OID && c->keytypid != INT8OID && c->keytypid != UUIDOID)
+		c->keytypid = TEXTOID;
 	PQclear(res);
 
 	res = move_exec(c,
@@ -542,9 +547,13 @@ move_inject(Move *m, const char *step)
  * routing and batches
  * ---------------------------------------------------------------------- */
 
-/* conns index of the key's owner at the pinned version */
+/*
+ * conns index of the key's owner at the pinned version.  The key is its text
+ * form from the server; integer, bigint and uuid keys are routed by their
+ * typed value (as ring_node(ring, key) routes them), the rest as text.
+ */
 static int
-move_owner(Move *m, const char *key, int len)
+move_owner(Move *m, Oid keytypid, const char *key, int len)
 {
 	const HashringImage *img = hashring_get_image(m->ring, strlen(m->ring), m->to_version, &m->hint);
 	HashringKey			 k;
@@ -569,10 +578,26 @@ move_owner(Move *m, const char *key, int len)
 	}
 	k.data = key;
 	k.len = len;
-	k.type = TEXTOID;
+	k.type = keytypid;
 	k.collation = DEFAULT_COLLATION_OID;
-	k.value = (img->algorithm == HASHRING_ALGO_PG_HASH) ? PointerGetDatum(cstring_to_text_with_len(key, len))
-														: (Datum) 0;
+	k.value = (Datum) 0;
+	if (img->algorithm == HASHRING_ALGO_PG_HASH)
+	{
+		switch (keytypid)
+		{
+			case INT4OID:
+				k.value = DirectFunctionCall1(int4in, CStringGetDatum(key));
+				break;
+			case INT8OID:
+				k.value = DirectFunctionCall1(int8in, CStringGetDatum(key));
+				break;
+			case UUIDOID:
+				k.value = DirectFunctionCall1(uuid_in, CStringGetDatum(key));
+				break;
+			default:
+				k.value = PointerGetDatum(cstring_to_text_with_len(key, len));
+		}
+	}
 	return m->by_img_node[hashring_algo(img->algorithm)->owner(img, &k)];
 }
 
@@ -933,7 +958,7 @@ move_source(Move *m, int si)
 		for (int r = 0; r < rows; r++)
 		{
 			const char *key = PQgetvalue(res, r, 0);
-			int			owner = move_owner(m, key, PQgetlength(res, r, 0));
+			int			owner = move_owner(m, src->keytypid, key, PQgetlength(res, r, 0));
 
 			if (owner == si)
 				continue;

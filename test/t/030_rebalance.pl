@@ -2,15 +2,15 @@
 # servers on loopback, 100,000 rows placed by ring_node, then a fourth shard.
 # The plan's row counts equal what hashring.ring_move moves; afterwards every
 # row exists exactly once, on its owner.  Interrupted runs (a cancel, and a
-# coordinator backend killed with SIGKILL) are rerun to the same exact state.
-# Then a shard is drained and a weight changed.
+# coordinator backend killed with SIGKILL between a batch's copy and its
+# delete) are rerun to the same exact state.  Then a shard is drained, a
+# weight changed, and a missing server, target, table or unique key refused.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 use HashringTest;
 
 my $coord = hr_node('coord', preload => 1, conf => 'restart_after_crash = on');
@@ -76,35 +76,63 @@ cmp_ok($plan, '>', 15000, "plan: $plan rows move to the new shard (about a quart
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM all_items WHERE hashring.ring_node('r', k, $v_before) <> hashring.ring_node('r', k)}),
 	$plan, 'plan equals the rows whose owner changed');
 
-# interrupted by a cancel (statement_timeout) part-way, then rerun
-my ($ret, $out, $err) = $coord->psql('postgres',
-	q{SET statement_timeout = '400ms'; CALL hashring.ring_move('r', 'public.items', 'k', 500)});
+# interrupted by a cancel (statement_timeout) part-way, then rerun; the
+# first move of the table says which version its rows are placed by, and
+# rows_per_second stretches it so that the cancel comes part-way
+my ($ret, $out, $err) = $coord->psql('postgres', qq{
+SET statement_timeout = '1500ms';
+CALL hashring.ring_move('r', 'public.items', 'k', 500, from_version => $v_before, rows_per_second => 5000)});
 isnt($ret, 0, 'first run was cancelled part-way');
+like($err, qr/canceling statement due to statement timeout/, '... by the statement timeout');
 is($coord->safe_psql('postgres', q{SELECT count(DISTINCT k) = 100000 AND count(*) >= 100000 FROM all_items}),
 	't', 'after the cancel every row is present at least once');
-diag('after the cancel the new shard holds '
-	  . $coord->safe_psql('postgres', q{SELECT count(*) FROM hashring_fdw_shard4.items}) . " of $plan rows");
+my $after_cancel = $coord->safe_psql('postgres', q{SELECT count(*) FROM hashring_fdw_shard4.items});
+cmp_ok($after_cancel, '<', $plan, "the cancelled run had not finished ($after_cancel of $plan rows on the new shard)");
+my $v_now = $coord->safe_psql('postgres', q{SELECT version FROM hashring.rings WHERE ring = 'r'});
+is($coord->safe_psql('postgres', q{SELECT settled_version || '|' || moving_to FROM hashring.moves WHERE ring = 'r'}),
+	"$v_before|$v_now", 'the interrupted move is recorded: from the version given, to the current one');
 
-# interrupted by killing the coordinator backend, then rerun
+# applications' placement while the move is interrupted: the old owner, then
+# the new one
+my ($mk, $mk_old, $mk_new) = split /\|/, $coord->safe_psql('postgres', qq{
+SELECT 'item:' || g || '|' || hashring.ring_node('r', 'item:' || g, $v_before) || '|' || hashring.ring_node('r', 'item:' || g)
+  FROM generate_series(1, 100000) g WHERE hashring.ring_node('r', 'item:' || g, $v_before) <> hashring.ring_node('r', 'item:' || g) LIMIT 1});
+is($coord->safe_psql('postgres', qq{SELECT hashring.ring_placement('r', 'public.items', '$mk')}),
+	"{$mk_old,$mk_new}", 'ring_placement of a moving key during the move: old owner, then new owner');
+
+# interrupted by killing the coordinator backend between a batch's target
+# commit and its delete on the source, then rerun (from_version remembered)
 my $bg = $coord->background_psql('postgres', on_error_stop => 0);
 my $pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/^$/, "CALL hashring.ring_move('r', 'public.items', 'k', 300);\n");
-usleep(700_000);
+my $off = -s $coord->logfile;
+$bg->query_until(qr/^$/, q{
+SET hashring.inject_move_fault = 'after_target_commit:pause:60000';
+CALL hashring.ring_move('r', 'public.items', 'k', 300);
+});
+$coord->wait_for_log(qr/hashring: ring_move paused at after_target_commit/, $off);
+is($coord->safe_psql('postgres', qq{
+SELECT pid = $pid AND from_version = $v_before AND to_version = $v_now FROM hashring.ring_move_progress WHERE ring = 'r'}),
+	't', 'ring_move_progress shows the running move: its backend and versions');
 kill 'KILL', $pid;
 $bg->quit;
 $coord->poll_query_until('postgres', 'SELECT true') or die 'coordinator did not come back';
-ok($coord->log_contains(qr/terminated by signal 9/), 'the coordinator backend was killed (crash restart)');
+ok($coord->log_contains(qr/terminated by signal 9/, $off), 'the coordinator backend was killed (crash restart)');
 my $part = $coord->safe_psql('postgres', q{SELECT count(*) FROM hashring_fdw_shard4.items});
 cmp_ok($part, '<', $plan, "the killed run had not finished ($part of $plan rows on the new shard)");
-is($coord->safe_psql('postgres', q{SELECT count(DISTINCT k) = 100000 AND count(*) >= 100000 FROM all_items}),
-	't', 'after the killed backend every row is present at least once');
+is($coord->safe_psql('postgres', q{SELECT count(DISTINCT k) = 100000 AND count(*) > 100000 FROM all_items}),
+	't', 'after the killed backend every row is present at least once, the killed batch on both shards');
 
 my ($r2, $o2, $e2) = $coord->psql('postgres', q{CALL hashring.ring_move('r', 'public.items', 'k')});
-is($r2, 0, 'rerun completes');
-like($e2, qr/ring_move: done/, 'it reports progress and the total');
+is($r2, 0, 'rerun completes') or diag($e2);
+like($e2, qr/NOTICE:\s+done: \d+ row\(s\) moved; .*placed by version $v_now/, 'it reports the total and the version');
+unlike($e2, qr/hashring\.ring_move:/, 'its notices have no "hashring.ring_move:" prefix');
 is($coord->safe_psql('postgres', $check_sql), 't', 'after the move: every row once, on its owner');
 cmp_ok($coord->safe_psql('postgres', q{SELECT count(*) FROM all_items WHERE shard = 'shard4'}), '==', $plan,
 	'the new shard holds exactly the planned rows');
+is($coord->safe_psql('postgres', qq{SELECT hashring.ring_placement('r', 'public.items', '$mk')}),
+	"{$mk_new}", 'ring_placement after the move: the new owner only');
+is($coord->safe_psql('postgres', q{SELECT coalesce(moving_to::text, 'none') || '|' || settled_version FROM hashring.moves WHERE ring = 'r'}),
+	"none|$v_now", 'the table is recorded as placed by the current version');
 
 # drain a shard to empty
 $coord->safe_psql('postgres', q{SELECT hashring.ring_set_state('r', 'shard2', 'down')});
@@ -117,13 +145,27 @@ $coord->safe_psql('postgres', q{SELECT hashring.ring_set_state('r', 'shard2', 'a
 $coord->safe_psql('postgres', q{CALL hashring.ring_move('r', 'public.items', 'k')});
 is($coord->safe_psql('postgres', $check_sql), 't', 'after the reweight: every row once, on its owner');
 
-# refusals: a node without a server, a missing table
+# refusals, before anything moves: a node whose server is missing, a node
+# without a target, a missing table, a table without a unique key
+my $settled = $coord->safe_psql('postgres', q{SELECT version FROM hashring.rings WHERE ring = 'r'});
 $coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'ghost', target => 'no_such_server')});
 my ($r3, $o3, $e3) = $coord->psql('postgres', q{CALL hashring.ring_move('r', 'public.items', 'k')});
-like($e3, qr/foreign server "no_such_server" \(target of node "ghost"\) does not exist/, 'missing server refused');
+like($e3, qr/ERROR:.*no_such_server.*does not exist/, 'missing server refused');
+like($e3, qr/ghost/, '... naming the node');
+is($coord->safe_psql('postgres', q{SELECT hashring.ring_placement('r', 'public.items', 'item:1')}),
+	'{' . $coord->safe_psql('postgres', qq{SELECT hashring.ring_node('r', 'item:1', $settled)}) . '}',
+	'... and left no move in progress (placement: the settled owner only)');
 $coord->safe_psql('postgres', q{SELECT hashring.ring_remove_node('r', 'ghost')});
-my ($r4, $o4, $e4) = $coord->psql('postgres', q{CALL hashring.ring_move('r', 'public.nope', 'k')});
-like($e4, qr/table public\.nope does not exist on server/, 'missing table refused');
+$coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'aimless')});
+my ($r5, $o5, $e5) = $coord->psql('postgres', q{CALL hashring.ring_move('r', 'public.items', 'k')});
+like($e5, qr/ERROR:.*aimless.*target|ERROR:.*target.*aimless/, 'node without a target refused');
+$coord->safe_psql('postgres', q{SELECT hashring.ring_remove_node('r', 'aimless')});
+my $v_cur = $coord->safe_psql('postgres', q{SELECT version FROM hashring.rings WHERE ring = 'r'});
+my ($r4, $o4, $e4) = $coord->psql('postgres', qq{CALL hashring.ring_move('r', 'public.nope', 'k', from_version => $v_cur)});
+like($e4, qr/ERROR:.*nope.*does not exist/, 'missing table refused');
+$_->safe_psql('postgres', 'CREATE TABLE nokey (k text, v integer)') for @shards;
+my ($r6, $o6, $e6) = $coord->psql('postgres', qq{CALL hashring.ring_move('r', 'public.nokey', 'k', from_version => $v_cur)});
+like($e6, qr/ERROR:.*unique/i, 'table without a unique index on the key refused');
 is($coord->safe_psql('postgres', $check_sql), 't', 'refusals changed nothing');
 
 done_testing();
