@@ -773,13 +773,13 @@ move_retryable(int sqlerrcode)
 }
 
 /*
- * Runs one query of the extension's SQL helpers and commits, so that other
- * sessions see it.  `types` spells the arguments: 't' text (NULL pointer:
+ * Runs one query of the extension's SQL helpers and, if `commit`, commits
+ * so that other sessions see it.  `types` spells the arguments: 't' text (NULL pointer:
  * SQL NULL), 'i' bigint, 'I' bigint that is NULL when 0.  Returns the
  * first row's columns as text (NULL when no row), in the move's context.
  */
 static char **
-move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints)
+move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints, bool commit)
 {
 	int			  nargs = strlen(types);
 	Oid			  argtypes[8];
@@ -808,7 +808,8 @@ move_spi(Move *m, const char *sql, const char *types, const char *const *texts, 
 		for (int c = 0; c < ncols; c++)
 			row[c] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
 	}
-	SPI_commit();
+	if (commit)
+		SPI_commit();
 	MemoryContextSwitchTo(old);
 	return row;
 }
@@ -819,7 +820,7 @@ move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_err
 	const char *texts[8] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error};
 	int64		ints[8] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0};
 
-	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8)", "ttttiiit", texts, ints);
+	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8)", "ttttiiit", texts, ints, true);
 }
 
 /* Keeps the average rate at or under rows_per_second. */
@@ -1061,7 +1062,11 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 
-		/* record the move (checks the ring and the table's state) */
+		/*
+		 * Record the move (checks the ring and the table's state); it commits
+		 * only once every shard has been reached and checked below, so that
+		 * a refusal leaves no trace.
+		 */
 		lock_name = psprintf("ring_move %s %s", m->ring, m->table);
 		m->lock_key = (int64) hashring_hash_bytes(lock_name, strlen(lock_name));
 		if (!DatumGetBool(DirectFunctionCall1(pg_try_advisory_lock_int8, Int64GetDatum(m->lock_key))))
@@ -1072,7 +1077,7 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		m->locked = true;
 		row = move_spi(m, "SELECT b.from_version::pg_catalog.text, b.to_version::pg_catalog.text "
 						  "FROM hashring._move_begin($1, $2, $3, $4) AS b",
-					   "tttI", texts, ints);
+					   "tttI", texts, ints, false);
 		if (row == NULL || row[0] == NULL || row[1] == NULL)
 			elog(ERROR, "hashring._move_begin failed");
 		m->from_version = strtoll(row[0], NULL, 10);
@@ -1134,7 +1139,7 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		/* done: the table is placed by to_version */
 		ints[2] = m->to_version;
 		ints[3] = m->moved;
-		row = move_spi(m, "SELECT hashring._move_end($1, $2, $3, $4)::pg_catalog.text", "ttii", texts, ints);
+		row = move_spi(m, "SELECT hashring._move_end($1, $2, $3, $4)::pg_catalog.text", "ttii", texts, ints, true);
 		now_version = (row && row[0]) ? strtoll(row[0], NULL, 10) : m->to_version;
 		ereport(NOTICE,
 				(errmsg("done: " INT64_FORMAT " row(s) moved; %s is placed by version " INT64_FORMAT,
