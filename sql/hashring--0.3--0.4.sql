@@ -174,7 +174,8 @@ CREATE TABLE hashring.moves (
     PRIMARY KEY (ring, tbl)
 );
 COMMENT ON TABLE hashring.moves IS 'per ring and shard table: the version its rows are placed by, the version a running or interrupted move takes them to, and that move''s progress';
-SELECT pg_catalog.pg_extension_config_dump('hashring.moves', '');
+-- not dumped: its version numbers refer to ring_history, which a restore
+-- renumbers (docs/reference.md)
 
 -- a table name as the mover and ring_placement spell it: schema-qualified
 CREATE FUNCTION hashring._move_table(tbl text)

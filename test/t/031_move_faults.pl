@@ -36,10 +36,10 @@ CREATE TABLE trap_delete (k text PRIMARY KEY);
 CREATE FUNCTION trap() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF EXISTS (SELECT 1 FROM trap_delete t WHERE t.k = OLD.k) THEN
+        IF EXISTS (SELECT 1 FROM public.trap_delete t WHERE t.k = OLD.k) THEN
             RAISE EXCEPTION 'trap: delete of % refused', OLD.k;
         END IF;
-    ELSIF EXISTS (SELECT 1 FROM trap_write t WHERE t.k = NEW.k) THEN
+    ELSIF EXISTS (SELECT 1 FROM public.trap_write t WHERE t.k = NEW.k) THEN
         RAISE EXCEPTION 'trap: write of % refused', NEW.k;
     END IF;
     RETURN NULL;
@@ -123,7 +123,7 @@ $shards[2]->safe_psql('postgres', 'DELETE FROM trap_write');
 my $v0 = ring_version($coord, 'r');
 $coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'shard3', target => 'shard3')});
 ($ret, $out, $err) = sqlstate_psql($coord, q{CALL hashring.ring_move('r', 'public.items', 'k', 200)});
-like($err, qr/ERROR:\s+22023:.*from_version/, 'the first move of a table without from_version is refused (22023)');
+like($err, qr/ERROR:\s+22023:.*from_version/s, 'the first move of a table without from_version is refused (22023)');
 is($coord->safe_psql('postgres', $items_sql), '6000|6000|' . $coord->safe_psql('postgres',
 	qq{SELECT count(*) FROM generate_series(1, 6000) g WHERE hashring.ring_node('r', 'item:' || g) = 'shard3'}) . '|18003000',
 	'... and moved nothing');
