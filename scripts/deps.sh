@@ -17,6 +17,8 @@ need=()
 [ -f "/usr/include/postgresql/$major/server/postgres.h" ] && [ -f "$pg/lib/pgxs/src/makefiles/pgxs.mk" ] ||
     need+=("postgresql-server-dev-$major")
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
+# ring_move talks to the shards over libpq (header and link library)
+[ -f /usr/include/postgresql/libpq-fe.h ] && ls /usr/lib/*/libpq.so >/dev/null 2>&1 || need+=(libpq-dev)
 command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 && [ -f /usr/include/stdio.h ] || need+=(build-essential)
 if [ "$what" = all ]; then
     # TAP tests
