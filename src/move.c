@@ -627,7 +627,7 @@ move_key_array(List *keys)
 	return s.data;
 }
 
-/* Streams COPY OUT of src into COPY IN of dst; returns the rows sent. */
+/* Streams COPY OUT of src into COPY IN of dst and ends both. */
 static void
 move_stream(MoveConn *src, MoveConn *dst)
 {
@@ -928,15 +928,17 @@ move_flush(Move *m, MoveConn *src, MoveConn *dst, bool all)
 
 /*
  * Reads every key of the source, a page at a time in key order, and moves
- * the misplaced ones in batches per target.
+ * the misplaced ones in batches per target.  A NULL key has no owner
+ * (ring_node is strict): such rows stay where they are.
  */
 static void
 move_source(Move *m, int si)
 {
 	MoveConn	 *src = &m->conns[si];
 	MemoryContext page = AllocSetContextCreate(m->cxt, "hashring move page", ALLOCSET_DEFAULT_SIZES);
-	char		 *first_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t ORDER BY t.%s LIMIT %d",
-									   src->qkey, src->qtable, src->qkey, MOVE_SCAN_PAGE);
+	char		 *first_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t WHERE t.%s IS NOT NULL "
+											   "ORDER BY t.%s LIMIT %d",
+									   src->qkey, src->qtable, src->qkey, src->qkey, MOVE_SCAN_PAGE);
 	char		 *next_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t "
 											  "WHERE t.%s OPERATOR(pg_catalog.>) $1::pg_catalog.text::%s ORDER BY t.%s LIMIT %d",
 									  src->qkey, src->qtable, src->qkey, src->keytype, src->qkey, MOVE_SCAN_PAGE);
