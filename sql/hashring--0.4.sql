@@ -12,6 +12,31 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION hashring" to load this file. \quit
 
+-- The schema must be the one CREATE EXTENSION just created (or one the
+-- installing role owns): a schema someone else created could hold objects,
+-- or be renamed later, under that role's control ("Security Considerations
+-- for Extensions" in the PostgreSQL documentation).
+DO $$
+DECLARE
+    owner oid;
+BEGIN
+    SELECT n.nspowner INTO owner FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) 'hashring';
+    IF owner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
+        RAISE EXCEPTION 'schema "hashring" already exists and is owned by role "%"', pg_catalog.pg_get_userbyid(owner)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'CREATE EXTENSION hashring creates its own schema; a schema another role owns stays under that role''s control.',
+                  HINT = 'Drop the schema (or have its owner drop it) and run CREATE EXTENSION hashring again.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.relnamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace)
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_type AS t WHERE t.typnamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace) THEN
+        RAISE EXCEPTION 'schema "hashring" already exists and is not empty'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Drop the schema and run CREATE EXTENSION hashring again.';
+    END IF;
+END
+$$;
+
 /* ======================== from 0.1 ======================== */
 
 /*
@@ -822,42 +847,9 @@ COMMENT ON TABLE hashring.ring_history IS 'hashring: the membership of every com
  * the work; the others find the version recorded.
  */
 CREATE FUNCTION hashring._record_version()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    cur hashring.rings;
-BEGIN
-    SELECT r.* INTO cur FROM hashring.rings AS r WHERE r.ring_id OPERATOR(pg_catalog.=) NEW.ring_id;
-    IF NOT FOUND OR EXISTS (SELECT 1 FROM hashring.ring_history AS h
-                             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id
-                               AND h.version OPERATOR(pg_catalog.=) cur.version) THEN
-        RETURN NULL;
-    END IF;
-    -- the membership must be routable: build it once, as every lookup would
-    -- (a slots ring with unassigned slots is allowed while it is being set up)
-    BEGIN
-        PERFORM hashring._check_ring(cur.ring);
-    EXCEPTION WHEN object_not_in_prerequisite_state THEN
-        NULL;
-    END;
-    INSERT INTO hashring.ring_history
-    VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), current_user,
-            cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
-            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                          'node', n.node, 'weight', n.weight, 'state', n.state, 'ordinal', n.ordinal,
-                          'node_id', pg_catalog.encode(n.node_id, 'hex'), 'target', n.target, 'zone', n.zone)
-                          ORDER BY n.node)
-                        FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring), '[]'),
-            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                          'node', s.node, 'first_slot', s.first_slot, 'last_slot', s.last_slot)
-                          ORDER BY s.first_slot)
-                        FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring), '[]'));
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION hashring._record_version() IS 'internal: records the committed version of a ring in ring_history';
+RETURNS trigger AS 'MODULE_PATHNAME', 'hashring_record_version'
+LANGUAGE C;
+COMMENT ON FUNCTION hashring._record_version() IS 'internal: records the committed version of a ring in ring_history, as the extension owner';
 CREATE CONSTRAINT TRIGGER rings_record_version AFTER INSERT OR UPDATE ON hashring.rings
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION hashring._record_version();
@@ -895,7 +887,7 @@ COMMENT ON FUNCTION hashring.ring_versions(text) IS 'committed versions of a rin
 
 CREATE FUNCTION hashring.ring_prune_versions(ring text, keep_from bigint)
 RETURNS bigint
-LANGUAGE plpgsql STRICT
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1243,7 +1235,7 @@ COMMENT ON FUNCTION hashring._move_table(text) IS 'internal: a shard table''s na
  */
 CREATE FUNCTION hashring._move_begin(ring text, tbl text, key_column text, requested bigint,
                                      OUT from_version bigint, OUT to_version bigint)
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1321,7 +1313,7 @@ COMMENT ON FUNCTION hashring._move_nodes(text, bigint, bigint) IS 'internal: the
 CREATE FUNCTION hashring._move_progress(ring text, tbl text, source text, target text,
                                         rows_moved bigint, rows_scanned bigint, retries bigint, last_error text)
 RETURNS void
-LANGUAGE sql
+LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 UPDATE hashring.moves AS m
@@ -1335,7 +1327,7 @@ COMMENT ON FUNCTION hashring._move_progress(text, text, text, text, bigint, bigi
 -- a finished move: the rows are placed by to_version; returns the ring's version now
 CREATE FUNCTION hashring._move_end(ring text, tbl text, to_version bigint, rows_moved bigint)
 RETURNS bigint
-LANGUAGE sql
+LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 UPDATE hashring.moves AS m
@@ -1373,10 +1365,12 @@ COMMENT ON FUNCTION hashring.ring_node(text, uuid, bigint) IS 'node that owned t
  * applications read or write the first node that has the row, and insert a
  * new key on the last (docs/rebalancing.md).  Keys are routed as the mover
  * routes them: integer, bigint and uuid by their typed value, others as text.
+ * It reads hashring.moves as the extension's owner: routing needs only the
+ * route capability.
  */
 CREATE FUNCTION hashring._placement(ring text, tbl text, key anyelement)
 RETURNS text[]
-LANGUAGE plpgsql STABLE STRICT
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1430,3 +1424,213 @@ SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_versi
   FROM hashring.moves AS m
  WHERE m.moving_to IS NOT NULL;
 COMMENT ON VIEW hashring.ring_move_progress IS 'moves of sharded tables that are running or were interrupted, with their progress';
+
+/* ---------------------------------------------------------------------------
+ * Privileges (docs/reference.md, "Privileges").  Four capabilities, each
+ * granted by one call of hashring.ring_grant(role, capability):
+ *   route   the lookup functions
+ *   read    route + membership, history, balance, diffs and move state
+ *   change  read + the membership functions and plain DML on membership
+ *   move    read + ring_move and its helpers
+ * Nothing is granted to PUBLIC.  The catalog is read for routing as the
+ * extension's owner, so the answer to "may this role route or see this"
+ * is EXECUTE on the function it calls, checked on every call, never who
+ * warmed the cache.  History is written only by _record_version (C, as the
+ * owner, through _write_history, which only the owner may execute).
+ * ------------------------------------------------------------------------- */
+
+/*
+ * History of the version a transaction commits (called, as the extension's
+ * owner, only by the rings_record_version trigger).  The first event of the
+ * transaction does the work; the others find the version recorded.
+ */
+CREATE FUNCTION hashring._write_history(ring_id bigint, committed_by name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur hashring.rings;
+BEGIN
+    SELECT r.* INTO cur FROM hashring.rings AS r WHERE r.ring_id OPERATOR(pg_catalog.=) _write_history.ring_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id
+                               AND h.version OPERATOR(pg_catalog.=) cur.version) THEN
+        RETURN;
+    END IF;
+    -- the membership must be routable: build it once, as every lookup would
+    -- (a slots ring with unassigned slots is allowed while it is being set up)
+    BEGIN
+        PERFORM hashring._check_ring(cur.ring);
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        NULL;
+    END;
+    INSERT INTO hashring.ring_history
+    VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), _write_history.committed_by,
+            cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
+            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                          'node', n.node, 'weight', n.weight, 'state', n.state, 'ordinal', n.ordinal,
+                          'node_id', pg_catalog.encode(n.node_id, 'hex'), 'target', n.target, 'zone', n.zone)
+                          ORDER BY n.node)
+                        FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring), '[]'),
+            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                          'node', s.node, 'first_slot', s.first_slot, 'last_slot', s.last_slot)
+                          ORDER BY s.first_slot)
+                        FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring), '[]'));
+END
+$$;
+COMMENT ON FUNCTION hashring._write_history(bigint, name) IS 'internal: writes the history row of a committed ring version (only the extension owner may run it)';
+
+/* A node's target names a foreign server, never carries a password. */
+CREATE FUNCTION hashring._nodes_check_target()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.target OPERATOR(pg_catalog.~*) '(^|[[:space:]?&])password[[:space:]]*='
+       OR NEW.target OPERATOR(pg_catalog.~*) '^postgres(ql)?://[^/@]*:[^/@]*@' THEN
+        RAISE EXCEPTION 'the target of node "%" of ring "%" contains a password', NEW.node, NEW.ring
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Targets are copied into hashring.ring_history, which every role that may read membership can read.',
+                  HINT = 'Keep secrets in a user mapping (CREATE USER MAPPING ... OPTIONS (password ...)) and set the target to the foreign server''s name.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION hashring._nodes_check_target() IS 'internal: refuses node targets that contain a password';
+CREATE TRIGGER nodes_check_target BEFORE INSERT OR UPDATE OF target ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._nodes_check_target();
+
+/*
+ * What each capability adds, by object: ('function', name) grants EXECUTE
+ * on every routine of that name, ('table', name) the listed privileges.
+ */
+CREATE FUNCTION hashring._capability(capability text, OUT kind text, OUT object text, OUT privileges text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT c.kind, c.object, c.privileges FROM (VALUES
+    ('route', 'schema', 'hashring', 'USAGE'),
+    ('route', 'function', 'ring_node', 'EXECUTE'), ('route', 'function', 'ring_nodes', 'EXECUTE'),
+    ('route', 'function', 'ring_hash', 'EXECUTE'), ('route', 'function', 'ring_slot', 'EXECUTE'),
+    ('route', 'function', 'ring_placement', 'EXECUTE'), ('route', 'function', '_placement', 'EXECUTE'),
+    ('route', 'function', '_move_table', 'EXECUTE'),
+    ('read', 'function', 'ring_balance', 'EXECUTE'), ('read', 'function', 'ring_diff', 'EXECUTE'),
+    ('read', 'function', 'ring_versions', 'EXECUTE'), ('read', 'function', 'ring_plan_moves', 'EXECUTE'),
+    ('read', 'function', 'ring_cache_info', 'EXECUTE'), ('read', 'function', 'node_points', 'EXECUTE'),
+    ('read', 'table', 'rings', 'SELECT'), ('read', 'table', 'nodes', 'SELECT'),
+    ('read', 'table', 'slot_ranges', 'SELECT'), ('read', 'table', 'ring_history', 'SELECT'),
+    ('read', 'table', 'moves', 'SELECT'), ('read', 'table', 'ring_move_progress', 'SELECT'),
+    ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
+    ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
+    ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
+    ('change', 'function', 'ring_set_node_id', 'EXECUTE'), ('change', 'function', 'ring_assign_slots', 'EXECUTE'),
+    ('change', 'function', 'ring_clear_slots', 'EXECUTE'), ('change', 'function', 'ring_prune_versions', 'EXECUTE'),
+    ('change', 'function', '_check_name', 'EXECUTE'), ('change', 'function', '_node_not_found', 'EXECUTE'),
+    ('change', 'function', '_check_point_limit', 'EXECUTE'), ('change', 'function', '_check_jump_removal', 'EXECUTE'),
+    ('change', 'function', '_is_prime', 'EXECUTE'),
+    ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'table', 'nodes', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('move', 'function', 'ring_move', 'EXECUTE'), ('move', 'function', '_move_begin', 'EXECUTE'),
+    ('move', 'function', '_move_nodes', 'EXECUTE'), ('move', 'function', '_move_progress', 'EXECUTE'),
+    ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE')
+) AS c (cap, kind, object, privileges)
+WHERE c.cap OPERATOR(pg_catalog.=) capability
+$$;
+COMMENT ON FUNCTION hashring._capability(text) IS 'internal: the objects and privileges one capability adds';
+
+CREATE FUNCTION hashring._capability_apply(role regrole, capability text, grant_it boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    f regprocedure;
+BEGIN
+    FOR c IN SELECT * FROM hashring._capability(capability) LOOP
+        IF c.kind OPERATOR(pg_catalog.=) 'function' THEN
+            FOR f IN SELECT p.oid FROM pg_catalog.pg_proc AS p
+                      WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+                        AND p.proname OPERATOR(pg_catalog.=) c.object LOOP
+                EXECUTE pg_catalog.format(CASE WHEN grant_it THEN 'GRANT EXECUTE ON ROUTINE %s TO %s'
+                                               ELSE 'REVOKE EXECUTE ON ROUTINE %s FROM %s' END, f, role);
+            END LOOP;
+        ELSIF c.kind OPERATOR(pg_catalog.=) 'schema' THEN
+            EXECUTE pg_catalog.format(CASE WHEN grant_it THEN 'GRANT USAGE ON SCHEMA hashring TO %s'
+                                           ELSE 'REVOKE USAGE ON SCHEMA hashring FROM %s' END, role);
+        ELSE
+            EXECUTE pg_catalog.format(CASE WHEN grant_it THEN 'GRANT %s ON TABLE hashring.%I TO %s'
+                                           ELSE 'REVOKE %s ON TABLE hashring.%I FROM %s' END,
+                                      c.privileges, c.object, role);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION hashring._capability_apply(regrole, text, boolean) IS 'internal: grants or revokes what one capability adds';
+
+/*
+ * Grants a capability (and those it builds on) to a role in this database:
+ * 'route', 'read' (route + reading), 'change' (read + membership changes),
+ * 'move' (read + ring_move).  Only the extension's owner (or a superuser)
+ * may call it.
+ */
+CREATE FUNCTION hashring.ring_grant(role regrole, capability text)
+RETURNS void
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move']) THEN
+        RAISE EXCEPTION 'unknown hashring capability "%"', capability
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The capabilities are route, read, change and move.';
+    END IF;
+    PERFORM hashring._capability_apply(role, 'route', true);
+    IF capability OPERATOR(pg_catalog.<>) 'route' THEN
+        PERFORM hashring._capability_apply(role, 'read', true);
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['change', 'move']) THEN
+        PERFORM hashring._capability_apply(role, capability, true);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_grant(regrole, text) IS 'grants a hashring capability (route, read, change or move) to a role';
+
+/*
+ * Revokes a capability and every capability built on it: 'route' revokes
+ * all four, 'read' also change and move.
+ */
+CREATE FUNCTION hashring.ring_revoke(role regrole, capability text)
+RETURNS void
+LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move']) THEN
+        RAISE EXCEPTION 'unknown hashring capability "%"', capability
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The capabilities are route, read, change and move.';
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read', 'change']) THEN
+        PERFORM hashring._capability_apply(role, 'change', false);
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read', 'move']) THEN
+        PERFORM hashring._capability_apply(role, 'move', false);
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read']) THEN
+        PERFORM hashring._capability_apply(role, 'read', false);
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) 'route' THEN
+        PERFORM hashring._capability_apply(role, 'route', false);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_revoke(regrole, text) IS 'revokes a hashring capability and those built on it from a role';
+
+-- nothing for PUBLIC: every capability is granted explicitly
+REVOKE ALL ON ALL ROUTINES IN SCHEMA hashring FROM PUBLIC;
+REVOKE ALL ON SCHEMA hashring FROM PUBLIC;

@@ -35,9 +35,12 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -45,6 +48,7 @@
 PG_FUNCTION_INFO_V1(hashring_invalidate);
 PG_FUNCTION_INFO_V1(hashring_node_points);
 PG_FUNCTION_INFO_V1(hashring_check_ring);
+PG_FUNCTION_INFO_V1(hashring_record_version);
 
 uint64 hashring_inval_epoch = 1;
 
@@ -164,12 +168,61 @@ catalog_prepare(const char *sql)
 }
 
 /*
+ * The role the catalog is read as: the owner of schema hashring, who
+ * installed the extension (the install refuses a schema someone else
+ * owns).  Whether a caller may route or read balance is decided by EXECUTE
+ * on the SQL function it calls, checked on every call, never by who built
+ * an image first (docs/reference.md, "Privileges").
+ */
+static Oid
+catalog_reader(void)
+{
+	Oid		  nsp = get_namespace_oid("hashring", true);
+	HeapTuple tup;
+	Oid		  owner;
+
+	if (!OidIsValid(nsp))
+		return GetUserId(); /* not installed: the read fails as the caller */
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		return GetUserId();
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static bool catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
+
+/*
  * Read ring `ring` with the active snapshot into *def (palloc'd in the
- * caller's memory context).  Returns false if the ring does not exist.
- * With with_nodes = false only the ring row is read (a version check).
+ * caller's memory context), as catalog_reader().  Returns false if the ring
+ * does not exist.  With with_nodes = false only the ring row is read (a
+ * version check).
  */
 bool
 hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def)
+{
+	Oid			  save_user;
+	int			  save_sec;
+	volatile bool found = false;
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(catalog_reader(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		found = catalog_read_ring(ring, version, with_nodes, def);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+static bool
+catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def)
 {
 	MemoryContext		callercxt = CurrentMemoryContext;
 	Datum				args[2];
@@ -411,4 +464,67 @@ hashring_check_ring(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Deferred constraint trigger on hashring.rings (rings_record_version): at
+ * commit, records the version the transaction commits in ring_history.  The
+ * history is written only here, as the extension's owner, through
+ * hashring._write_history (which no one else may execute), with
+ * committed_by naming the role that made the change: no role that may
+ * change membership can write, forge or pre-empt history.
+ */
+Datum
+hashring_record_version(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	 rel;
+	HeapTuple	 tup;
+	int			 attno;
+	bool		 isnull;
+	Datum		 ring_id;
+	Oid			 writer = GetUserId();
+	Oid			 save_user;
+	int			 save_sec;
+	Oid			 argtypes[2] = {INT8OID, NAMEOID};
+	Datum		 args[2];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hashring._record_version() must be called as an AFTER ROW trigger")));
+	rel = trigdata->tg_relation;
+	if (strcmp(RelationGetRelationName(rel), "rings") != 0 ||
+		strcmp(get_namespace_name(RelationGetNamespace(rel)), "hashring") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hashring._record_version() records only hashring.rings")));
+	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	attno = SPI_fnumber(RelationGetDescr(rel), "ring_id");
+	if (attno <= 0)
+		elog(ERROR, "hashring.rings has no ring_id column");
+	ring_id = SPI_getbinval(tup, RelationGetDescr(rel), attno, &isnull);
+	if (isnull)
+		PG_RETURN_POINTER(NULL);
+
+	args[0] = ring_id;
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(writer, false)));
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(catalog_reader(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT hashring._write_history($1, $2)", 2, argtypes, args, NULL, false, 0) !=
+			SPI_OK_SELECT)
+			elog(ERROR, "hashring._write_history failed");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	PG_RETURN_POINTER(NULL);
 }

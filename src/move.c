@@ -413,7 +413,10 @@ move_describe(Move *m, MoveConn *c)
 					"pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
 					"EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
 					"        AND i.indimmediate AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum "
-					"        AND i.indpred IS NULL AND i.indexprs IS NULL), a.atttypid "
+					"        AND i.indpred IS NULL AND i.indexprs IS NULL), a.atttypid, "
+					"pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'INSERT') "
+					"AND pg_catalog.has_table_privilege(c.oid, 'UPDATE') AND pg_catalog.has_table_privilege(c.oid, 'DELETE'), "
+					"current_user "
 					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					"JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
 					"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
@@ -434,6 +437,17 @@ move_describe(Move *m, MoveConn *c)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of table %s does not exist on server \"%s\" (node \"%s\")",
 						m->key_column, m->table, c->server, c->node)));
+	}
+	if (strcmp(PQgetvalue(res, 0, 7), "t") != 0)
+	{
+		char *user = pstrdup(PQgetvalue(res, 0, 8));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" on server \"%s\" (node \"%s\") may not select, insert, update and delete in table %s",
+						user, c->server, c->node, m->table),
+				 errdetail("ring_move needs all four on every shard's table before it moves anything.")));
 	}
 	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0)
 	{
