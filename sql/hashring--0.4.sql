@@ -12,8 +12,9 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION hashring" to load this file. \quit
 
--- The schema must be the one CREATE EXTENSION just created (or one the
--- installing role owns): a schema someone else created could hold objects,
+-- The schema must be the one CREATE EXTENSION just created, or an empty one
+-- the installing role or a superuser owns (pg_dump's output creates it
+-- before the extension): a schema another role created could hold objects,
 -- or be renamed later, under that role's control ("Security Considerations
 -- for Extensions" in the PostgreSQL documentation).
 DO $$
@@ -21,7 +22,8 @@ DECLARE
     owner oid;
 BEGIN
     SELECT n.nspowner INTO owner FROM pg_catalog.pg_namespace AS n WHERE n.nspname OPERATOR(pg_catalog.=) 'hashring';
-    IF owner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
+    IF owner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.oid OPERATOR(pg_catalog.=) owner) THEN
         RAISE EXCEPTION 'schema "hashring" already exists and is owned by role "%"', pg_catalog.pg_get_userbyid(owner)
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'CREATE EXTENSION hashring creates its own schema; a schema another role owns stays under that role''s control.',
