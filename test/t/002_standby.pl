@@ -139,6 +139,22 @@ is(bg_query($s, "SELECT count(DISTINCT hashring.ring_node('r', 'key-' || i)) FRO
 	'7', 'standby session: only the re-created ring\'s nodes own keys');
 is($standby->safe_psql('postgres', $dsql), $pd, 'new standby session agrees');
 
+# privileges are enforced on the standby exactly as on the primary, by
+# EXECUTE, whatever this standby session has cached
+$primary->safe_psql('postgres', q{
+CREATE ROLE std_router; CREATE ROLE std_nobody;
+SELECT hashring.ring_grant('std_router', 'route');
+});
+$primary->wait_for_catchup($standby);
+is(bg_query($s, "SET ROLE std_router; SELECT hashring.ring_node('r', 'key-1') = (SELECT hashring.ring_node('r', 'key-1'))"),
+	't', 'standby: a role with route routes');
+clear_bg($s);
+$s->query("SET ROLE std_nobody; SELECT hashring.ring_node('r', 'key-1')");
+like($s->{stderr}, qr/permission denied for schema hashring/, 'standby: a role without it is refused, though this session cached the ring');
+clear_bg($s);
+$s->query("RESET ROLE; SET ROLE std_router; SELECT * FROM hashring.ring_balance('r')");
+like($s->{stderr}, qr/permission denied for function ring_balance/, 'standby: route does not include reading balance');
+
 $s->quit;
 $standby->stop;
 $primary->stop;
