@@ -13,8 +13,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(hr_shard chk_schema rows_sql psql_start psql_wait_out
-  psql_finish psql_running ring_version log_offset sqlstate_psql);
+our @EXPORT = qw(hr_shard fdw_server chk_schema rows_sql psql_start
+  psql_wait_out psql_finish psql_running ring_version log_offset sqlstate_psql);
 
 # A shard server: a fresh cluster with $tables_sql run in "postgres", and on
 # the coordinator a postgres_fdw server named $name with a user mapping for
@@ -43,7 +43,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER "$name";
 });
 	return;
 }
-push @EXPORT, 'fdw_server';
 
 # The test's own view of a shard: schema $schema on the coordinator with
 # foreign tables for @tables of server $server (independent of the
@@ -103,6 +102,12 @@ sub psql_start
 			'-d', $node->connstr($db // 'postgres'), '-f', '-'
 		],
 		'<', \$p->{in}, '>', \$p->{out}, '2>', \$p->{err}, $p->{timeout});
+	# IPC::Run moves data only when pumped: hand psql the whole script now
+	while (length($p->{in}) > 0 && $p->{h}->pumpable)
+	{
+		$p->{h}->pump_nb;
+		usleep(1000) if length($p->{in}) > 0;
+	}
 	return $p;
 }
 

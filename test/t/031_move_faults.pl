@@ -145,6 +145,8 @@ is($coord->safe_psql('postgres', qq{SELECT sum(v) FROM (SELECT v FROM chk_shard1
 	'18003000', '(a) every value intact');
 is(where_is($trap_a), $trap_a_from, "(a) the refused row is still on its source ($trap_a_from)");
 isnt(moving_to(), 'none', '(a) the interrupted move is recorded (moving_to set)');
+diag('(a) hashring.moves after the failure (pid|last_error): '
+	  . $coord->safe_psql('postgres', q{SELECT coalesce(pid::text, 'null') || '|' || coalesce(last_error, 'null') FROM hashring.moves WHERE ring = 'r'}));
 diag('(a) before the failure the new shard received '
 	  . $coord->safe_psql('postgres', 'SELECT count(*) FROM chk_shard3.items') . ' rows');
 $shards[2]->safe_psql('postgres', 'DELETE FROM trap_write');
@@ -272,6 +274,8 @@ my $long_sql = rows_sql('long', 'items2', { long2 => 'chk_shard2', long3 => 'chk
 is($coord->safe_psql('postgres', $long_sql), '3000|3000|0|4501500', '(e) ... every row once, on its owner');
 my $on3 = $shards[2]->safe_psql('postgres', q{SELECT count(*) FROM items2 WHERE k LIKE 'l:%'});
 cmp_ok($on3, '>', 500, "(e) ... the rows really moved to the second server ($on3 rows)");
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT hashring._shard_table('long', 'long2', 'public.items2')});
+like($err, qr/ERROR:.*too long/, '(e) _shard_table refuses a server name whose schema name would be truncated');
 
 ###########################################################################
 # (f) a less privileged role prepares traps for a superuser's move
@@ -311,7 +315,7 @@ RESET ROLE;
 $coord->safe_psql('postgres', q{INSERT INTO hashring_fdw_evsrv2.items3 VALUES ('probe', 0)});
 is($coord->safe_psql('postgres', q{SELECT string_agg(who, ',') FROM hashring_fdw_evsrv2.spy_log}),
 	'postgres', 'sanity (f): mallory\'s trigger runs as the superuser who writes');
-$coord->safe_psql('postgres', q{DELETE FROM hashring_fdw_evsrv2.items3; TRUNCATE hashring_fdw_evsrv2.spy_log});
+$coord->safe_psql('postgres', q{TRUNCATE hashring_fdw_evsrv2.items3, hashring_fdw_evsrv2.spy_log});
 
 ($ret, $out, $err) = $coord->psql('postgres',
 	qq{CALL hashring.ring_move('evil', 'public.items3', 'k', 200, from_version => $v_evil)});
@@ -329,9 +333,9 @@ cmp_ok($shards[1]->safe_psql('postgres', 'SELECT count(*) FROM items3'), '>', 30
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT hashring._shard_table('evil', 'ev2', 'public.items3')});
 isnt($ret, 0, '(f) _shard_table refuses mallory\'s pre-created schema');
 like($err, qr/not owned|owned by/i, '(f) ... saying who owns it') or diag($err);
-is($coord->safe_psql('postgres', q{
-SELECT c.relkind FROM pg_class c WHERE c.oid = hashring._shard_table('evil', 'ev1', 'public.items3')::regclass}),
-	'f', '(f) _shard_table still makes its own foreign table');
+my $ev1_rel = $coord->safe_psql('postgres', q{SELECT hashring._shard_table('evil', 'ev1', 'public.items3')});
+is($coord->safe_psql('postgres', qq{SELECT relkind FROM pg_class WHERE oid = '$ev1_rel'::regclass}),
+	'f', "(f) _shard_table still makes its own foreign table ($ev1_rel)");
 
 # a search_path with public first, and a public.text domain whose check
 # records its calls
@@ -395,7 +399,7 @@ END
 	  or die 'the background membership changes did not start';
 	my $mv = psql_start($coord,
 		q{CALL hashring.ring_move('r', 'public.items', 'k', 200, rows_per_second => 2000);});
-	my ($during, $samples) = (0, 0);
+	my ($during, $samples, %pinned) = (0, 0);
 	while (psql_running($mv))
 	{
 		my $s = $coord->safe_psql('postgres', q{
@@ -404,6 +408,7 @@ SELECT m.moving_to || '|' || r.version FROM hashring.moves m JOIN hashring.rings
 		if ($s =~ /^(\d+)\|(\d+)$/)
 		{
 			$samples++;
+			$pinned{$1} = 1;
 			$during++ if $2 > $1;
 		}
 		usleep(100_000);
@@ -419,6 +424,8 @@ SELECT m.moving_to || '|' || r.version FROM hashring.moves m JOIN hashring.rings
 	cmp_ok($during, '>', 0,
 		"(h) $what: membership changes committed while it ran ($during of $samples samples saw a newer version)");
 	cmp_ok($to, '>', $v_start, "(h) $what: it moved to the version current at its start ($to), not an older one");
+	is(join(',', sort keys %pinned), $to, "(h) $what: the version it moved to stayed pinned while it ran");
+	cmp_ok($n // 0, '>', 1000, "(h) $what: it moved many rows (" . ($n // 0) . ')');
 	is($coord->safe_psql('postgres', rows_sql('r', 'items', \%where, $to)), $exact,
 		"(h) $what: every row once, on its owner at version $to");
 	is($coord->safe_psql('postgres', q{SELECT coalesce(moving_to::text, 'none') || '|' || settled_version FROM hashring.moves WHERE ring = 'r'}),

@@ -22,7 +22,8 @@ use HashringMove;
 
 my $nrows = 20000;
 my $rate = 1500;     # rows_per_second of the move
-my $batch = 100;
+my $batch = 200;
+my $in_flight_ms = 80;
 
 my $coord = hr_node('coord', preload => 1, conf => 'max_connections = 40');
 $coord->safe_psql('postgres', 'CREATE EXTENSION postgres_fdw');
@@ -394,9 +395,12 @@ is($stats{errors} + $stats{update_missing} + $stats{delete_missing} + $stats{rea
 
 sub min_idx { my ($n) = @_; return $#errors < $n ? $#errors : $n; }
 
-# the move, in the background
+# the move, in the background; each batch waits $in_flight_ms ms between
+# its target's commit and the delete on its source (the rows stay locked on
+# the source meanwhile), so that applications do meet rows in flight
 my $mv = psql_start($coord, qq{
 SELECT pg_backend_pid();
+SET hashring.inject_move_fault = 'after_target_commit:pause:$in_flight_ms';
 CALL hashring.ring_move('r', 'public.items', 'k', $batch, rows_per_second => $rate);});
 my ($mover_pid) = psql_wait_out($mv, qr/^\d+$/m) =~ /^(\d+)$/m;
 my $t_move = time;
@@ -441,6 +445,7 @@ diag('progress samples (pid|from|to|rows_moved|rows_per_second): ' . join(' ', @
 my ($mretries, $mrows) = split /\|/, $coord->safe_psql('postgres', q{SELECT retries || '|' || rows_moved FROM hashring.moves WHERE ring = 'r'});
 diag("the mover retried $mretries time(s) (hashring.moves.retries); the applications retried $stats{retries} time(s) after 40001");
 ok($mretries == 0 || $err =~ /retr/i, 'the mover\'s retries, if any, were reported by NOTICE') or diag($err);
+cmp_ok($stats{retries}, '>', 0, "the applications met rows in flight: $stats{retries} operation(s) failed with 40001 and were retried");
 my $rows_per_sec = $mrows / ($move_secs || 1);
 cmp_ok($rows_per_sec, '<=', $rate * 1.5, sprintf('the move kept to rows_per_second (%.0f rows/s)', $rows_per_sec));
 
