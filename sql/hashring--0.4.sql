@@ -1204,6 +1204,7 @@ CREATE TABLE hashring.moves (
     settled_version bigint,
     moving_to       bigint,
     pid             integer,
+    lock_key        bigint,
     started_at      timestamptz,
     updated_at      timestamptz,
     source          text,
@@ -1235,7 +1236,7 @@ COMMENT ON FUNCTION hashring._move_table(text) IS 'internal: a shard table''s na
  * the version this move takes them to (an interrupted move is finished
  * first, to its recorded version).
  */
-CREATE FUNCTION hashring._move_begin(ring text, tbl text, key_column text, requested bigint,
+CREATE FUNCTION hashring._move_begin(ring text, tbl text, key_column text, requested bigint, lock_key bigint,
                                      OUT from_version bigint, OUT to_version bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1287,13 +1288,13 @@ BEGIN
     END IF;
     UPDATE hashring.moves AS m
        SET settled_version = _move_begin.from_version, moving_to = _move_begin.to_version,
-           pid = pg_catalog.pg_backend_pid(), started_at = pg_catalog.clock_timestamp(),
+           pid = pg_catalog.pg_backend_pid(), lock_key = _move_begin.lock_key, started_at = pg_catalog.clock_timestamp(),
            updated_at = pg_catalog.clock_timestamp(), source = NULL, target = NULL,
            rows_moved = 0, rows_scanned = 0, batches = 0, retries = 0, last_error = NULL
      WHERE m.ring OPERATOR(pg_catalog.=) _move_begin.ring AND m.tbl OPERATOR(pg_catalog.=) t;
 END
 $$;
-COMMENT ON FUNCTION hashring._move_begin(text, text, text, bigint) IS 'internal: records the start of ring_move, returns the versions it moves between';
+COMMENT ON FUNCTION hashring._move_begin(text, text, text, bigint, bigint) IS 'internal: records the start of ring_move, returns the versions it moves between';
 
 -- every node of either version, with its target (the newer version's)
 CREATE FUNCTION hashring._move_nodes(ring text, from_version bigint, to_version bigint,
@@ -1417,6 +1418,12 @@ COMMENT ON FUNCTION hashring.ring_placement(text, text, uuid) IS 'the nodes a uu
 
 CREATE VIEW hashring.ring_move_progress AS
 SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_version, m.pid,
+       -- running: that backend still holds the move's advisory lock
+       EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+                  AND l.pid OPERATOR(pg_catalog.=) m.pid AND l.objsubid OPERATOR(pg_catalog.=) 1
+                  AND l.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) ((m.lock_key OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295)
+                  AND l.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) (m.lock_key OPERATOR(pg_catalog.&) 4294967295)) AS running,
        m.source, m.target, m.rows_moved, m.rows_scanned, m.batches, m.retries,
        CASE WHEN m.updated_at OPERATOR(pg_catalog.>) m.started_at
             THEN (m.rows_moved::double precision OPERATOR(pg_catalog./)
@@ -1426,6 +1433,59 @@ SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_versi
   FROM hashring.moves AS m
  WHERE m.moving_to IS NOT NULL;
 COMMENT ON VIEW hashring.ring_move_progress IS 'moves of sharded tables that are running or were interrupted, with their progress';
+
+/*
+ * Records the ring version a sharded table's rows are placed by, without
+ * moving anything: call it when the table is loaded, so that ring_placement
+ * keeps answering by that version after membership changes, until the
+ * table's next move.
+ */
+CREATE FUNCTION hashring.ring_settle(ring text, tbl text, key_column name, version bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur record;
+    rec hashring.moves;
+    t text;
+    v bigint;
+BEGIN
+    IF ring IS NULL OR tbl IS NULL OR key_column IS NULL THEN
+        RAISE EXCEPTION 'ring, table and key column must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    t := hashring._move_table(tbl);
+    SELECT r.ring_id, r.version INTO cur FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_settle.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_settle.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    v := COALESCE(ring_settle.version, cur.version);
+    IF NOT EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                    WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id AND h.version OPERATOR(pg_catalog.=) v) THEN
+        RAISE EXCEPTION 'version % of ring "%" is not in its history', v, ring_settle.ring
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'hashring.ring_versions() lists the versions routing can use; a change made in this transaction is recorded when it commits.';
+    END IF;
+    INSERT INTO hashring.moves AS m (ring, tbl, key_column) VALUES (ring_settle.ring, t, ring_settle.key_column)
+        ON CONFLICT DO NOTHING;
+    SELECT * INTO rec FROM hashring.moves AS m
+     WHERE m.ring OPERATOR(pg_catalog.=) ring_settle.ring AND m.tbl OPERATOR(pg_catalog.=) t FOR UPDATE;
+    IF rec.key_column OPERATOR(pg_catalog.<>) ring_settle.key_column THEN
+        RAISE EXCEPTION 'table % of ring "%" is sharded by column "%", not "%"', t, ring_settle.ring,
+                        rec.key_column, ring_settle.key_column
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rec.moving_to IS NOT NULL THEN
+        RAISE EXCEPTION 'a move of % to version % of ring "%" is running or was interrupted', t, rec.moving_to, ring_settle.ring
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Finish it with ring_move.';
+    END IF;
+    UPDATE hashring.moves AS m SET settled_version = v, updated_at = pg_catalog.clock_timestamp()
+     WHERE m.ring OPERATOR(pg_catalog.=) ring_settle.ring AND m.tbl OPERATOR(pg_catalog.=) t;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_settle(text, text, name, bigint) IS 'records the ring version a sharded table''s rows are placed by (default: the current one), without moving anything';
 
 /* ---------------------------------------------------------------------------
  * Privileges (docs/reference.md, "Privileges").  Four capabilities, each
@@ -1538,7 +1598,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('move', 'function', 'ring_move', 'EXECUTE'), ('move', 'function', '_move_begin', 'EXECUTE'),
     ('move', 'function', '_move_nodes', 'EXECUTE'), ('move', 'function', '_move_progress', 'EXECUTE'),
-    ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE')
+    ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE'),
+    ('move', 'function', 'ring_settle', 'EXECUTE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
 $$;

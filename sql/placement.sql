@@ -21,8 +21,9 @@ SELECT bool_and(hashring.ring_placement('pl', 'public.items', g) = ARRAY[hashrin
 SELECT hashring.ring_add_node('pl', 'n5');
 SELECT version AS v2 FROM hashring.rings WHERE ring = 'pl' \gset
 
--- settled at v1, no move running: the owner at v1, not the current one
-INSERT INTO hashring.moves (ring, tbl, key_column, settled_version) VALUES ('pl', 'public.items', 'k', :v1);
+-- settled at v1 (recorded at load time), no move running: the owner at v1,
+-- not the current one
+SELECT hashring.ring_settle('pl', 'items', 'k', :v1) = :v1 AS settled_at_v1;
 SELECT bool_and(hashring.ring_placement('pl', 'items', g) = ARRAY[hashring.ring_node('pl', g, :v1)]) AS settled,
        count(*) FILTER (WHERE hashring.ring_node('pl', g, :v1) <> hashring.ring_node('pl', g)) > 0 AS some_owner_changed
   FROM generate_series(1, 200) g;
@@ -34,7 +35,16 @@ SELECT bool_and(hashring.ring_placement('pl', 'items', g) =
                      ELSE ARRAY[hashring.ring_node('pl', g, :v1), hashring.ring_node('pl', g, :v2)] END) AS moving,
        count(*) FILTER (WHERE cardinality(hashring.ring_placement('pl', 'items', g)) = 2) > 0 AS some_in_two_places
   FROM generate_series(1, 200) g;
-SELECT ring, tbl, from_version = :v1 AS from_ok, to_version = :v2 AS to_ok, rows_moved FROM hashring.ring_move_progress;
+SELECT ring, tbl, from_version = :v1 AS from_ok, to_version = :v2 AS to_ok, running, rows_moved FROM hashring.ring_move_progress;
+-- ring_settle refuses while a move is running or interrupted, and bad input
+\set VERBOSITY sqlstate
+SELECT hashring.ring_settle('pl', 'items', 'k');
+SELECT hashring.ring_settle('pl', 'other', 'k', 999);
+SELECT hashring.ring_settle('nope', 'other', 'k');
+SELECT hashring.ring_settle('pl', NULL, 'k');
+\set VERBOSITY default
+SELECT hashring.ring_settle('pl', 'public.other', 'k') = :v2 AS other_settled_now;
+SELECT hashring.ring_settle('pl', 'public.other', 'id');
 SELECT hashring.ring_placement('pl', 'items', NULL::text) IS NULL AS strict_null;
 
 -- ring_move refuses before it connects to any shard
@@ -47,7 +57,7 @@ CALL hashring.ring_move('pl', 'public.items', 'k', 0);
 CALL hashring.ring_move('pl', 'public.items', 'k', rows_per_second => 0);
 CALL hashring.ring_move('pl', 'public.items', 'k', max_retries => -1);
 CALL hashring.ring_move('nope', 'public.items', 'k');
-CALL hashring.ring_move('pl', 'public.other', 'k');
+CALL hashring.ring_move('pl', 'public.third', 'k');
 CALL hashring.ring_move('pl', 'public.other', 'k', from_version => 999);
 -- an interrupted move is finished first, and only from where it began
 CALL hashring.ring_move('pl', 'public.items', 'k', from_version => :v2);
@@ -56,10 +66,10 @@ SET hashring.inject_move_fault = 'nonsense';
 CALL hashring.ring_move('pl', 'public.items', 'k');
 RESET hashring.inject_move_fault;
 \set VERBOSITY default
-CALL hashring.ring_move('pl', 'public.other', 'k');
+CALL hashring.ring_move('pl', 'public.third', 'k');
 -- a node without a target is named before anything moves (no row was recorded)
 CALL hashring.ring_move('pl', 'public.other', 'k', from_version => :v1);
-SELECT count(*) AS moves_rows FROM hashring.moves WHERE tbl = 'public.other';
+SELECT settled_version = :v2 AS other_unchanged, moving_to IS NULL AS other_not_moving FROM hashring.moves WHERE tbl = 'public.other';
 SELECT settled_version = :v1 AS unchanged, moving_to = :v2 AS still_moving FROM hashring.moves WHERE tbl = 'public.items';
 SELECT hashring.ring_drop('pl');
 SELECT count(*) AS moves_left FROM hashring.moves;

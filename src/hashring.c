@@ -103,7 +103,7 @@ _PG_init(void)
 	DefineCustomStringVariable("hashring.inject_move_fault",
 							   "Fails or pauses ring_move at one step of every batch (for tests).",
 							   "A fault-injection point for the test suite: 'step:error' or 'step:pause:ms', "
-							   "step one of before_target_commit, after_target_commit, before_source_commit; leave it empty.",
+							   "step one of after_start, before_target_commit, after_target_commit, before_source_commit; leave it empty.",
 							   &hashring_inject_move_fault,
 							   "",
 							   PGC_SUSET,

@@ -71,6 +71,12 @@ PG_FUNCTION_INFO_V1(hashring_ring_move);
 /* keys read from a source per round trip */
 #define MOVE_SCAN_PAGE 10000
 
+/*
+ * Session advisory lock (bigint key) every running move holds in share
+ * mode: its holders are the moves of this database.
+ */
+#define MOVE_MARKER_KEY INT64CONST(0x68617368726d7665) /* "hashrmve" */
+
 typedef struct MoveConn
 {
 	char   *node;
@@ -110,6 +116,7 @@ typedef struct Move
 	MemoryContext	  cxt;
 	int64			  lock_key; /* session advisory lock: one move per ring and table */
 	bool			  locked;
+	bool			  marked; /* holds MOVE_MARKER_KEY */
 	/* injection point */
 	char inject_step[32];
 	bool inject_error;
@@ -553,7 +560,7 @@ move_inject(Move *m, const char *step)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("injected fault at ring_move step %s", step)));
-	elog(LOG, "hashring: ring_move paused at %s", step);
+	ereport(LOG, (errmsg_internal("ring_move paused at %s (hashring.inject_move_fault)", step)));
 	move_sleep(m->inject_pause_ms);
 }
 
@@ -1008,11 +1015,29 @@ static void
 move_wait_for_older_transactions(void)
 {
 	int					  n;
+	int					  nmovers;
+	LOCKTAG				  tag;
 	VirtualTransactionId *vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
 														PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+	VirtualTransactionId *movers;
 
+	/*
+	 * Other moves are not waited for: they read no placement, and two moves
+	 * starting together would otherwise wait for each other.  Every move
+	 * holds MOVE_MARKER_KEY in share mode for as long as it runs.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (MOVE_MARKER_KEY >> 32), (uint32) MOVE_MARKER_KEY, 1);
+	movers = GetLockConflicts(&tag, ExclusiveLock, &nmovers);
 	for (int i = 0; i < n; i++)
-		(void) VirtualXactLock(vxids[i], true);
+	{
+		bool mover = false;
+
+		for (int j = 0; j < nmovers && VirtualTransactionIdIsValid(movers[j]); j++)
+			if (VirtualTransactionIdEquals(vxids[i], movers[j]))
+				mover = true;
+		if (!mover)
+			(void) VirtualXactLock(vxids[i], true);
+	}
 }
 
 /*
@@ -1069,8 +1094,8 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		const char *texts[4] = {m->ring, m->table, m->key_column, NULL};
-		int64		ints[4] = {0, 0, 0, m->from_version};
+		const char *texts[5] = {m->ring, m->table, m->key_column, NULL, NULL};
+		int64		ints[5] = {0, 0, 0, m->from_version, 0};
 		char	  **row;
 		char	   *lock_name;
 		int64		now_version;
@@ -1091,9 +1116,12 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 					 errmsg("a move of %s on ring \"%s\" is already running", m->table, m->ring),
 					 errhint("hashring.ring_move_progress shows it.")));
 		m->locked = true;
+		(void) DirectFunctionCall1(pg_advisory_lock_shared_int8, Int64GetDatum(MOVE_MARKER_KEY));
+		m->marked = true;
+		ints[4] = m->lock_key;
 		row = move_spi(m, "SELECT b.from_version::pg_catalog.text, b.to_version::pg_catalog.text "
-						  "FROM hashring._move_begin($1, $2, $3, $4) AS b",
-					   "tttI", texts, ints, false);
+						  "FROM hashring._move_begin($1, $2, $3, $4, $5) AS b",
+					   "tttIi", texts, ints, false);
 		if (row == NULL || row[0] == NULL || row[1] == NULL)
 			elog(ERROR, "hashring._move_begin failed");
 		m->from_version = strtoll(row[0], NULL, 10);
@@ -1143,6 +1171,7 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		}
 		SPI_commit();
 		MemoryContextSwitchTo(cxt);
+		move_inject(m, "after_start");
 		move_wait_for_older_transactions();
 
 		ereport(NOTICE,
@@ -1172,6 +1201,8 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		move_disconnect_all(m);
 		if (m->locked)
 			(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(m->lock_key));
+		if (m->marked)
+			(void) DirectFunctionCall1(pg_advisory_unlock_shared_int8, Int64GetDatum(MOVE_MARKER_KEY));
 		MemoryContextSwitchTo(caller);
 		MemoryContextDelete(cxt);
 	}

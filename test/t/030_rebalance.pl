@@ -109,9 +109,9 @@ $bg->query_until(qr/^$/, q{
 SET hashring.inject_move_fault = 'after_target_commit:pause:60000';
 CALL hashring.ring_move('r', 'public.items', 'k', 300);
 });
-$coord->wait_for_log(qr/hashring: ring_move paused at after_target_commit/, $off);
+$coord->wait_for_log(qr/ring_move paused at after_target_commit/, $off);
 is($coord->safe_psql('postgres', qq{
-SELECT pid = $pid AND from_version = $v_before AND to_version = $v_now FROM hashring.ring_move_progress WHERE ring = 'r'}),
+SELECT running AND pid = $pid AND from_version = $v_before AND to_version = $v_now FROM hashring.ring_move_progress WHERE ring = 'r'}),
 	't', 'ring_move_progress shows the running move: its backend and versions');
 kill 'KILL', $pid;
 $bg->quit;
