@@ -40,7 +40,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run as root (it installs packages)"; exit 1; }
 
 # TAP tests run against the ASan build when none are named on the command
-# line: the fuzzer (040) and the commit-race test (008) among them.
+# line: the fuzzer (040), the commit-race test (008) and the mover's fault
+# tests (031: libpq, COPY streaming, retries, every injection point) among them.
 # 004 matters: without shared_preload_libraries every image is a
 # backend-local palloc'd copy that ASan can see the end of (shared images
 # live in DSA shared memory, where neither ASan nor valgrind can).
@@ -50,6 +51,7 @@ ASAN_TAP=(
     test/t/005_shared_cache.pl
     test/t/006_concurrent_replace.pl
     test/t/008_snapshot_routing.pl
+    test/t/031_move_faults.pl
     test/t/040_fuzz.pl
 )
 
