@@ -187,6 +187,8 @@ CREATE TABLE hashring.moves (
     target          text,
     rows_moved      bigint      NOT NULL DEFAULT 0,
     rows_scanned    bigint      NOT NULL DEFAULT 0,
+    rows_planned    bigint      NOT NULL DEFAULT 0,
+    rows_estimated  bigint      NOT NULL DEFAULT 0,
     batches         bigint      NOT NULL DEFAULT 0,
     retries         bigint      NOT NULL DEFAULT 0,
     last_error      text,
@@ -266,7 +268,8 @@ BEGIN
        SET settled_version = _move_begin.from_version, moving_to = _move_begin.to_version,
            pid = pg_catalog.pg_backend_pid(), lock_key = _move_begin.lock_key, started_at = pg_catalog.clock_timestamp(),
            updated_at = pg_catalog.clock_timestamp(), source = NULL, target = NULL,
-           rows_moved = 0, rows_scanned = 0, batches = 0, retries = 0, last_error = NULL
+           rows_moved = 0, rows_scanned = 0, rows_planned = 0, rows_estimated = 0, batches = 0, retries = 0,
+           last_error = NULL
      WHERE m.ring OPERATOR(pg_catalog.=) _move_begin.ring AND m.tbl OPERATOR(pg_catalog.=) t;
 END
 $$;
@@ -290,7 +293,8 @@ $$;
 COMMENT ON FUNCTION hashring._move_nodes(text, bigint, bigint) IS 'internal: the nodes ring_move reads from and writes to';
 
 CREATE FUNCTION hashring._move_progress(ring text, tbl text, source text, target text,
-                                        rows_moved bigint, rows_scanned bigint, retries bigint, last_error text)
+                                        rows_moved bigint, rows_scanned bigint, retries bigint, last_error text,
+                                        rows_planned bigint, rows_estimated bigint)
 RETURNS void
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -298,24 +302,26 @@ AS $$
 UPDATE hashring.moves AS m
    SET source = $3, target = $4, rows_moved = $5, rows_scanned = $6,
        batches = m.batches OPERATOR(pg_catalog.+) CASE WHEN $8 IS NULL THEN 1 ELSE 0 END,
-       retries = $7, last_error = COALESCE($8, m.last_error), updated_at = pg_catalog.clock_timestamp()
+       retries = $7, last_error = COALESCE($8, m.last_error), rows_planned = $9, rows_estimated = $10,
+       updated_at = pg_catalog.clock_timestamp()
  WHERE m.ring OPERATOR(pg_catalog.=) $1 AND m.tbl OPERATOR(pg_catalog.=) $2
 $$;
-COMMENT ON FUNCTION hashring._move_progress(text, text, text, text, bigint, bigint, bigint, text) IS 'internal: ring_move''s progress after a batch';
+COMMENT ON FUNCTION hashring._move_progress(text, text, text, text, bigint, bigint, bigint, text, bigint, bigint) IS 'internal: ring_move''s progress after a batch';
 
 -- a finished move: the rows are placed by to_version; returns the ring's version now
-CREATE FUNCTION hashring._move_end(ring text, tbl text, to_version bigint, rows_moved bigint)
+CREATE FUNCTION hashring._move_end(ring text, tbl text, to_version bigint, rows_moved bigint,
+                                   rows_scanned bigint, rows_planned bigint)
 RETURNS bigint
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 UPDATE hashring.moves AS m
    SET settled_version = $3, moving_to = NULL, pid = NULL, source = NULL, target = NULL,
-       rows_moved = $4, updated_at = pg_catalog.clock_timestamp()
+       rows_moved = $4, rows_scanned = $5, rows_planned = $6, updated_at = pg_catalog.clock_timestamp()
  WHERE m.ring OPERATOR(pg_catalog.=) $1 AND m.tbl OPERATOR(pg_catalog.=) $2;
 SELECT r.version FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) $1;
 $$;
-COMMENT ON FUNCTION hashring._move_end(text, text, bigint, bigint) IS 'internal: records a finished ring_move';
+COMMENT ON FUNCTION hashring._move_end(text, text, bigint, bigint, bigint, bigint) IS 'internal: records a finished ring_move';
 
 DROP PROCEDURE hashring.ring_move(text, text, name, integer);
 CREATE PROCEDURE hashring.ring_move(ring text, tbl text, key_column name, batch_size integer DEFAULT 5000,
@@ -401,7 +407,7 @@ SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_versi
                   AND l.pid OPERATOR(pg_catalog.=) m.pid AND l.objsubid OPERATOR(pg_catalog.=) 1
                   AND l.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) ((m.lock_key OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295)
                   AND l.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) (m.lock_key OPERATOR(pg_catalog.&) 4294967295)) AS running,
-       m.source, m.target, m.rows_moved, m.rows_scanned, m.batches, m.retries,
+       m.source, m.target, m.rows_moved, m.rows_planned, m.rows_scanned, m.rows_estimated, m.batches, m.retries,
        CASE WHEN m.updated_at OPERATOR(pg_catalog.>) m.started_at
             THEN (m.rows_moved::double precision OPERATOR(pg_catalog./)
                   pg_catalog.date_part('epoch', m.updated_at OPERATOR(pg_catalog.-) m.started_at))::bigint END

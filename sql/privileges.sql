@@ -54,7 +54,7 @@ WITH ops(op, sql) AS (VALUES
     ('insert history',   $$INSERT INTO hashring.ring_history SELECT * FROM hashring.ring_history LIMIT 0$$),
     ('delete history',   $$DELETE FROM hashring.ring_history WHERE false$$),
     ('write moves',      $$INSERT INTO hashring.moves (ring, tbl, key_column) VALUES ('priv', 'x', 'k')$$),
-    ('_move_begin',      $$SELECT hashring._move_begin('priv', 'x', 'k', 1)$$),
+    ('_move_begin',      $$SELECT hashring._move_begin('priv', 'x', 'k', 1, 0)$$),
     ('_write_history',   $$SELECT hashring._write_history(1, 'someone')$$),
     ('ring_move',        $$CALL hashring.ring_move('priv', 'x', 'k')$$),
     ('ring_grant',       $$SELECT hashring.ring_grant(current_user::regrole, 'change')$$))

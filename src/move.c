@@ -110,6 +110,8 @@ typedef struct Move
 	HashringCacheHint hint;
 	int64			  moved;
 	int64			  scanned;
+	int64			  planned;	 /* misplaced rows found so far (exact once all is scanned) */
+	int64			  estimated; /* the shards' row estimates (pg_class.reltuples) at the start */
 	int64			  retries;
 	int64			  batches;
 	TimestampTz		  started;
@@ -423,7 +425,7 @@ move_describe(Move *m, MoveConn *c)
 					"        AND i.indpred IS NULL AND i.indexprs IS NULL), a.atttypid, "
 					"pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'INSERT') "
 					"AND pg_catalog.has_table_privilege(c.oid, 'UPDATE') AND pg_catalog.has_table_privilege(c.oid, 'DELETE'), "
-					"current_user "
+					"current_user, GREATEST(c.reltuples, 0)::pg_catalog.int8 "
 					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					"JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
 					"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
@@ -467,6 +469,7 @@ move_describe(Move *m, MoveConn *c)
 				 errhint("Create a unique index (or primary key) on the column alone, on every shard.")));
 	}
 	c->identity = pstrdup(PQgetvalue(res, 0, 1));
+	m->estimated += strtoll(PQgetvalue(res, 0, 9), NULL, 10);
 	params[0] = pstrdup(PQgetvalue(res, 0, 0));
 	c->qtable = pstrdup(PQgetvalue(res, 0, 2));
 	c->qkey = pstrdup(PQgetvalue(res, 0, 3));
@@ -803,13 +806,13 @@ static char **
 move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints, bool commit)
 {
 	int			  nargs = strlen(types);
-	Oid			  argtypes[8];
-	Datum		  values[8];
-	char		  nulls[8] = {0};
+	Oid			  argtypes[10];
+	Datum		  values[10];
+	char		  nulls[10] = {0};
 	MemoryContext old = CurrentMemoryContext;
 	char		**row = NULL;
 
-	Assert(nargs <= 8);
+	Assert(nargs <= 10);
 	for (int i = 0; i < nargs; i++)
 	{
 		bool text = types[i] == 't';
@@ -838,10 +841,11 @@ move_spi(Move *m, const char *sql, const char *types, const char *const *texts, 
 static void
 move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error)
 {
-	const char *texts[8] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error};
-	int64		ints[8] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0};
+	const char *texts[10] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL};
+	int64		ints[10] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated};
 
-	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8)", "ttttiiit", texts, ints, true);
+	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", "ttttiiitii", texts,
+					ints, true);
 }
 
 /* Keeps the average rate at or under rows_per_second. */
@@ -991,6 +995,7 @@ move_source(Move *m, int si)
 			MemoryContextSwitchTo(m->cxt);
 			m->conns[owner].pending = lappend(m->conns[owner].pending, pstrdup(key));
 			m->conns[owner].npending++;
+			m->planned++;
 			MemoryContextSwitchTo(page);
 		}
 		PopActiveSnapshot();
@@ -1094,8 +1099,8 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		const char *texts[5] = {m->ring, m->table, m->key_column, NULL, NULL};
-		int64		ints[5] = {0, 0, 0, m->from_version, 0};
+		const char *texts[6] = {m->ring, m->table, m->key_column, NULL, NULL, NULL};
+		int64		ints[6] = {0, 0, 0, m->from_version, 0, 0};
 		char	  **row;
 		char	   *lock_name;
 		int64		now_version;
@@ -1184,7 +1189,10 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		/* done: the table is placed by to_version */
 		ints[2] = m->to_version;
 		ints[3] = m->moved;
-		row = move_spi(m, "SELECT hashring._move_end($1, $2, $3, $4)::pg_catalog.text", "ttii", texts, ints, true);
+		ints[4] = m->scanned;
+		ints[5] = m->planned;
+		row = move_spi(m, "SELECT hashring._move_end($1, $2, $3, $4, $5, $6)::pg_catalog.text", "ttiiii", texts, ints,
+					   true);
 		now_version = (row && row[0]) ? strtoll(row[0], NULL, 10) : m->to_version;
 		ereport(NOTICE,
 				(errmsg("done: " INT64_FORMAT " row(s) moved; %s is placed by version " INT64_FORMAT,

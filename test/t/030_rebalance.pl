@@ -133,6 +133,8 @@ is($coord->safe_psql('postgres', qq{SELECT hashring.ring_placement('r', 'public.
 	"{$mk_new}", 'ring_placement after the move: the new owner only');
 is($coord->safe_psql('postgres', q{SELECT coalesce(moving_to::text, 'none') || '|' || settled_version FROM hashring.moves WHERE ring = 'r'}),
 	"none|$v_now", 'the table is recorded as placed by the current version');
+is($coord->safe_psql('postgres', q{SELECT rows_planned = rows_moved AND rows_moved > 0 AND rows_scanned >= 100000 FROM hashring.moves WHERE ring = 'r'}),
+	't', 'its progress: every planned row moved, every source row read');
 
 # drain a shard to empty
 $coord->safe_psql('postgres', q{SELECT hashring.ring_set_state('r', 'shard2', 'down')});
