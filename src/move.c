@@ -1045,6 +1045,19 @@ move_wait_for_older_transactions(void)
 	}
 }
 
+/* Closes every connection (the servers roll back what they had open) and
+ * releases the move's locks. */
+static void
+move_end(Move *m)
+{
+	move_disconnect_all(m);
+	if (m->locked)
+		(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(m->lock_key));
+	if (m->marked)
+		(void) DirectFunctionCall1(pg_advisory_unlock_shared_int8, Int64GetDatum(MOVE_MARKER_KEY));
+	m->locked = m->marked = false;
+}
+
 /*
  * CALL hashring.ring_move(ring, tbl, key_column, batch_size, from_version,
  *							rows_per_second, max_retries)
@@ -1204,16 +1217,22 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 							m->ring, now_version, m->table)));
 		SPI_finish();
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		move_disconnect_all(m);
-		if (m->locked)
-			(void) DirectFunctionCall1(pg_advisory_unlock_int8, Int64GetDatum(m->lock_key));
-		if (m->marked)
-			(void) DirectFunctionCall1(pg_advisory_unlock_shared_int8, Int64GetDatum(MOVE_MARKER_KEY));
+		move_end(m);
 		MemoryContextSwitchTo(caller);
-		MemoryContextDelete(cxt);
+
+		/*
+		 * The error being thrown may point into the move's memory (an error
+		 * re-thrown from a batch keeps pointers of its copy): free it with
+		 * the error state, after it has been reported.
+		 */
+		MemoryContextSetParent(cxt, ErrorContext);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	move_end(m);
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();
 }
