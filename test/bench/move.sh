@@ -51,6 +51,9 @@
 #   HASHRING_BENCH_MOVE_REPS=2                  rounds per batch size and size
 #   HASHRING_BENCH_MOVE_PORT=54392              coordinator; shards +1..+4
 #   HASHRING_BENCH_MOVE_OUT=<dir for results; default a new /tmp/hashring-bench-move-out.*>
+#   HASHRING_BENCH_MOVE_CONF=<lines appended to every server's postgresql.conf,
+#       e.g. "log_min_duration_statement = 0" to see where the time goes; the
+#       server logs are copied to the results directory at exit>
 #   HASHRING_BENCH_SKIP_BUILD=1  (do not run deps.sh / make / make install)
 set -euo pipefail
 
@@ -106,6 +109,7 @@ cleanup() {
     local rc=$?
     for s in "${SERVERS[@]}"; do
         [ -f "$dir/$s/postmaster.pid" ] && pg_ctl_ "$s" -m immediate stop >/dev/null 2>&1 || true
+        [ -f "$dir/$s.log" ] && cp "$dir/$s.log" "$out/server-$s.log" 2>/dev/null || true
     done
     rm -rf "$dir"
     exit $rc
@@ -157,6 +161,7 @@ max_wal_size = '16GB'
 checkpoint_timeout = '1h'
 # vacuumed explicitly between the timed steps, never during them
 autovacuum = off
+${HASHRING_BENCH_MOVE_CONF:-}
 CONF
 done
 for s in "${SERVERS[@]}"; do
@@ -268,7 +273,7 @@ for N in "${SIZES[@]}"; do
     RING=move_$N
     # -----------------------------------------------------------------------
     log "$(commas "$N") rows: tables on the shards, ring $RING with shards 1-3, load through the router"
-    shards_sql "DROP TABLE IF EXISTS items, items_scratch;
+    shards_sql "SET client_min_messages = warning; DROP TABLE IF EXISTS items, items_scratch;
 CREATE TABLE items (k text PRIMARY KEY, v integer NOT NULL, pad text);
 CREATE TABLE items_scratch (k text PRIMARY KEY, v integer NOT NULL, pad text);"
     q coord >/dev/null <<SQL
@@ -354,7 +359,7 @@ for N in "${SIZES[@]}"; do
         if [ "$bs" = "$BS0" ]; then t="≥ 0.30×"; met=$(judge "$r" ">=" 0.30); sc="ring_move batch_size $bs vs baseline"
         else t="—"; met=""; sc="(info) ring_move batch_size $bs vs baseline"; fi
         row "$sc" "$(commas "$N")" "$(commas "$n")" "$(fmt_s "$ms_")" "$(fmt_rate "$n / $ms_")" \
-            "$(fmt_s "$bs_")" "$(fmt_rate "$n / $bs_")" "$(calc "sprintf(\"%.2f×\", $r)")" "$t" "$met"
+            "$(fmt_s "$bs_")" "$(fmt_rate "$n / $bs_")" "$(calc "sprintf(\"%.3f×\", $r)")" "$t" "$met"
     done
     if [ -n "${samples[back_s_$N]:-}" ]; then
         b=$(med "back_s_$N")
@@ -372,11 +377,11 @@ for ((i = 1; i < ${#SIZES[@]}; i++)); do
         if [ "$bs" = "$BS0" ]; then t="≤ ${lim}×"; met=$(judge "$r" "<=" "$lim"); sc="size scaling: ring_move time at $(commas "$b") / at $(commas "$a") rows (${f}× rows), batch_size $bs"
         else t="—"; met=""; sc="(info) size scaling, batch_size $bs"; fi
         row "$sc" "$(commas "$b") / $(commas "$a")" "$(commas "${MOVED[$b]}") / $(commas "${MOVED[$a]}")" \
-            "$(fmt_s "$tb") / $(fmt_s "$ta")" "—" "—" "—" "$(calc "sprintf(\"%.2f×\", $r)")" "$t" "$met"
+            "$(fmt_s "$tb") / $(fmt_s "$ta")" "—" "—" "—" "$(calc "sprintf(\"%.3f×\", $r)")" "$t" "$met"
     done
     ba=$(med "base_s_$a") bb=$(med "base_s_$b")
     row "(info) size scaling of the baseline" "$(commas "$b") / $(commas "$a")" "" "—" "—" "$(fmt_s "$bb") / $(fmt_s "$ba")" "—" \
-        "$(calc "sprintf(\"%.2f×\", $bb / $ba)")" "—" ""
+        "$(calc "sprintf(\"%.3f×\", $bb / $ba)")" "—" ""
 done
 
 fmt_table() {   # TSV -> padded Markdown table (perl: widths in characters, not bytes)

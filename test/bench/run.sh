@@ -4,6 +4,9 @@
 #   make bench               # as root; or: bash test/bench/run.sh
 #   sudo make bench          # as a user with sudo
 #
+# (`make bench` then runs test/bench/move.sh, the rebalancing benchmark of
+# ring_move; HASHRING_BENCH_MOVE=0 skips it.)
+#
 # Installs missing Debian packages (scripts/deps.sh), builds and installs the
 # extension, starts its own throwaway PostgreSQL server (as the `postgres`
 # user, in a fresh mktemp directory, unix socket only, non-default port,
