@@ -10,6 +10,9 @@ CREATE ROLE hr_mover;
 CREATE ROLE hr_nobody;
 CREATE ROLE hr_selectonly;
 CREATE ROLE hr_hostile;
+-- the hostile role may create schemas and objects in this database
+SELECT current_database() AS db \gset
+GRANT CREATE ON DATABASE :"db" TO hr_hostile;
 SELECT hashring.ring_grant('hr_router', 'route');
 SELECT hashring.ring_grant('hr_reader', 'read');
 SELECT hashring.ring_grant('hr_admin', 'change');
@@ -23,15 +26,22 @@ SELECT hashring.ring_node('priv', 'k1') IS NOT NULL AS owner_routes,
        (SELECT count(*) FROM hashring.ring_balance('priv')) AS owner_balance;
 
 -- what each role may do, run as that role; every cell is the SQLSTATE it
--- got ('ok' when it worked)
+-- got.  42501 is a refusal; anything else means the role was allowed:
+-- 'ok', or the call itself failing for its own reasons (25001: ring_move
+-- inside try()'s transaction; 55000: version 1 of the ring had no nodes, a
+-- node without a target; 42704: no default ring, a node that the rollback of
+-- an earlier cell removed; 22023: slot ranges on a vnode ring).  Each cell
+-- runs in a subtransaction that is rolled back, whatever happened.
 CREATE FUNCTION pg_temp.try(role text, sql text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('SET LOCAL ROLE %I', role);
     BEGIN
         EXECUTE sql;
+        RAISE EXCEPTION USING ERRCODE = 'P0099';   -- worked: undo it all the same
+    EXCEPTION WHEN SQLSTATE 'P0099' THEN
         RESET ROLE;
         RETURN 'ok';
-    EXCEPTION WHEN OTHERS THEN
+    WHEN OTHERS THEN
         RESET ROLE;
         RETURN SQLSTATE;
     END;
@@ -40,28 +50,57 @@ GRANT USAGE ON SCHEMA pg_temp TO PUBLIC;
 \set VERBOSITY terse
 WITH ops(op, sql) AS (VALUES
     ('ring_node',        $$SELECT hashring.ring_node('priv', 'k1')$$),
-    ('ring_nodes',       $$SELECT hashring.ring_nodes('priv', 'k1', 2)$$),
+    ('ring_node default', $$SELECT hashring.ring_node('k1')$$),
     ('ring_node typed',  $$SELECT hashring.ring_node('priv', 42)$$),
+    ('ring_node version', $$SELECT hashring.ring_node('priv', 'k1', 1)$$),
+    ('ring_nodes',       $$SELECT hashring.ring_nodes('priv', 'k1', 2)$$),
+    ('ring_nodes version', $$SELECT hashring.ring_nodes('priv', 'k1', 2, 1)$$),
+    ('ring_hash',        $$SELECT hashring.ring_hash('priv', 'k1')$$),
+    ('ring_slot',        $$SELECT hashring.ring_slot('k1')$$),
     ('ring_placement',   $$SELECT hashring.ring_placement('priv', 'items', 'k1')$$),
     ('ring_balance',     $$SELECT * FROM hashring.ring_balance('priv')$$),
     ('ring_diff',        $$SELECT * FROM hashring.ring_diff('priv', 1)$$),
     ('ring_versions',    $$SELECT * FROM hashring.ring_versions('priv')$$),
+    ('ring_plan_moves',  $$SELECT * FROM hashring.ring_plan_moves('priv', 'pg_catalog.pg_class', 'relname', 1)$$),
+    ('ring_cache_info',  $$SELECT * FROM hashring.ring_cache_info()$$),
+    ('node_points',      $$SELECT hashring.node_points(1, 160)$$),
+    ('select rings',     $$SELECT * FROM hashring.rings$$),
     ('select nodes',     $$SELECT * FROM hashring.nodes$$),
+    ('select slots',     $$SELECT * FROM hashring.slot_ranges$$),
     ('select history',   $$SELECT * FROM hashring.ring_history$$),
+    ('select moves',     $$SELECT * FROM hashring.moves$$),
+    ('move progress',    $$SELECT * FROM hashring.ring_move_progress$$),
+    ('ring_create',      $$SELECT hashring.ring_create('c_' || current_user)$$),
     ('ring_add_node',    $$SELECT hashring.ring_add_node('priv', 'x_' || current_user)$$),
-    ('update nodes',     $$UPDATE hashring.nodes SET weight = 1 WHERE ring = 'priv' AND node = 'n1'$$),
+    ('ring_set_weight',  $$SELECT hashring.ring_set_weight('priv', 'n3', 1)$$),
+    ('ring_set_state',   $$SELECT hashring.ring_set_state('priv', 'n3', 'active')$$),
+    ('ring_set_node_id', $$SELECT hashring.ring_set_node_id('priv', 'n3', NULL)$$),
+    ('ring_remove_node', $$SELECT hashring.ring_remove_node('priv', 'x_' || current_user)$$),
+    ('ring_drop',        $$SELECT hashring.ring_drop('c_' || current_user)$$),
+    ('ring_assign_slots', $$SELECT hashring.ring_assign_slots('priv', 'n1', 0, 1)$$),
+    ('ring_clear_slots', $$SELECT hashring.ring_clear_slots('priv')$$),
     ('prune',            $$SELECT hashring.ring_prune_versions('priv', 1)$$),
+    ('insert rings',     $$INSERT INTO hashring.rings (ring) VALUES ('d_' || current_user)$$),
+    ('update nodes',     $$UPDATE hashring.nodes SET weight = 1 WHERE ring = 'priv' AND node = 'n1'$$),
+    ('delete nodes',     $$DELETE FROM hashring.nodes WHERE ring = 'priv' AND node = 'nope'$$),
+    ('truncate slots',   $$TRUNCATE hashring.slot_ranges$$),
     ('insert history',   $$INSERT INTO hashring.ring_history SELECT * FROM hashring.ring_history LIMIT 0$$),
     ('delete history',   $$DELETE FROM hashring.ring_history WHERE false$$),
     ('write moves',      $$INSERT INTO hashring.moves (ring, tbl, key_column) VALUES ('priv', 'x', 'k')$$),
+    ('ring_settle',      $$SELECT hashring.ring_settle('priv', 's_' || current_user, 'k')$$),
     ('_move_begin',      $$SELECT hashring._move_begin('priv', 'x', 'k', 1, 0)$$),
+    ('_shard_table',     $$SELECT hashring._shard_table('priv', 'n1', 'items')$$),
     ('_write_history',   $$SELECT hashring._write_history(1, 'someone')$$),
+    ('_check_ring',      $$SELECT hashring._check_ring('priv')$$),
     ('ring_move',        $$CALL hashring.ring_move('priv', 'x', 'k')$$),
-    ('ring_grant',       $$SELECT hashring.ring_grant(current_user::regrole, 'change')$$))
+    ('ring_grant',       $$SELECT hashring.ring_grant(current_user::regrole, 'change')$$),
+    ('ring_revoke',      $$SELECT hashring.ring_revoke('hr_router', 'route')$$))
 SELECT op,
-       pg_temp.try('hr_nobody', sql) AS nobody, pg_temp.try('hr_selectonly', sql) AS selectonly,
+       pg_temp.try('hr_nobody', sql) AS nobody, pg_temp.try('hr_hostile', sql) AS hostile,
+       pg_temp.try('hr_selectonly', sql) AS selectonly,
        pg_temp.try('hr_router', sql) AS router, pg_temp.try('hr_reader', sql) AS reader,
-       pg_temp.try('hr_admin', sql) AS admin, pg_temp.try('hr_mover', sql) AS mover
+       pg_temp.try('hr_admin', sql) AS admin, pg_temp.try('hr_mover', sql) AS mover,
+       pg_temp.try(current_user, sql) AS owner
   FROM ops;
 \set VERBOSITY default
 
