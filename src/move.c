@@ -144,7 +144,7 @@ move_wait_socket(PGconn *conn, bool for_write)
 }
 
 static void
-move_conn_error(MoveConn *c, const char *what) pg_attribute_noreturn();
+move_conn_error(MoveConn *c, const char *what) __attribute__((noreturn));
 
 static void
 move_conn_error(MoveConn *c, const char *what)
@@ -159,7 +159,7 @@ move_conn_error(MoveConn *c, const char *what)
 
 /* Reports a failed result as an ERROR with the remote SQLSTATE. */
 static void
-move_result_error(MoveConn *c, PGresult *res, const char *what) pg_attribute_noreturn();
+move_result_error(MoveConn *c, PGresult *res, const char *what) __attribute__((noreturn));
 
 static void
 move_result_error(MoveConn *c, PGresult *res, const char *what)
