@@ -152,7 +152,10 @@ CREATE DATABASE hr_hostile_db OWNER hr_hostile;
 SET ROLE hr_hostile;
 CREATE SCHEMA hashring;
 RESET ROLE;
+-- terse: PostgreSQL 18 adds the extension script's text to the context
+\set VERBOSITY terse
 CREATE EXTENSION hashring;
+\set VERBOSITY default
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'hashring';
 -- its own empty schema is accepted
 DROP SCHEMA hashring;
