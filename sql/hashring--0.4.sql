@@ -1233,6 +1233,30 @@ SELECT CASE WHEN pg_catalog.strpos(tbl, '.') OPERATOR(pg_catalog.=) 0
 $$;
 COMMENT ON FUNCTION hashring._move_table(text) IS 'internal: a shard table''s name, schema-qualified (public when none is given)';
 
+-- a table's hashring.moves row, created if missing and locked; its key
+-- column must be the one given
+CREATE FUNCTION hashring._moves_row(ring text, tbl text, key_column text)
+RETURNS hashring.moves
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rec hashring.moves;
+BEGIN
+    INSERT INTO hashring.moves AS m (ring, tbl, key_column) VALUES (_moves_row.ring, _moves_row.tbl, _moves_row.key_column)
+        ON CONFLICT DO NOTHING;
+    SELECT * INTO rec FROM hashring.moves AS m
+     WHERE m.ring OPERATOR(pg_catalog.=) _moves_row.ring AND m.tbl OPERATOR(pg_catalog.=) _moves_row.tbl FOR UPDATE;
+    IF rec.key_column OPERATOR(pg_catalog.<>) _moves_row.key_column THEN
+        RAISE EXCEPTION 'table % of ring "%" is sharded by column "%", not "%"', _moves_row.tbl, _moves_row.ring,
+                        rec.key_column, _moves_row.key_column
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN rec;
+END
+$$;
+COMMENT ON FUNCTION hashring._moves_row(text, text, text) IS 'internal: a sharded table''s hashring.moves row, created if missing, locked, with its key column checked';
+
 /*
  * Starts or resumes a move: returns the version the rows are placed by and
  * the version this move takes them to (an interrupted move is finished
@@ -1259,15 +1283,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'hashring.ring_versions() lists the versions routing can use.';
     END IF;
-    INSERT INTO hashring.moves AS m (ring, tbl, key_column) VALUES (_move_begin.ring, t, _move_begin.key_column)
-        ON CONFLICT DO NOTHING;
-    SELECT * INTO rec FROM hashring.moves AS m
-     WHERE m.ring OPERATOR(pg_catalog.=) _move_begin.ring AND m.tbl OPERATOR(pg_catalog.=) t FOR UPDATE;
-    IF rec.key_column OPERATOR(pg_catalog.<>) _move_begin.key_column THEN
-        RAISE EXCEPTION 'table % of ring "%" is sharded by column "%", not "%"', t, _move_begin.ring,
-                        rec.key_column, _move_begin.key_column
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    rec := hashring._moves_row(_move_begin.ring, t, _move_begin.key_column);
     IF rec.moving_to IS NOT NULL THEN
         IF $4 IS NOT NULL AND $4 OPERATOR(pg_catalog.<>) rec.settled_version THEN
             RAISE EXCEPTION 'a move of % from version % to version % of ring "%" was interrupted',
@@ -1472,15 +1488,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'hashring.ring_versions() lists the versions routing can use; a change made in this transaction is recorded when it commits.';
     END IF;
-    INSERT INTO hashring.moves AS m (ring, tbl, key_column) VALUES (ring_settle.ring, t, ring_settle.key_column)
-        ON CONFLICT DO NOTHING;
-    SELECT * INTO rec FROM hashring.moves AS m
-     WHERE m.ring OPERATOR(pg_catalog.=) ring_settle.ring AND m.tbl OPERATOR(pg_catalog.=) t FOR UPDATE;
-    IF rec.key_column OPERATOR(pg_catalog.<>) ring_settle.key_column THEN
-        RAISE EXCEPTION 'table % of ring "%" is sharded by column "%", not "%"', t, ring_settle.ring,
-                        rec.key_column, ring_settle.key_column
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    rec := hashring._moves_row(ring_settle.ring, t, ring_settle.key_column);
     IF rec.moving_to IS NOT NULL THEN
         RAISE EXCEPTION 'a move of % to version % of ring "%" is running or was interrupted', t, rec.moving_to, ring_settle.ring
             USING ERRCODE = 'object_not_in_prerequisite_state',
