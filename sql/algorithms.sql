@@ -150,4 +150,22 @@ SELECT hashring.ring_node('a_xor', 'k') AS after_id,
 SELECT hashring.ring_set_node_id('a_xor', 'n5', NULL);
 SELECT hashring.ring_node('a_xor', 'k') AS back_to_name_id;
 
+-- the registry (src/algorithms.c) as SQL sees it; the triggers read it too
+SELECT * FROM hashring.ring_algorithms();
+-- every algorithm it lists can be created, routed by and diffed (each has
+-- its ring_diff), and refuses or takes weights as it says
+SELECT hashring.ring_create('reg_' || algorithm, algorithm) FROM hashring.ring_algorithms() \g /dev/null
+SELECT hashring.ring_add_node('reg_' || algorithm, 'n' || i)
+  FROM hashring.ring_algorithms(), generate_series(1, 3) i \g /dev/null
+SELECT hashring.ring_assign_slots('reg_' || algorithm, 'n1', 0, 16383)
+  FROM hashring.ring_algorithms() WHERE slot_ranges \g /dev/null
+SELECT hashring.ring_add_node('reg_' || algorithm, 'n4') FROM hashring.ring_algorithms() \g /dev/null
+SELECT a.algorithm, a.weighted,
+       hashring.ring_node('reg_' || a.algorithm, 'some key') IS NOT NULL AS routes,
+       (SELECT count(*) FROM hashring.ring_diff('reg_' || a.algorithm,
+            (SELECT max(h.version) - 1 FROM hashring.ring_history h WHERE h.ring = 'reg_' || a.algorithm))) AS flows_to_n4,
+       pg_temp.err(format($q$SELECT hashring.ring_add_node(%L, 'heavy', 2)$q$, 'reg_' || a.algorithm)) AS weight_2
+  FROM hashring.ring_algorithms() a;
+SELECT hashring.ring_drop('reg_' || algorithm) FROM hashring.ring_algorithms() \g /dev/null
+
 SELECT hashring.ring_drop(r) FROM algos \g /dev/null

@@ -16,6 +16,8 @@
  */
 #include "hashring.h"
 
+#include "miscadmin.h"
+
 /* Java's (int) cast of a double: truncation, saturating, NaN to 0. */
 static inline int32
 jump_java_d2i(double d)
@@ -56,17 +58,6 @@ jump_guava(int64 input, int32 buckets)
 	}
 }
 
-static Size
-jump_plan(HashringBuild *b, uint32 *points)
-{
-	return 0;
-}
-
-static void
-jump_fill(HashringBuild *b, HashringImage *img, char *data)
-{
-}
-
 static uint32
 jump_bucket(const HashringImage *img, const HashringKey *key)
 {
@@ -96,20 +87,52 @@ jump_shares(const HashringImage *img, double *shares)
 	pfree(rank_share);
 }
 
-static int64
-jump_key_hash(const HashringImage *img, const HashringKey *key)
+/*
+ * ring_diff: analytic, like its ring_balance.  Buckets keep their numbers; from
+ * N1 to N2 buckets a key stays in bucket b < min(N1, N2) with probability
+ * 1/max(N1, N2), and each (old bucket, new bucket) pair across the boundary
+ * carries 1/(N1 * N2) (jump's design property: the buckets added or removed
+ * take and give keys uniformly).  Down buckets pass on along node order.
+ */
+static void
+jump_diff(HashringDiff *d)
 {
-	return (int64) hashring_hash_bytes(key->data, key->len);
+	const HashringImage *a = d->a;
+	const HashringImage *b = d->b;
+	uint64				 n1 = a->nnodes, n2 = b->nnodes;
+	uint64				 nmin = Min(n1, n2), nmax = Max(n1, n2);
+	uint128				 space = (uint128) 1 << 64;
+
+	if ((uint128) n1 * n2 > 20000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring_diff of jump rings is limited to 20,000,000 bucket pairs")));
+	for (uint64 r = 0; r < nmin; r++)
+		hashring_diff_add(d, hashring_owner_by_rank(a, (uint32) r), hashring_owner_by_rank(b, (uint32) r),
+						  space / nmax, 0, 0, false);
+	for (uint64 r1 = 0; r1 < n1; r1++)
+		for (uint64 r2 = 0; r2 < n2; r2++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			/* across the boundary: one side's bucket exists only in that version */
+			if ((r1 < nmin) == (r2 < nmin))
+				continue;
+			if (r1 >= nmin && r2 >= nmin)
+				continue;
+			hashring_diff_add(d, hashring_owner_by_rank(a, (uint32) r1), hashring_owner_by_rank(b, (uint32) r2),
+							  space / (n1 * n2), 0, 0, false);
+		}
 }
 
 const HashringAlgo hashring_algo_jump = {
 	.name = "jump",
 	.weighted = false,
 	.has_points = false,
-	.plan = jump_plan,
-	.fill = jump_fill,
+	.fixed_order = true,
+	.key_space_bits = 64,
 	.owner = jump_owner,
 	.walk = jump_walk,
 	.shares = jump_shares,
-	.key_hash = jump_key_hash,
+	.key_hash = hashring_key_xxh3,
+	.diff = jump_diff,
 };

@@ -190,42 +190,23 @@ static int
 ketama_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
 	const KetamaPoint *pts = HR_IMAGE_DATA(img);
-	uint32			   start;
-	int				   found = 0;
-	bool			  *seen;
 
 	if (img->npoints == 0)
 		return 0; /* hashring_preference goes on in node order */
-	start = ketama_find(img, ketama_key_value(key));
-	seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
-
-	for (uint32 step = 0; step < img->npoints && found < n; step++)
-		found = hashring_collect(img, pts[(start + step) % img->npoints].owner, n, out, found, seen);
-	if (seen)
-		pfree(seen);
-	return found;
+	return hashring_walk_owners(img, &pts[0].owner, sizeof(KetamaPoint), img->npoints,
+								ketama_find(img, ketama_key_value(key)), n, out);
 }
 
-static void
-ketama_shares(const HashringImage *img, double *shares)
+static uint64
+ketama_point_pos(const HashringImage *img, uint32 i)
 {
-	const KetamaPoint *pts = HR_IMAGE_DATA(img);
-	uint64			  *acc = palloc0(sizeof(uint64) * Max(img->nnodes, 1));
-	uint32			   last = img->npoints - 1;
+	return ((const KetamaPoint *) HR_IMAGE_DATA(img))[i].value;
+}
 
-	if (img->npoints == 0)
-	{
-		if (img->nlive > 0)
-			acc[hashring_owner_by_rank(img, 0)] = UINT64CONST(1) << 32;
-	}
-	else if (pts[0].value == pts[last].value)
-		acc[pts[0].owner] = UINT64CONST(1) << 32;
-	else
-		for (uint32 j = 0; j < img->npoints; j++)
-			acc[pts[j].owner] += (uint32) (pts[j].value - pts[j == 0 ? last : j - 1].value);
-	for (uint32 i = 0; i < img->nnodes; i++)
-		shares[i] = (double) acc[i] / 4294967296.0;
-	pfree(acc);
+static uint32
+ketama_point_owner(const HashringImage *img, uint32 i)
+{
+	return ((const KetamaPoint *) HR_IMAGE_DATA(img))[i].owner;
 }
 
 static int64
@@ -238,10 +219,14 @@ const HashringAlgo hashring_algo_ketama = {
 	.name = "ketama",
 	.weighted = true,
 	.has_points = true,
+	.key_space_bits = 32,
 	.plan = ketama_plan,
 	.fill = ketama_fill,
 	.owner = ketama_owner,
 	.walk = ketama_walk,
-	.shares = ketama_shares,
+	.shares = hashring_arc_shares,
 	.key_hash = ketama_key_hash,
+	.diff = hashring_diff_points,
+	.point_pos = ketama_point_pos,
+	.point_owner = ketama_point_owner,
 };

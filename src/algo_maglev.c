@@ -128,16 +128,8 @@ maglev_owner(const HashringImage *img, const HashringKey *key)
 static int
 maglev_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
-	const uint32 *table = HR_IMAGE_DATA(img);
-	uint32		  e = maglev_entry(img, key);
-	int			  found = 0;
-	bool		 *seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
-
-	for (uint32 step = 0; step < img->data_count && found < n; step++)
-		found = hashring_collect(img, table[(e + step) % img->data_count], n, out, found, seen);
-	if (seen)
-		pfree(seen);
-	return found;
+	return hashring_walk_owners(img, HR_IMAGE_DATA(img), sizeof(uint32), img->data_count,
+								maglev_entry(img, key), n, out);
 }
 
 static void
@@ -154,20 +146,22 @@ maglev_shares(const HashringImage *img, double *shares)
 	pfree(count);
 }
 
-static int64
-maglev_key_hash(const HashringImage *img, const HashringKey *key)
+static void
+maglev_diff(HashringDiff *d)
 {
-	return (int64) hashring_hash_bytes(key->data, key->len);
+	hashring_diff_entries(d, "maglev table");
 }
 
 const HashringAlgo hashring_algo_maglev = {
 	.name = "maglev",
 	.weighted = true,
 	.has_points = true,
+	.parameter = "table_size",
 	.plan = maglev_plan,
 	.fill = maglev_fill,
 	.owner = maglev_owner,
 	.walk = maglev_walk,
 	.shares = maglev_shares,
-	.key_hash = maglev_key_hash,
+	.key_hash = hashring_key_xxh3,
+	.diff = maglev_diff,
 };

@@ -23,19 +23,9 @@
 #include "catalog/partition.h"
 #include "catalog/pg_collation.h"
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/typcache.h"
-
-static Size
-pghash_plan(HashringBuild *b, uint32 *points)
-{
-	return 0;
-}
-
-static void
-pghash_fill(HashringBuild *b, HashringImage *img, char *data)
-{
-}
 
 static uint64
 pghash_rowhash(const HashringKey *key)
@@ -81,6 +71,76 @@ pghash_shares(const HashringImage *img, double *shares)
 	pfree(rank_share);
 }
 
+/*
+ * ring_diff: the row hash is uniform over 2^64 values; remainder r1 of N1 and
+ * r2 of N2 share exactly the values x < 2^64 with x = r1 (mod N1) and
+ * x = r2 (mod N2), counted by the Chinese remainder theorem.
+ */
+static uint64
+pghash_gcd(uint64 x, uint64 y)
+{
+	while (y)
+	{
+		uint64 t = x % y;
+
+		x = y;
+		y = t;
+	}
+	return x;
+}
+
+/* inverse of x modulo m (gcd 1), by the extended Euclidean algorithm */
+static int64
+pghash_inverse(int64 x, int64 m)
+{
+	int64 t = 0, newt = 1, r = m, newr = x % m;
+
+	while (newr != 0)
+	{
+		int64 q = r / newr;
+		int64 tmp;
+
+		tmp = t - q * newt;
+		t = newt;
+		newt = tmp;
+		tmp = r - q * newr;
+		r = newr;
+		newr = tmp;
+	}
+	return t < 0 ? t + m : t;
+}
+
+static void
+pghash_diff(HashringDiff *d)
+{
+	const HashringImage *a = d->a;
+	const HashringImage *b = d->b;
+	uint64				 n1 = a->nnodes, n2 = b->nnodes;
+	uint64				 g = pghash_gcd(n1, n2);
+	uint64				 m = n2 / g;
+	uint128				 l = (uint128) (n1 / g) * n2;
+	int64				 inv = m > 1 ? pghash_inverse((int64) ((n1 / g) % m), (int64) m) : 0;
+
+	if ((uint128) n1 * n2 / g > HASHRING_DIFF_MAX_FLOWS)
+		hashring_diff_too_many();
+	for (uint64 r1 = 0; r1 < n1; r1++)
+	{
+		uint32 from = hashring_owner_by_rank(a, (uint32) r1);
+
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 r2 = (r1 % g); r2 < n2; r2 += g)
+		{
+			/* x = r1 + n1 * t with n1 * t = r2 - r1 (mod n2) */
+			int64	delta = (int64) ((r2 + n2 - r1 % n2) % n2) / (int64) g;
+			uint128 t = m > 1 ? ((uint128) delta * (uint64) inv) % m : 0;
+			uint128 x0 = r1 + (uint128) n1 * t;
+			uint128 count = (((uint128) 1 << 64) - 1 - x0) / l + 1;
+
+			hashring_diff_add(d, from, hashring_owner_by_rank(b, (uint32) r2), count, 0, 0, false);
+		}
+	}
+}
+
 static int64
 pghash_key_hash(const HashringImage *img, const HashringKey *key)
 {
@@ -91,10 +151,11 @@ const HashringAlgo hashring_algo_pghash = {
 	.name = "pg_hash",
 	.weighted = false,
 	.has_points = false,
-	.plan = pghash_plan,
-	.fill = pghash_fill,
+	.typed_keys = true,
+	.key_space_bits = 64,
 	.owner = pghash_owner,
 	.walk = pghash_walk,
 	.shares = pghash_shares,
 	.key_hash = pghash_key_hash,
+	.diff = pghash_diff,
 };

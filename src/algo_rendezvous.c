@@ -23,6 +23,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "utils/float.h"
 
 static Size
 rendezvous_plan(HashringBuild *b, uint32 *points)
@@ -131,20 +132,142 @@ rendezvous_shares(const HashringImage *img, double *shares)
 		shares[i] = HR_NODE_LIVE(img, i) ? HR_IMAGE_NODES(img)[i].weight / total : 0.0;
 }
 
-static int64
-rendezvous_key_hash(const HashringImage *img, const HashringKey *key)
+/*
+ * ring_diff: exact.  With X_s = -ln(u_s) ~ Exp(1), shared by both versions
+ * (a node's draw depends only on its name and the key), A picks argmin
+ * X_s / a_s and B argmin X_s / b_s.  For i -> j (i != j), substituting
+ * X_j = t X_i and integrating X_i out leaves
+ *	  P = integral over t in (a_j / a_i, b_j / b_i) of dt / C(t)^2,
+ *	  C(t) = 1 + t + sum over k != i, j of max(a_k / a_i, t * b_k / b_j),
+ * piecewise linear in t, so each piece integrates in closed form.
+ */
+typedef struct RendezvousUnion
 {
-	return (int64) hashring_hash_bytes(key->data, key->len);
+	int	   ia, ib; /* node index in a / b, or -1 */
+	double wa, wb; /* live weight in a / b, or 0 */
+} RendezvousUnion;
+
+static int
+rendezvous_double_cmp(const void *x, const void *y)
+{
+	double a = *(const double *) x, b = *(const double *) y;
+
+	return (a > b) - (a < b);
+}
+
+static void
+rendezvous_diff(HashringDiff *d)
+{
+	const HashringImage *a = d->a;
+	const HashringImage *b = d->b;
+	RendezvousUnion		*u = palloc(sizeof(RendezvousUnion) * (a->nnodes + b->nnodes));
+	int					 n = 0;
+	uint32				 i = 0, j = 0;
+	double				*bp;
+
+	/* the union of both node tables (both sorted by name) */
+	while (i < a->nnodes || j < b->nnodes)
+	{
+		int c;
+
+		if (i >= a->nnodes)
+			c = 1;
+		else if (j >= b->nnodes)
+			c = -1;
+		else
+		{
+			uint32 la = HR_IMAGE_NODES(a)[i].name_len, lb = HR_IMAGE_NODES(b)[j].name_len;
+
+			c = memcmp(HR_IMAGE_NAME(a, i), HR_IMAGE_NAME(b, j), Min(la, lb));
+			if (c == 0)
+				c = (la > lb) - (la < lb);
+		}
+		u[n].ia = c <= 0 ? (int) i : -1;
+		u[n].ib = c >= 0 ? (int) j : -1;
+		u[n].wa = (u[n].ia >= 0 && HR_NODE_LIVE(a, i)) ? HR_IMAGE_NODES(a)[i].weight : 0;
+		u[n].wb = (u[n].ib >= 0 && HR_NODE_LIVE(b, j)) ? HR_IMAGE_NODES(b)[j].weight : 0;
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+		n++;
+	}
+	if (n > 300)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring_diff of rendezvous rings is limited to 300 nodes")));
+	bp = palloc(sizeof(double) * (n + 2));
+	for (int x = 0; x < n; x++)
+	{
+		if (u[x].wa <= 0)
+			continue;
+		for (int y = 0; y < n; y++)
+		{
+			double lo, hi, p, q, total = 0;
+			int	   nb = 0;
+
+			if (y == x || u[y].wb <= 0)
+				continue;
+			lo = u[y].wa / u[x].wa;										  /* A: i beats j */
+			hi = u[x].wb > 0 ? u[y].wb / u[x].wb : get_float8_infinity(); /* B: j beats i */
+			if (!(lo < hi))
+				continue;
+			bp[nb++] = lo;
+			for (int k = 0; k < n; k++)
+			{
+				double al, be;
+
+				if (k == x || k == y)
+					continue;
+				al = u[k].wa / u[x].wa;
+				be = u[k].wb / u[y].wb;
+				if (al > 0 && be > 0 && al / be > lo && al / be < hi)
+					bp[nb++] = al / be;
+			}
+			qsort(bp, nb, sizeof(double), rendezvous_double_cmp);
+			bp[nb++] = hi;
+			for (int s = 0; s + 1 < nb; s++)
+			{
+				double t0 = bp[s], t1 = bp[s + 1], mid;
+
+				if (!(t1 > t0))
+					continue;
+				mid = isinf(t1) ? t0 + 1 : (t0 + t1) / 2;
+				/* C(t) = p + q t on this piece */
+				p = 1;
+				q = 1;
+				for (int k = 0; k < n; k++)
+				{
+					double al, be;
+
+					if (k == x || k == y)
+						continue;
+					al = u[k].wa / u[x].wa;
+					be = u[k].wb / u[y].wb;
+					if (al >= be * mid)
+						p += al;
+					else
+						q += be;
+				}
+				total += (1.0 / (p + q * t0) - (isinf(t1) ? 0.0 : 1.0 / (p + q * t1))) / q;
+			}
+			if (total > 0)
+				hashring_diff_add(d, (uint32) u[x].ia, (uint32) u[y].ib,
+								  (uint128) (total * 18446744073709551616.0), 0, 0, false);
+		}
+	}
 }
 
 const HashringAlgo hashring_algo_rendezvous = {
 	.name = "rendezvous",
 	.weighted = true,
 	.has_points = false,
+	.key_space_bits = 64,
 	.plan = rendezvous_plan,
 	.fill = rendezvous_fill,
 	.owner = rendezvous_owner,
 	.walk = rendezvous_walk,
 	.shares = rendezvous_shares,
-	.key_hash = rendezvous_key_hash,
+	.key_hash = hashring_key_xxh3,
+	.diff = rendezvous_diff,
 };

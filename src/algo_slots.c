@@ -198,24 +198,23 @@ slots_owner(const HashringImage *img, const HashringKey *key)
 static int
 slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
-	const uint32 *eff = HR_IMAGE_DATA(img);
-	const uint16 *run_end = (const uint16 *) (eff + HASHRING_SLOTS);
-	int32		  s = hashring_key_slot(key->data, key->len);
-	int			  found = 0;
-	bool		 *seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
+	const uint32	 *eff = HR_IMAGE_DATA(img);
+	const uint16	 *run_end = (const uint16 *) (eff + HASHRING_SLOTS);
+	int32			  s = hashring_key_slot(key->data, key->len);
+	HashringCollector c;
 
 	/* one step per run of slots with the same owner, once around */
-	for (int walked = 0; walked < HASHRING_SLOTS && found < n;)
+	hashring_collector_init(&c, img, n, out);
+	for (int walked = 0; walked < HASHRING_SLOTS;)
 	{
 		int next = run_end[s];
 
-		found = hashring_collect(img, eff[s], n, out, found, seen);
+		if (hashring_collector_add(&c, eff[s]))
+			break;
 		walked += next == s ? HASHRING_SLOTS : (next - s + HASHRING_SLOTS) % HASHRING_SLOTS;
 		s = next;
 	}
-	if (seen)
-		pfree(seen);
-	return found;
+	return hashring_collector_done(&c);
 }
 
 static void
@@ -237,14 +236,22 @@ slots_key_hash(const HashringImage *img, const HashringKey *key)
 	return hashring_key_slot(key->data, key->len);
 }
 
+static void
+slots_diff(HashringDiff *d)
+{
+	hashring_diff_entries(d, "slot map");
+}
+
 const HashringAlgo hashring_algo_slots = {
 	.name = "slots",
 	.weighted = false,
 	.has_points = true,
+	.slot_ranges = true,
 	.plan = slots_plan,
 	.fill = slots_fill,
 	.owner = slots_owner,
 	.walk = slots_walk,
 	.shares = slots_shares,
 	.key_hash = slots_key_hash,
+	.diff = slots_diff,
 };

@@ -265,76 +265,36 @@ static int
 vnode_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
 	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32				 start = vnode_find(img, hashring_hash_bytes(key->data, key->len));
-	int					 found = 0;
-	bool				*seen = NULL;
 
-	/* Small n: a linear scan of out[] beats clearing flags. */
-	if (n > 8)
-		seen = palloc0(sizeof(bool) * img->nnodes);
-	for (uint32 step = 0; step < img->npoints && found < n; step++)
-	{
-		uint32 p = start + step;
-
-		CHECK_FOR_INTERRUPTS();
-		if (p >= img->npoints)
-			p -= img->npoints;
-		found = hashring_collect(img, points[p].owner, n, out, found, seen);
-	}
-	if (seen)
-		pfree(seen);
-	return found;
+	return hashring_walk_owners(img, &points[0].owner, sizeof(HashringPoint), img->npoints,
+								vnode_find(img, hashring_hash_bytes(key->data, key->len)), n, out);
 }
 
-/*
- * Exact fraction of the 2^64 hash space each node owns: the arcs
- * (pos[j-1], pos[j]] summed per owner.
- */
-static void
-vnode_shares(const HashringImage *img, double *shares)
+static uint64
+vnode_point_pos(const HashringImage *img, uint32 i)
 {
-	const HashringPoint *points = HR_IMAGE_POINTS(img);
-	uint32				 last = img->npoints - 1;
-	uint128				*acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
-	const double		 space = 18446744073709551616.0; /* 2^64 */
-
-	if (img->npoints == 0)
-		;
-	else if (HR_POINT_POS(&points[0]) == HR_POINT_POS(&points[last]))
-	{
-		/* one point, or all points at one position: the first owns it all */
-		acc[points[0].owner] = (uint128) 1 << 64;
-	}
-	else
-	{
-		for (uint32 j = 0; j < img->npoints; j++)
-		{
-			uint64 prev = HR_POINT_POS(&points[j == 0 ? last : j - 1]);
-
-			CHECK_FOR_INTERRUPTS();
-
-			acc[points[j].owner] += (uint64) (HR_POINT_POS(&points[j]) - prev);
-		}
-	}
-	for (uint32 i = 0; i < img->nnodes; i++)
-		shares[i] = (double) acc[i] / space;
-	pfree(acc);
+	return HR_POINT_POS(&HR_IMAGE_POINTS(img)[i]);
 }
 
-static int64
-vnode_key_hash(const HashringImage *img, const HashringKey *key)
+static uint32
+vnode_point_owner(const HashringImage *img, uint32 i)
 {
-	return (int64) hashring_hash_bytes(key->data, key->len);
+	return HR_IMAGE_POINTS(img)[i].owner;
 }
 
 const HashringAlgo hashring_algo_vnode = {
 	.name = "vnode",
 	.weighted = true,
 	.has_points = true,
+	.parameter = "vnodes",
+	.key_space_bits = 64,
 	.plan = vnode_plan,
 	.fill = vnode_fill,
 	.owner = vnode_owner,
 	.walk = vnode_walk,
-	.shares = vnode_shares,
-	.key_hash = vnode_key_hash,
+	.shares = hashring_arc_shares,
+	.key_hash = hashring_key_xxh3,
+	.diff = hashring_diff_points,
+	.point_pos = vnode_point_pos,
+	.point_owner = vnode_point_owner,
 };

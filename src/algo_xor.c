@@ -13,6 +13,8 @@
  * halves at every trie node with two children, and a subtree with one id
  * takes its whole part.  xor_shares recurses over the sorted ids.
  *
+ * ring_diff walks both versions' ids as one trie (xor_diff).
+ *
  * Data: uint8 id[nnodes][20] by node index.  A lookup is one SHA-1 of the
  * key and a scan of the ids: O(N).
  *
@@ -186,6 +188,80 @@ xor_shares(const HashringImage *img, double *shares)
 	pfree(live);
 }
 
+/*
+ * ring_diff: the key space splits like a binary trie.  For the keys under a
+ * prefix, each image's candidates are its live ids sharing the longest
+ * prefix with them; a bit splits the candidates of an image only when both
+ * values occur, and the keys' mass halves only when some image splits.  When
+ * each image has one candidate left, the mass is a flow.  Mass is counted in
+ * units of 2^-64 of the key space (exact unless two ids share over 64 bits).
+ */
+static void
+xor_diff_rec(HashringDiff *d, uint32 *ca, int na, uint32 *cb, int nb, int depth, uint128 mass)
+{
+	while ((na > 1 || nb > 1) && depth < HASHRING_NODE_ID_LEN * 8)
+	{
+		int	 a1 = 0, b1 = 0;
+		bool split;
+
+		for (int i = 0; i < na; i++)
+			a1 += xor_bit(XOR_ID(d->a, ca[i]), depth);
+		for (int i = 0; i < nb; i++)
+			b1 += xor_bit(XOR_ID(d->b, cb[i]), depth);
+		split = (a1 > 0 && a1 < na) || (b1 > 0 && b1 < nb);
+		if (split)
+		{
+			for (int bit = 0; bit <= 1; bit++)
+			{
+				uint32 *sa = palloc(sizeof(uint32) * na);
+				uint32 *sb = palloc(sizeof(uint32) * nb);
+				int		ka = 0, kb = 0;
+
+				for (int i = 0; i < na; i++)
+					if (xor_bit(XOR_ID(d->a, ca[i]), depth) == bit || a1 == 0 || a1 == na)
+						sa[ka++] = ca[i];
+				for (int i = 0; i < nb; i++)
+					if (xor_bit(XOR_ID(d->b, cb[i]), depth) == bit || b1 == 0 || b1 == nb)
+						sb[kb++] = cb[i];
+				/* no candidate with this bit: all candidates stay */
+				if (ka == 0)
+				{
+					memcpy(sa, ca, sizeof(uint32) * na);
+					ka = na;
+				}
+				if (kb == 0)
+				{
+					memcpy(sb, cb, sizeof(uint32) * nb);
+					kb = nb;
+				}
+				xor_diff_rec(d, sa, ka, sb, kb, depth + 1, mass / 2);
+			}
+			return;
+		}
+		depth++;
+	}
+	/* one candidate each, or equal ids: the first by name (lowest index) */
+	hashring_diff_add(d, ca[0], cb[0], mass, 0, 0, false);
+}
+
+static void
+xor_diff(HashringDiff *d)
+{
+	const HashringImage *a = d->a;
+	const HashringImage *b = d->b;
+	uint32				*ca = palloc(sizeof(uint32) * a->nnodes);
+	uint32				*cb = palloc(sizeof(uint32) * b->nnodes);
+	int					 na = 0, nb = 0;
+
+	for (uint32 i = 0; i < a->nnodes; i++)
+		if (HR_NODE_LIVE(a, i))
+			ca[na++] = i;
+	for (uint32 i = 0; i < b->nnodes; i++)
+		if (HR_NODE_LIVE(b, i))
+			cb[nb++] = i;
+	xor_diff_rec(d, ca, na, cb, nb, 0, (uint128) 1 << 64);
+}
+
 static int64
 xor_key_hash(const HashringImage *img, const HashringKey *key)
 {
@@ -202,10 +278,12 @@ const HashringAlgo hashring_algo_xor = {
 	.name = "xor",
 	.weighted = false,
 	.has_points = false,
+	.key_space_bits = 64,
 	.plan = xor_plan,
 	.fill = xor_fill,
 	.owner = xor_owner,
 	.walk = xor_walk,
 	.shares = xor_shares,
 	.key_hash = xor_key_hash,
+	.diff = xor_diff,
 };

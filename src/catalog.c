@@ -308,12 +308,10 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 	if (isnull)
 		catalog_corrupt(ring, "ring_id is null.");
 	algorithm = SPI_getvalue(tup, desc, 2);
-	algo = algorithm ? hashring_algo_by_name(algorithm) : NULL;
-	if (algo == NULL)
+	def->algorithm = algorithm ? hashring_algo_id(algorithm) : 0;
+	if (def->algorithm == 0)
 		catalog_corrupt(ring, psprintf("Unknown algorithm \"%s\".", algorithm ? algorithm : "NULL"));
-	for (int a = 1; a < HASHRING_ALGO_COUNT; a++)
-		if (hashring_algo(a) == algo)
-			def->algorithm = (HashringAlgorithm) a;
+	algo = hashring_algo(def->algorithm);
 	def->vnodes = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	if (isnull || def->vnodes < 1 || def->vnodes > 100000)
 		catalog_corrupt(ring, "vnodes is out of range.");
@@ -380,7 +378,7 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 				n->has_id = true;
 			}
 		}
-		if (def->algorithm == HASHRING_ALGO_SLOTS && catalog_slots_plan != NULL)
+		if (algo->slot_ranges && catalog_slots_plan != NULL)
 		{
 			rc = historic ? SPI_execute_plan(catalog_hist_slots_plan, idargs, NULL, true, 0)
 						  : SPI_execute_plan(catalog_slots_plan, args, NULL, true, 0);

@@ -11,8 +11,8 @@
  *
  * Keys: text and bytea keys share the C functions and are their bytes as
  * stored.  integer, bigint and uuid keys come through the *_typed entry
- * points: pg_hash hashes the value with the type's own hash function, every
- * other algorithm hashes its text form.  fn_extra (FuncsCall) keeps the key
+ * points: an algorithm with typed_keys (pg_hash) gets the value itself,
+ * every other algorithm its text form.  fn_extra (FuncsCall) keeps the key
  * type and the cache entry across calls.
  *
  * No shared state.
@@ -161,7 +161,7 @@ funcs_key(FunctionCallInfo fcinfo, int keyarg, bool typed, const HashringImage *
 		key->value = d;
 		key->data = NULL;
 		key->len = 0;
-		if (img->algorithm != HASHRING_ALGO_PG_HASH)
+		if (!hashring_algo(img->algorithm)->typed_keys)
 		{
 			char *s = OutputFunctionCall(&call->key_out, d);
 

@@ -32,20 +32,6 @@
 
 #define HASHRING_IMAGE_MAGIC 0x48524932 /* "HRI2" */
 
-typedef enum HashringAlgorithm
-{
-	HASHRING_ALGO_VNODE = 1,
-	HASHRING_ALGO_KETAMA,
-	HASHRING_ALGO_JUMP,
-	HASHRING_ALGO_MAGLEV,
-	HASHRING_ALGO_RENDEZVOUS,
-	HASHRING_ALGO_SLOTS,
-	HASHRING_ALGO_XOR,
-	HASHRING_ALGO_PG_HASH
-} HashringAlgorithm;
-
-#define HASHRING_ALGO_COUNT 9 /* one more than the largest */
-
 typedef enum HashringNodeState
 {
 	HASHRING_NODE_ACTIVE = 0,
@@ -80,7 +66,7 @@ typedef struct HashringPoint
 typedef struct HashringImage
 {
 	uint32 magic;
-	uint32 algorithm; /* HashringAlgorithm */
+	uint32 algorithm; /* index in the registry (algorithms.c) */
 	/* identity: see "Versions" in cache.c */
 	Oid			  dboid;
 	TransactionId xmin; /* of the ring row version built from */
@@ -138,7 +124,7 @@ typedef struct HashringDef
 	char			   ring[HASHRING_RING_NAME_MAX + 1];
 	int64			   ring_id;
 	int64			   version;
-	HashringAlgorithm  algorithm;
+	uint32			   algorithm; /* index in the registry (algorithms.c) */
 	int32			   vnodes;
 	int32			   replicas;
 	int32			   table_size;		/* maglev; 0 = default */
@@ -178,17 +164,49 @@ typedef struct HashringBuild
 	bool			   check_only; /* validate only: plan may stop before the costly part */
 } HashringBuild;
 
+/* Position and owner of point i of an algorithm's sorted point array. */
+typedef uint64 (*HashringPointPos)(const HashringImage *img, uint32 i);
+typedef uint32 (*HashringPointOwner)(const HashringImage *img, uint32 i);
+
+/*
+ * ring_diff's state while an algorithm's diff runs: the two images, their
+ * key space, and the flows found so far (diff.c).
+ */
+typedef struct HashringDiff
+{
+	const HashringImage *a;		/* "from" version */
+	const HashringImage *b;		/* "to" version */
+	uint128				 space; /* positions or entries in the key space */
+	void				*flows; /* diff.c's */
+} HashringDiff;
+
+/*
+ * Everything that is particular to one algorithm.  Each algo_*.c file
+ * defines one of these and algorithms.c lists them; nothing outside the
+ * algorithm's own file asks which algorithm a ring uses.  SQL learns these
+ * properties from hashring.ring_algorithms().
+ */
 typedef struct HashringAlgo
 {
 	const char *name;
-	bool		weighted;	/* weights other than 1 are meaningful */
-	bool		has_points; /* node table `points` means something */
+	bool		weighted;		/* weights other than 1 are meaningful */
+	bool		has_points;		/* node table `points` means something */
+	bool		typed_keys;		/* integer, bigint and uuid keys reach it as their
+							  * value (key->value, key->type), not their text */
+	bool		slot_ranges;	/* reads hashring.slot_ranges (def->ranges) */
+	bool		fixed_order;	/* nodes join and leave only at the end of node
+							  * order, and keep their ordinals */
+	const char *parameter;		/* the ring column it reads beyond the common
+							  * ones (vnodes, table_size), or NULL */
+	int			key_space_bits; /* ring_diff's positions: 2^bits hash values;
+								 * 0: the entries of the data table */
 
 	/*
 	 * plan: compute everything the image needs in b->scratch, set the node
 	 * table's `points` (points[i] for node index i) and return the number of
 	 * data bytes; fill: write the data at `data` (MAXALIGNed) and set the
-	 * header fields it uses (off_data is set by the caller).
+	 * header fields it uses (off_data is set by the caller).  Both NULL: no
+	 * data beyond the common image.
 	 */
 	Size (*plan)(HashringBuild *b, uint32 *points);
 	void (*fill)(HashringBuild *b, HashringImage *img, char *data);
@@ -201,16 +219,20 @@ typedef struct HashringAlgo
 	void (*shares)(const HashringImage *img, double *shares);
 	/* the key's position under the ring's hash (ring_hash) */
 	int64 (*key_hash)(const HashringImage *img, const HashringKey *key);
-} HashringAlgo;
+	/*
+	 * ring_diff: every flow from d->a to d->b, given to hashring_diff_add
+	 * (both images are of this algorithm and have a live node).
+	 */
+	void (*diff)(HashringDiff *d);
 
-extern const HashringAlgo hashring_algo_vnode;
-extern const HashringAlgo hashring_algo_ketama;
-extern const HashringAlgo hashring_algo_jump;
-extern const HashringAlgo hashring_algo_maglev;
-extern const HashringAlgo hashring_algo_rendezvous;
-extern const HashringAlgo hashring_algo_slots;
-extern const HashringAlgo hashring_algo_xor;
-extern const HashringAlgo hashring_algo_pghash;
+	/*
+	 * Algorithms whose data is a sorted point array (a key goes to the first
+	 * point >= its position): its accessors.  Then hashring_arc_shares and
+	 * hashring_diff_points serve as shares and diff.
+	 */
+	HashringPointPos   point_pos;
+	HashringPointOwner point_owner;
+} HashringAlgo;
 
 /* in hashring.c */
 extern char	 *hashring_default_ring;
@@ -231,16 +253,18 @@ extern bool	  hashring_read_ring(const char *ring, int64 version, bool with_node
 extern void	  hashring_register_invalidation(void);
 extern uint64 hashring_inval_epoch;
 
-/* in image.c */
+/* in algorithms.c: the registry */
 extern const HashringAlgo *hashring_algo(uint32 algorithm);
-extern const HashringAlgo *hashring_algo_by_name(const char *name);
-extern HashringImage	  *hashring_image_build(const HashringDef *def, MemoryContext cxt);
-extern void				   hashring_image_check(const HashringDef *def);
-extern uint32			   hashring_owner_by_rank(const HashringImage *img, uint32 rank);
-extern int				   hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
-extern int				   hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
-extern void				   hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
-extern void				   hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
+extern int				   hashring_algo_id(const char *name);
+
+/* in image.c */
+extern HashringImage *hashring_image_build(const HashringDef *def, MemoryContext cxt);
+extern void			  hashring_image_check(const HashringDef *def);
+extern uint32		  hashring_owner_by_rank(const HashringImage *img, uint32 rank);
+extern int			  hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
+extern int			  hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
+extern void			  hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
+extern void			  hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
 
 /*
  * Add node index `node` to out[0..found) if it is live and not there yet;
@@ -267,6 +291,64 @@ hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int 
 	out[found++] = node;
 	return found;
 }
+
+/*
+ * A preference walk's distinct live owners: init, add owners in preference
+ * order until add returns true (n found), then done returns how many.  Up
+ * to 8 wanted, a linear scan of out[] beats clearing per-node flags.
+ */
+typedef struct HashringCollector
+{
+	const HashringImage *img;
+	uint32				*out;
+	int					 n;
+	int					 found;
+	bool				*seen;
+} HashringCollector;
+
+static inline void
+hashring_collector_init(HashringCollector *c, const HashringImage *img, int n, uint32 *out)
+{
+	c->img = img;
+	c->out = out;
+	c->n = n;
+	c->found = 0;
+	c->seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
+}
+
+static inline bool
+hashring_collector_add(HashringCollector *c, uint32 node)
+{
+	c->found = hashring_collect(c->img, node, c->n, c->out, c->found, c->seen);
+	return c->found >= c->n;
+}
+
+static inline int
+hashring_collector_done(HashringCollector *c)
+{
+	if (c->seen)
+		pfree(c->seen);
+	return c->found;
+}
+
+/* in image.c: helpers shared by several algorithms */
+extern int64 hashring_key_xxh3(const HashringImage *img, const HashringKey *key);
+extern int	 hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride, uint32 count,
+								  uint32 start, int n, uint32 *out);
+extern void	 hashring_arc_shares(const HashringImage *img, double *shares);
+
+/*
+ * Memory is proportional to the flows (node pairs): bounded, so that any
+ * role that may route cannot make a backend allocate without limit.
+ */
+#define HASHRING_DIFF_MAX_FLOWS 100000
+
+/* in diff.c, for the algorithms' diff functions */
+extern void hashring_diff_add(HashringDiff *d, uint32 from, uint32 to, uint128 amount, uint64 lo, uint64 hi,
+							  bool closed_lo);
+extern void hashring_diff_too_many(void);
+extern void hashring_diff_points(HashringDiff *d);
+extern void hashring_diff_entries(HashringDiff *d, const char *what);
 
 /* in digest.c */
 extern void hashring_md5(const void *data, size_t len, uint8 out[16]);

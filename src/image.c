@@ -2,7 +2,8 @@
  *
  * image.c
  *	  Building a ring image: the part common to every algorithm (header,
- *	  node table, names, node order), and the registry of algorithms.
+ *	  node table, names, node order), the preference-list completion, and
+ *	  the helpers that several algorithms share.
  *
  * Layout of an image (all offsets from the image start, MAXALIGNed):
  *
@@ -14,8 +15,10 @@
  *	  node names                  not NUL-terminated
  *	  algorithm data              see the algo_*.c file
  *
- * Also the helpers shared by the algorithms whose preference list walks
- * node order (jump, pg_hash) or whose shares are per rank.
+ * Shared helpers: walks and shares along node order (jump, pg_hash), over
+ * an owner array (vnode, ketama, maglev), arc shares of a sorted point
+ * array (vnode, ketama), the XXH3 ring_hash.  The registry of algorithms
+ * is algorithms.c.
  *
  * Images are immutable once built; this file has no shared state.
  *
@@ -25,35 +28,6 @@
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
-
-static const HashringAlgo *const image_algos[HASHRING_ALGO_COUNT] = {
-	[HASHRING_ALGO_VNODE] = &hashring_algo_vnode,
-	[HASHRING_ALGO_KETAMA] = &hashring_algo_ketama,
-	[HASHRING_ALGO_JUMP] = &hashring_algo_jump,
-	[HASHRING_ALGO_MAGLEV] = &hashring_algo_maglev,
-	[HASHRING_ALGO_RENDEZVOUS] = &hashring_algo_rendezvous,
-	[HASHRING_ALGO_SLOTS] = &hashring_algo_slots,
-	[HASHRING_ALGO_XOR] = &hashring_algo_xor,
-	[HASHRING_ALGO_PG_HASH] = &hashring_algo_pghash,
-};
-
-const HashringAlgo *
-hashring_algo(uint32 algorithm)
-{
-	if (algorithm >= HASHRING_ALGO_COUNT || image_algos[algorithm] == NULL)
-		elog(ERROR, "unknown hashring algorithm %u", algorithm);
-	return image_algos[algorithm];
-}
-
-/* The algorithm with this name, or NULL. */
-const HashringAlgo *
-hashring_algo_by_name(const char *name)
-{
-	for (int i = 0; i < HASHRING_ALGO_COUNT; i++)
-		if (image_algos[i] && strcmp(image_algos[i]->name, name) == 0)
-			return image_algos[i];
-	return NULL;
-}
 
 /* Bytewise name order, a shorter name first when it is a prefix. */
 static int
@@ -140,7 +114,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	}
 
 	points = palloc0(sizeof(uint32) * Max(n, 1));
-	data_bytes = algo->plan(&b, points);
+	data_bytes = algo->plan ? algo->plan(&b, points) : 0;
 	if (check_only)
 	{
 		MemoryContextSwitchTo(oldcxt);
@@ -191,7 +165,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	}
 	memcpy((char *) img + off_rank, b.by_rank, sizeof(uint32) * n);
 
-	algo->fill(&b, img, (char *) img + off_data);
+	if (algo->fill)
+		algo->fill(&b, img, (char *) img + off_data);
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(b.scratch);
@@ -321,4 +296,72 @@ hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, u
 			cur = owner[i];
 		eff[i] = cur;
 	}
+}
+
+/* ring_hash of the algorithms that hash keys with XXH3-64 (hash.c). */
+int64
+hashring_key_xxh3(const HashringImage *img, const HashringKey *key)
+{
+	return (int64) hashring_hash_bytes(key->data, key->len);
+}
+
+/*
+ * The preference walk over an array of `count` owners (uint32 node indexes,
+ * `stride` bytes apart, the first at `owners`) from entry `start`, wrapping
+ * once around: the first n distinct live owners.
+ */
+int
+hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride, uint32 count,
+					 uint32 start, int n, uint32 *out)
+{
+	HashringCollector c;
+
+	hashring_collector_init(&c, img, n, out);
+	for (uint32 step = 0, e = start; step < count; step++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (hashring_collector_add(&c, *(const uint32 *) ((const char *) owners + (size_t) e * stride)))
+			break;
+		if (++e == count)
+			e = 0;
+	}
+	return hashring_collector_done(&c);
+}
+
+/*
+ * Shares of a point-array algorithm (point_pos, point_owner), exact over
+ * its 2^key_space_bits positions: the sorted points own the arcs
+ * (pos[j-1], pos[j]] (the first point also the wrapping arc).  All
+ * points at one position: the first owns everything; no point (live nodes
+ * without points): the first live node in node order, as the preference
+ * list says.
+ */
+void
+hashring_arc_shares(const HashringImage *img, double *shares)
+{
+	const HashringAlgo *algo = hashring_algo(img->algorithm);
+	HashringPointPos	pos = algo->point_pos;
+	HashringPointOwner	owner = algo->point_owner;
+	int					bits = algo->key_space_bits;
+	uint128				space = (uint128) 1 << bits;
+	uint64				mask = bits >= 64 ? PG_UINT64_MAX : (UINT64CONST(1) << bits) - 1;
+	uint128			   *acc = palloc0(sizeof(uint128) * Max(img->nnodes, 1));
+	uint32				last = img->npoints - 1;
+
+	if (img->npoints == 0)
+	{
+		if (img->nlive > 0)
+			acc[hashring_owner_by_rank(img, 0)] = space;
+	}
+	else if (pos(img, 0) == pos(img, last))
+		acc[owner(img, 0)] = space;
+	else
+		for (uint32 j = 0; j < img->npoints; j++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			acc[owner(img, j)] += (pos(img, j) - pos(img, j == 0 ? last : j - 1)) & mask;
+		}
+	for (uint32 i = 0; i < img->nnodes; i++)
+		shares[i] = (double) acc[i] / (double) space;
+	pfree(acc);
 }

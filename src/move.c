@@ -610,7 +610,7 @@ move_owner(Move *m, Oid keytypid, const char *key, int len)
 	k.type = keytypid;
 	k.collation = DEFAULT_COLLATION_OID;
 	k.value = (Datum) 0;
-	if (img->algorithm == HASHRING_ALGO_PG_HASH)
+	if (hashring_algo(img->algorithm)->typed_keys)
 	{
 		switch (keytypid)
 		{

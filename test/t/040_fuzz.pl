@@ -61,14 +61,18 @@ my $connstr = $node->connstr('postgres');
 # ------------------------------------------------------------------ state
 
 my @rings = map { "fz$_" } 0 .. 4;    # fz0 is the "hot" ring
-my @algos = qw(vnode ketama jump maglev rendezvous slots xor pg_hash);
+# every algorithm the library has, and which of them take weights: the
+# registry (hashring.ring_algorithms()), so a new algorithm is fuzzed too
+my %weighted = map { split /\|/ } split /\n/,
+  $node->safe_psql('postgres', q{SELECT algorithm, weighted FROM hashring.ring_algorithms()});
+$weighted{$_} = $weighted{$_} eq 't' for keys %weighted;
+my @algos = split /\n/, $node->safe_psql('postgres', q{SELECT algorithm FROM hashring.ring_algorithms()});
 # HASHRING_FUZZ_ALGOS=vnode,jump,...: only these algorithms (to focus a run,
 # or to check that the fuzzer is quiet where the code is right).
 @algos = grep { my $a = $_; grep { $_ eq $a } split /,/, $ENV{HASHRING_FUZZ_ALGOS} } @algos
   if $ENV{HASHRING_FUZZ_ALGOS};
 die "HASHRING_FUZZ_ALGOS names no algorithm" unless @algos;
 my %allowed = map { $_ => 1 } @algos;
-my %weighted = map { $_ => 1 } qw(vnode ketama maglev rendezvous);
 my @weights = (1, 1, 1, 2, 0.5, 3.75, 100, 1000, 1, 0.001);
 
 my %err;          # SQLSTATE => count (expected ones)

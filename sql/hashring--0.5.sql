@@ -1,12 +1,13 @@
-/* hashring--0.4.sql -- the whole extension at version 0.4, for CREATE EXTENSION
+/* hashring--0.5.sql -- the whole extension at version 0.5, for CREATE EXTENSION
  *
  * A fresh install runs this file alone; existing installations reach the
- * same objects through hashring--0.1--0.2.sql, hashring--0.2--0.3.sql and
- * hashring--0.3--0.4.sql (test/t/011_upgrade_chain.pl compares the two,
- * object by object).  It is those four scripts with every superseded
- * definition replaced by its final one: 0.1's membership catalog and
- * functions, 0.2's algorithms and history, 0.3's routing guarantees, 0.4's
- * safe rebalancing.
+ * same objects through hashring--0.1--0.2.sql, hashring--0.2--0.3.sql,
+ * hashring--0.3--0.4.sql and hashring--0.4--0.5.sql
+ * (test/t/011_upgrade_chain.pl compares the two, object by object).  It is
+ * those five scripts with every superseded definition replaced by its final
+ * one: 0.1's membership catalog and functions, 0.2's algorithms and history,
+ * 0.3's routing guarantees, 0.4's safe rebalancing, 0.5's triggers that ask
+ * the library about algorithms (ring_algorithms).
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
@@ -123,11 +124,26 @@ $$;
 COMMENT ON FUNCTION hashring._check_name(text, text, integer) IS 'internal: validates a ring or node name';
 
 
+/*
+ * What the library's algorithms are and take (the registry, algorithms.c):
+ * the triggers ask it rather than naming algorithms.
+ */
+CREATE FUNCTION hashring.ring_algorithms(OUT algorithm text, OUT weighted boolean, OUT typed_keys boolean,
+                                         OUT slot_ranges boolean, OUT fixed_order boolean,
+                                         OUT parameter text, OUT key_space text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'hashring_ring_algorithms'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_algorithms() IS 'lists the routing algorithms and what each takes';
+
 CREATE FUNCTION hashring._rings_validate()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    algo record;
+    names text;
 BEGIN
     PERFORM hashring._check_name('ring', NEW.ring, 63);
     IF TG_OP = 'INSERT' THEN
@@ -143,15 +159,20 @@ BEGIN
         END IF;
         NEW.version := OLD.version OPERATOR(pg_catalog.+) 1;
     END IF;
-    IF NEW.algorithm IS NULL OR NEW.algorithm OPERATOR(pg_catalog.<>) ALL
-           (ARRAY['vnode', 'ketama', 'jump', 'maglev', 'rendezvous', 'slots', 'xor', 'pg_hash']) THEN
+    SELECT a.* INTO algo FROM hashring.ring_algorithms() AS a
+     WHERE a.algorithm OPERATOR(pg_catalog.=) NEW.algorithm;
+    IF NOT FOUND THEN
+        SELECT pg_catalog.string_agg(a.algorithm, ', ' ORDER BY a.ordinality) INTO names
+          FROM hashring.ring_algorithms() WITH ORDINALITY AS a;
         RAISE EXCEPTION 'unknown ring algorithm "%"', NEW.algorithm
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Supported algorithms: vnode, ketama, jump, maglev, rendezvous, slots, xor, pg_hash.';
+                  HINT = pg_catalog.format('Supported algorithms: %s.', names);
     END IF;
     IF NEW.table_size IS NOT NULL THEN
-        IF NEW.algorithm OPERATOR(pg_catalog.<>) 'maglev' THEN
-            RAISE EXCEPTION 'table_size applies only to maglev rings'
+        IF algo.parameter IS DISTINCT FROM 'table_size' THEN
+            SELECT pg_catalog.string_agg(a.algorithm, ', ') INTO names
+              FROM hashring.ring_algorithms() AS a WHERE a.parameter OPERATOR(pg_catalog.=) 'table_size';
+            RAISE EXCEPTION 'table_size applies only to % rings', names
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF NOT hashring._is_prime(NEW.table_size) OR NEW.table_size OPERATOR(pg_catalog.>) 16777213 THEN
@@ -161,15 +182,15 @@ BEGIN
                       HINT = 'The default, 65537, is prime; so are 251, 4093, 131071 and 1048573.';
         END IF;
     END IF;
-    IF NEW.algorithm OPERATOR(pg_catalog.=) 'maglev' THEN
+    IF algo.parameter OPERATOR(pg_catalog.=) 'table_size' THEN
         IF (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
            OPERATOR(pg_catalog.>) COALESCE(NEW.table_size, 65537) THEN
-            RAISE EXCEPTION 'maglev table_size must be at least the number of nodes'
+            RAISE EXCEPTION '% table_size must be at least the number of nodes', NEW.algorithm
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm
-       AND NEW.algorithm OPERATOR(pg_catalog.=) ANY (ARRAY['jump', 'slots', 'xor', 'pg_hash'])
+       AND NOT algo.weighted
        AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                     WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.weight OPERATOR(pg_catalog.<>) 1) THEN
         RAISE EXCEPTION 'algorithm % does not support weights', NEW.algorithm
@@ -186,13 +207,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.replicas::text, 'NULL'));
     END IF;
-    IF NEW.algorithm OPERATOR(pg_catalog.=) 'slots'
+    IF algo.slot_ranges
        AND (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
            OPERATOR(pg_catalog.>) 16384 THEN
-        RAISE EXCEPTION 'slots ring "%" cannot have more nodes than its 16384 slots', NEW.ring
+        RAISE EXCEPTION '% ring "%" cannot have more nodes than its 16384 slots', NEW.algorithm, NEW.ring
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    IF NEW.algorithm OPERATOR(pg_catalog.=) 'maglev'
+    IF algo.parameter OPERATOR(pg_catalog.=) 'table_size'
        AND (TG_OP = 'INSERT' OR NEW.table_size IS DISTINCT FROM OLD.table_size
             OR NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm)
        -- the shared region also holds the allocator's own bookkeeping: 1 MB is ample
@@ -200,7 +221,7 @@ BEGIN
            OPERATOR(pg_catalog.>) (COALESCE(pg_catalog.pg_size_bytes(
                pg_catalog.current_setting('hashring.shared_memory', true)), 9223372036854775807)
            OPERATOR(pg_catalog.-) 1048576) THEN
-        RAISE WARNING 'maglev ring "%" will not fit in hashring shared memory', NEW.ring
+        RAISE WARNING '% ring "%" will not fit in hashring shared memory', NEW.algorithm, NEW.ring
             USING DETAIL = pg_catalog.format('Its table of %s entries takes %s; hashring.shared_memory is %s, less the allocator''s own bookkeeping.',
                                              COALESCE(NEW.table_size, 65537),
                                              pg_catalog.pg_size_pretty(4::bigint OPERATOR(pg_catalog.*) COALESCE(NEW.table_size, 65537)),
@@ -212,7 +233,7 @@ BEGIN
     ELSIF NEW.vnodes OPERATOR(pg_catalog.<>) OLD.vnodes OR NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm THEN
         SELECT COALESCE(pg_catalog.sum(hashring.node_points(n.weight, NEW.vnodes)), 0) INTO NEW.points_total
           FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring;
-        IF NEW.algorithm OPERATOR(pg_catalog.=) 'vnode' THEN
+        IF algo.parameter OPERATOR(pg_catalog.=) 'vnodes' THEN
             PERFORM hashring._check_point_limit(NEW.ring, NEW.points_total);
         END IF;
     END IF;
@@ -231,6 +252,7 @@ DECLARE
     ring_algorithm text;
     ring_table_size integer;
     ring_points bigint;
+    algo record;
 BEGIN
     PERFORM hashring._check_name('ring', NEW.ring, 63);
     PERFORM hashring._check_name('node', NEW.node, 255);
@@ -243,6 +265,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ring "%" does not exist', NEW.ring USING ERRCODE = 'undefined_object';
     END IF;
+    SELECT a.* INTO algo FROM hashring.ring_algorithms() AS a
+     WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm;
     IF (TG_OP = 'INSERT' OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring OR NEW.node OPERATOR(pg_catalog.<>) OLD.node)
        AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                     WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.node OPERATOR(pg_catalog.=) NEW.node) THEN
@@ -254,7 +278,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('The value given was %s.', COALESCE(NEW.weight::text, 'NULL'));
     END IF;
-    IF NEW.weight OPERATOR(pg_catalog.<>) 1 AND ring_algorithm OPERATOR(pg_catalog.=) ANY (ARRAY['jump', 'slots', 'xor', 'pg_hash']) THEN
+    IF NEW.weight OPERATOR(pg_catalog.<>) 1 AND NOT algo.weighted THEN
         RAISE EXCEPTION 'algorithm % does not support weights', ring_algorithm
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('Node "%s" was given weight %s; every node of a %s ring has weight 1.',
@@ -265,17 +289,17 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('The value given is %s bytes long.', pg_catalog.octet_length(NEW.node_id));
     END IF;
-    IF TG_OP = 'INSERT' AND ring_algorithm OPERATOR(pg_catalog.=) 'maglev'
+    IF TG_OP = 'INSERT' AND algo.parameter OPERATOR(pg_catalog.=) 'table_size'
        AND (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
            OPERATOR(pg_catalog.>=) COALESCE(ring_table_size, 65537) THEN
-        RAISE EXCEPTION 'maglev ring "%" cannot have more nodes than its % table entries', NEW.ring, COALESCE(ring_table_size, 65537)
+        RAISE EXCEPTION '% ring "%" cannot have more nodes than its % table entries', ring_algorithm, NEW.ring, COALESCE(ring_table_size, 65537)
             USING ERRCODE = 'program_limit_exceeded',
                   HINT = 'Use a larger prime table_size.';
     END IF;
-    IF TG_OP = 'INSERT' AND ring_algorithm OPERATOR(pg_catalog.=) 'slots'
+    IF TG_OP = 'INSERT' AND algo.slot_ranges
        AND (SELECT pg_catalog.count(*) FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring)
            OPERATOR(pg_catalog.>=) 16384 THEN
-        RAISE EXCEPTION 'slots ring "%" cannot have more nodes than its 16384 slots', NEW.ring
+        RAISE EXCEPTION '% ring "%" cannot have more nodes than its 16384 slots', ring_algorithm, NEW.ring
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.ring OPERATOR(pg_catalog.<>) OLD.ring THEN
@@ -286,10 +310,10 @@ BEGIN
             NEW.ordinal := NULL;
         END IF;
     END IF;
-    IF ring_algorithm OPERATOR(pg_catalog.=) 'jump' THEN
+    IF algo.fixed_order THEN
         IF TG_OP = 'UPDATE' AND NEW.ring OPERATOR(pg_catalog.=) OLD.ring
            AND NEW.ordinal IS DISTINCT FROM OLD.ordinal THEN
-            RAISE EXCEPTION 'cannot change the ordinal of node "%" of jump ring "%"', NEW.node, NEW.ring
+            RAISE EXCEPTION 'cannot change the ordinal of node "%" of % ring "%"', NEW.node, ring_algorithm, NEW.ring
                 USING ERRCODE = 'feature_not_supported',
                       DETAIL = 'Jump consistent hash numbers its buckets in node order; a new ordinal would renumber buckets and move their keys.';
         END IF;
@@ -297,7 +321,7 @@ BEGIN
            AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                         WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring
                           AND n.ordinal OPERATOR(pg_catalog.>=) NEW.ordinal) THEN
-            RAISE EXCEPTION 'node "%" must come after every node of jump ring "%"', NEW.node, NEW.ring
+            RAISE EXCEPTION 'node "%" must come after every node of % ring "%"', NEW.node, ring_algorithm, NEW.ring
                 USING ERRCODE = 'feature_not_supported',
                       DETAIL = pg_catalog.format('Its ordinal %s is not greater than the ordinals of the nodes already in the ring; jump adds buckets only at the end.', NEW.ordinal),
                       HINT = 'Leave the ordinal NULL: the next one is assigned.';
@@ -317,7 +341,7 @@ BEGIN
     IF NEW.ordinal IS NULL OR NEW.ordinal OPERATOR(pg_catalog.<) 0 THEN
         RAISE EXCEPTION 'node ordinal must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF ring_algorithm OPERATOR(pg_catalog.=) 'vnode' AND
+    IF algo.parameter OPERATOR(pg_catalog.=) 'vnodes' AND
        (TG_OP = 'INSERT' OR NEW.weight OPERATOR(pg_catalog.<>) OLD.weight OR NEW.ring OPERATOR(pg_catalog.<>) OLD.ring) THEN
         -- O(1): the ring row keeps the total (see _nodes_bump)
         PERFORM hashring._check_point_limit(NEW.ring,
@@ -644,7 +668,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ring "%" does not exist', NEW.ring USING ERRCODE = 'undefined_object';
     END IF;
-    IF ring_algorithm OPERATOR(pg_catalog.<>) 'slots' THEN
+    IF NOT EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                    WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.slot_ranges) THEN
         RAISE EXCEPTION 'ring "%" does not use the slots algorithm', NEW.ring
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -1126,15 +1151,18 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ring_algorithm text;
 BEGIN
     -- (when the ring itself is being dropped, its row is already gone)
-    IF EXISTS (SELECT 1 FROM hashring.rings AS r
-                WHERE r.ring OPERATOR(pg_catalog.=) _check_jump_removal.ring
-                  AND r.algorithm OPERATOR(pg_catalog.=) 'jump')
+    SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) _check_jump_removal.ring;
+    IF EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.fixed_order)
        AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                     WHERE n.ring OPERATOR(pg_catalog.=) _check_jump_removal.ring
                       AND n.ordinal OPERATOR(pg_catalog.>) _check_jump_removal.ordinal) THEN
-        RAISE EXCEPTION 'cannot remove node "%" from jump ring "%"', node, ring
+        RAISE EXCEPTION 'cannot remove node "%" from % ring "%"', node, ring_algorithm, ring
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Jump consistent hash numbers its buckets 0 to N-1 in the order nodes were added; removing a node other than the last would renumber every later bucket and move their keys.',
                   HINT = 'Remove nodes in the reverse order they were added, or set the node down with hashring.ring_set_state().';
@@ -1596,6 +1624,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'function', 'ring_balance', 'EXECUTE'), ('read', 'function', 'ring_diff', 'EXECUTE'),
     ('read', 'function', 'ring_versions', 'EXECUTE'), ('read', 'function', 'ring_plan_moves', 'EXECUTE'),
     ('read', 'function', 'ring_cache_info', 'EXECUTE'), ('read', 'function', 'node_points', 'EXECUTE'),
+    ('read', 'function', 'ring_algorithms', 'EXECUTE'),
     ('read', 'table', 'rings', 'SELECT'), ('read', 'table', 'nodes', 'SELECT'),
     ('read', 'table', 'slot_ranges', 'SELECT'), ('read', 'table', 'ring_history', 'SELECT'),
     ('read', 'table', 'moves', 'SELECT'), ('read', 'table', 'ring_move_progress', 'SELECT'),

@@ -1,0 +1,98 @@
+/*-------------------------------------------------------------------------
+ *
+ * algorithms.c
+ *	  The registry of algorithms, and hashring.ring_algorithms(), which is
+ *	  how SQL (the catalog triggers, users) learns what an algorithm takes.
+ *
+ * Adding an algorithm: write src/algo_NAME.c defining one HashringAlgo
+ * (hashring.h says what each member means), list it below, add its object
+ * to the Makefile, and document and test it (docs/design.md, "Adding an
+ * algorithm").  Nothing else asks which algorithm a ring uses.
+ *
+ * An image records its algorithm as its index in this table (0 is never
+ * used, so a zeroed header names none).  Indexes are not stored on disk:
+ * the catalog names algorithms by name, and shared memory does not
+ * outlive the library.  The order is the order ring_algorithms() lists.
+ *
+ * No state beyond the constant table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+extern const HashringAlgo hashring_algo_vnode;
+extern const HashringAlgo hashring_algo_ketama;
+extern const HashringAlgo hashring_algo_jump;
+extern const HashringAlgo hashring_algo_maglev;
+extern const HashringAlgo hashring_algo_rendezvous;
+extern const HashringAlgo hashring_algo_slots;
+extern const HashringAlgo hashring_algo_xor;
+extern const HashringAlgo hashring_algo_pghash;
+
+static const HashringAlgo *const algorithms[] = {
+	NULL,
+	&hashring_algo_vnode,
+	&hashring_algo_ketama,
+	&hashring_algo_jump,
+	&hashring_algo_maglev,
+	&hashring_algo_rendezvous,
+	&hashring_algo_slots,
+	&hashring_algo_xor,
+	&hashring_algo_pghash,
+};
+
+PG_FUNCTION_INFO_V1(hashring_ring_algorithms);
+
+const HashringAlgo *
+hashring_algo(uint32 algorithm)
+{
+	if (algorithm == 0 || algorithm >= lengthof(algorithms))
+		elog(ERROR, "unknown hashring algorithm %u", algorithm);
+	return algorithms[algorithm];
+}
+
+/* The index of the algorithm with this name, or 0. */
+int
+hashring_algo_id(const char *name)
+{
+	for (int i = 1; i < (int) lengthof(algorithms); i++)
+		if (strcmp(algorithms[i]->name, name) == 0)
+			return i;
+	return 0;
+}
+
+/*
+ * SQL: hashring.ring_algorithms() RETURNS TABLE (algorithm text, weighted
+ * boolean, typed_keys boolean, slot_ranges boolean, fixed_order boolean,
+ * parameter text, key_space text)
+ */
+Datum
+hashring_ring_algorithms(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 1; i < (int) lengthof(algorithms); i++)
+	{
+		const HashringAlgo *a = algorithms[i];
+		Datum				values[7];
+		bool				nulls[7] = {0};
+
+		values[0] = CStringGetTextDatum(a->name);
+		values[1] = BoolGetDatum(a->weighted);
+		values[2] = BoolGetDatum(a->typed_keys);
+		values[3] = BoolGetDatum(a->slot_ranges);
+		values[4] = BoolGetDatum(a->fixed_order);
+		if (a->parameter)
+			values[5] = CStringGetTextDatum(a->parameter);
+		else
+			nulls[5] = true;
+		values[6] = CStringGetTextDatum(a->key_space_bits > 0 ? psprintf("2^%d hash values", a->key_space_bits)
+															  : "table entries");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
