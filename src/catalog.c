@@ -52,19 +52,104 @@ PG_FUNCTION_INFO_V1(hashring_record_version);
 
 uint64 hashring_inval_epoch = 1;
 
-static Oid		  catalog_rings_relid = InvalidOid;
-static Oid		  catalog_nodes_relid = InvalidOid;
-static bool		  catalog_callback_registered = false;
-static bool		  catalog_v2 = false;				/* 0.2 catalog: table_size, node_id, slot_ranges */
-static Oid		  catalog_plans_relid = InvalidOid; /* the plans below are for these */
-static bool		  catalog_plans_v2 = false;
-static SPIPlanPtr catalog_ring_plan = NULL;
-static SPIPlanPtr catalog_nodes_plan = NULL;
-static SPIPlanPtr catalog_slots_plan = NULL;
-static Oid		  catalog_history_relid = InvalidOid; /* 0.2: ring_history */
-static SPIPlanPtr catalog_hist_ring_plan = NULL;
-static SPIPlanPtr catalog_hist_nodes_plan = NULL;
-static SPIPlanPtr catalog_hist_slots_plan = NULL;
+static Oid	catalog_rings_relid = InvalidOid;
+static Oid	catalog_nodes_relid = InvalidOid;
+static Oid	catalog_history_relid = InvalidOid; /* 0.2: ring_history */
+static bool catalog_callback_registered = false;
+
+/*
+ * The queries of each catalog version: the one switch between them.  A
+ * library may be newer than the installed extension script (before ALTER
+ * EXTENSION hashring UPDATE), so it reads the catalog of the version that
+ * is installed, as pg_stat_statements' versioned entry points read the
+ * view of theirs.  Every version's queries return the same columns, so one
+ * decoder (catalog_decode_*) serves current and past versions alike:
+ *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size
+ *	  nodes   node, weight, state, ordinal, node_id
+ *	  slots   first_slot, last_slot, node
+ * Current reads take the ring name ($1); past ones the name and version
+ * (ring row) or ring_id and version ($1, $2: nodes, slots).  NULL: the
+ * version has no such data (0.1 has no slot ranges and no history).
+ */
+typedef enum CatalogVersion
+{
+	CATALOG_V1, /* 0.1: no table_size, node_id, slot_ranges, ring_history */
+	CATALOG_V2, /* 0.2 and later */
+	CATALOG_NVERSIONS
+} CatalogVersion;
+
+typedef enum CatalogQuery
+{
+	Q_RING,
+	Q_NODES,
+	Q_SLOTS,
+	Q_PAST_RING,
+	Q_PAST_NODES,
+	Q_PAST_SLOTS,
+	CATALOG_NQUERIES
+} CatalogQuery;
+
+#define CATALOG_PAST_NODES                                                                    \
+	"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, " \
+	"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "   \
+	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex') "                         \
+	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "         \
+	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
+#define CATALOG_PAST_SLOTS                                                                  \
+	"SELECT (e OPERATOR(pg_catalog.->>) 'first_slot')::integer, "                           \
+	"(e OPERATOR(pg_catalog.->>) 'last_slot')::integer, e OPERATOR(pg_catalog.->>) 'node' " \
+	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.slot_ranges) AS e " \
+	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
+
+static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = {
+	[CATALOG_V1] = {
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer "
+				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea "
+					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+	},
+	[CATALOG_V2] = {
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
+				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id "
+					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_SLOTS] = "SELECT first_slot, last_slot, node "
+					"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
+						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
+						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
+		[Q_PAST_NODES] = CATALOG_PAST_NODES,
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+	},
+};
+
+static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
+	[Q_RING] = {TEXTOID},
+	[Q_NODES] = {TEXTOID},
+	[Q_SLOTS] = {TEXTOID},
+	[Q_PAST_RING] = {TEXTOID, INT8OID},
+	[Q_PAST_NODES] = {INT8OID, INT8OID},
+	[Q_PAST_SLOTS] = {INT8OID, INT8OID},
+};
+
+static CatalogVersion catalog_version = CATALOG_V2;
+static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings table */
+static CatalogVersion catalog_plans_version = CATALOG_V2;
+static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
+
+/* Forget the prepared plans (the catalog's tables or version changed). */
+static void
+catalog_forget_plans(void)
+{
+	for (int q = 0; q < CATALOG_NQUERIES; q++)
+	{
+		if (catalog_plans[q])
+			SPI_freeplan(catalog_plans[q]);
+		catalog_plans[q] = NULL;
+	}
+	catalog_plans_relid = catalog_rings_relid;
+	catalog_plans_version = catalog_version;
+}
 
 static void
 catalog_relcache_callback(Datum arg, Oid relid)
@@ -112,27 +197,12 @@ hashring_register_invalidation(void)
 		 * tables themselves changed (not on every membership change, which
 		 * also lands here).
 		 */
-		catalog_v2 = OidIsValid(catalog_rings_relid) &&
-					 get_attnum(catalog_rings_relid, "table_size") != InvalidAttrNumber;
-		if (catalog_rings_relid != catalog_plans_relid || catalog_v2 != catalog_plans_v2)
-		{
-			if (catalog_ring_plan)
-				SPI_freeplan(catalog_ring_plan);
-			if (catalog_nodes_plan)
-				SPI_freeplan(catalog_nodes_plan);
-			if (catalog_slots_plan)
-				SPI_freeplan(catalog_slots_plan);
-			if (catalog_hist_ring_plan)
-				SPI_freeplan(catalog_hist_ring_plan);
-			if (catalog_hist_nodes_plan)
-				SPI_freeplan(catalog_hist_nodes_plan);
-			if (catalog_hist_slots_plan)
-				SPI_freeplan(catalog_hist_slots_plan);
-			catalog_ring_plan = catalog_nodes_plan = catalog_slots_plan = NULL;
-			catalog_hist_ring_plan = catalog_hist_nodes_plan = catalog_hist_slots_plan = NULL;
-			catalog_plans_relid = catalog_rings_relid;
-			catalog_plans_v2 = catalog_v2;
-		}
+		catalog_version = OidIsValid(catalog_rings_relid) &&
+								  get_attnum(catalog_rings_relid, "table_size") != InvalidAttrNumber
+							  ? CATALOG_V2
+							  : CATALOG_V1;
+		if (catalog_rings_relid != catalog_plans_relid || catalog_version != catalog_plans_version)
+			catalog_forget_plans();
 	}
 }
 
@@ -146,25 +216,33 @@ catalog_corrupt(const char *ring, const char *what)
 			 errhint("Fix the row in hashring.rings or hashring.nodes; rows written with triggers disabled are not validated.")));
 }
 
-/* Prepare and keep `sql` with parameters of the given types. */
-static SPIPlanPtr
-catalog_prepare_args(const char *sql, int nargs, Oid *argtypes)
+/*
+ * Run query q of the installed catalog version with `args`, preparing and
+ * keeping its plan on first use.  Returns false (and runs nothing) when that
+ * version has no such query.
+ */
+static bool
+catalog_run(CatalogQuery q, Datum *args, const char *what)
 {
-	SPIPlanPtr plan = SPI_prepare(sql, nargs, argtypes);
+	const char *sql = catalog_queries[catalog_version][q];
+	int			rc;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
+	if (sql == NULL)
+		return false;
+	if (catalog_plans[q] == NULL)
+	{
+		int		   nargs = OidIsValid(catalog_query_args[q][1]) ? 2 : 1;
+		SPIPlanPtr plan = SPI_prepare(sql, nargs, (Oid *) catalog_query_args[q]);
 
-static SPIPlanPtr
-catalog_prepare(const char *sql)
-{
-	Oid argtypes[1] = {TEXTOID};
-
-	return catalog_prepare_args(sql, 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		catalog_plans[q] = plan;
+	}
+	rc = SPI_execute_plan(catalog_plans[q], args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading %s failed: %s", what, SPI_result_code_string(rc));
+	return true;
 }
 
 /*
@@ -221,88 +299,13 @@ hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef
 	return found;
 }
 
-static bool
-catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def)
+/* The ring row (Q_RING, Q_PAST_RING columns) into *def. */
+static void
+catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *def)
 {
-	MemoryContext		callercxt = CurrentMemoryContext;
-	Datum				args[2];
-	Datum				idargs[2];
-	Oid					hist_ring_types[2] = {TEXTOID, INT8OID};
-	Oid					hist_id_types[2] = {INT8OID, INT8OID};
-	bool				historic = version > 0;
-	int					rc;
-	bool				isnull;
-	HeapTuple			tup;
-	TupleDesc			desc;
-	char			   *algorithm;
-	const HashringAlgo *algo;
-	Datum				id;
-
-	hashring_register_invalidation();
-	memset(def, 0, sizeof(*def));
-	strlcpy(def->ring, ring, sizeof(def->ring));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (catalog_ring_plan == NULL)
-		catalog_ring_plan = catalog_prepare(
-			catalog_v2 ? "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
-						 "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
-					   : "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer "
-						 "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1");
-	if (catalog_nodes_plan == NULL)
-		catalog_nodes_plan = catalog_prepare(
-			catalog_v2 ? "SELECT node, weight, state, ordinal, node_id "
-						 "FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
-					   : "SELECT node, weight, state, ordinal, NULL::bytea "
-						 "FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1");
-	if (catalog_slots_plan == NULL && catalog_v2)
-		catalog_slots_plan = catalog_prepare(
-			"SELECT first_slot, last_slot, node "
-			"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1");
-	if (historic)
-	{
-		/* a past version, from ring_history (same columns, from jsonb) */
-		if (!OidIsValid(catalog_history_relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the installed hashring catalog keeps no ring history"),
-					 errhint("Run ALTER EXTENSION hashring UPDATE.")));
-		if (catalog_hist_ring_plan == NULL)
-			catalog_hist_ring_plan = catalog_prepare_args(
-				"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
-				"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
-				"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
-				2, hist_ring_types);
-		if (catalog_hist_nodes_plan == NULL)
-			catalog_hist_nodes_plan = catalog_prepare_args(
-				"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, "
-				"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "
-				"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex') "
-				"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "
-				"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
-				2, hist_id_types);
-		if (catalog_hist_slots_plan == NULL)
-			catalog_hist_slots_plan = catalog_prepare_args(
-				"SELECT (e OPERATOR(pg_catalog.->>) 'first_slot')::integer, "
-				"(e OPERATOR(pg_catalog.->>) 'last_slot')::integer, e OPERATOR(pg_catalog.->>) 'node' "
-				"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.slot_ranges) AS e "
-				"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
-				2, hist_id_types);
-	}
-
-	args[0] = CStringGetTextDatum(ring);
-	args[1] = Int64GetDatum(version);
-	rc = SPI_execute_plan(historic ? catalog_hist_ring_plan : catalog_ring_plan, args, NULL, true, 2);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading hashring.rings failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		return false;
-	}
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+	const char *ring = def->ring;
+	char	   *algorithm;
+	bool		isnull;
 
 	def->ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	if (isnull)
@@ -311,7 +314,6 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 	def->algorithm = algorithm ? hashring_algo_id(algorithm) : 0;
 	if (def->algorithm == 0)
 		catalog_corrupt(ring, psprintf("Unknown algorithm \"%s\".", algorithm ? algorithm : "NULL"));
-	algo = hashring_algo(def->algorithm);
 	def->vnodes = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	if (isnull || def->vnodes < 1 || def->vnodes > 100000)
 		catalog_corrupt(ring, "vnodes is out of range.");
@@ -328,80 +330,127 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 		def->table_size = 0;
 	else if (def->table_size < 2)
 		catalog_corrupt(ring, "table_size is out of range.");
+}
+
+/* The node rows (Q_NODES, Q_PAST_NODES columns) into def->nodes, in cxt. */
+static void
+catalog_decode_nodes(const HashringAlgo *algo, HashringDef *def, MemoryContext cxt)
+{
+	const char *ring = def->ring;
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+
+	def->nnodes = (int) SPI_processed;
+	def->nodes = MemoryContextAllocZero(cxt, sizeof(HashringDefNode) * Max(def->nnodes, 1));
+	for (int i = 0; i < def->nnodes; i++)
+	{
+		HeapTuple		 tup = SPI_tuptable->vals[i];
+		HashringDefNode *n = &def->nodes[i];
+		char			*name = SPI_getvalue(tup, desc, 1);
+		char			*state;
+		Datum			 id;
+		bool			 isnull;
+
+		if (name == NULL || name[0] == '\0' || strlen(name) > HASHRING_NODE_NAME_MAX)
+			catalog_corrupt(ring, "A node name is null, empty or too long.");
+		n->name_len = (int) strlen(name);
+		n->name = MemoryContextStrdup(cxt, name);
+		n->weight = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+		if (isnull || !(n->weight > 0) || isinf(n->weight) || (n->weight != 1 && !algo->weighted))
+			catalog_corrupt(ring, psprintf("Node \"%s\" has an invalid weight.", name));
+		state = SPI_getvalue(tup, desc, 3);
+		if (state != NULL && strcmp(state, "active") == 0)
+			n->state = HASHRING_NODE_ACTIVE;
+		else if (state != NULL && strcmp(state, "down") == 0)
+			n->state = HASHRING_NODE_DOWN;
+		else
+			catalog_corrupt(ring, psprintf("Node \"%s\" has an unknown state.", name));
+		n->ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		if (isnull || n->ordinal < 0)
+			catalog_corrupt(ring, psprintf("Node \"%s\" has no valid ordinal.", name));
+		id = SPI_getbinval(tup, desc, 5, &isnull);
+		if (!isnull)
+		{
+			bytea *b = DatumGetByteaPP(id);
+
+			if (VARSIZE_ANY_EXHDR(b) != HASHRING_NODE_ID_LEN)
+				catalog_corrupt(ring, psprintf("Node \"%s\" has a node_id that is not %d bytes long.",
+											   name, HASHRING_NODE_ID_LEN));
+			memcpy(n->id, VARDATA_ANY(b), HASHRING_NODE_ID_LEN);
+			n->has_id = true;
+		}
+	}
+}
+
+/* The slot ranges (Q_SLOTS, Q_PAST_SLOTS columns) into def->ranges, in cxt. */
+static void
+catalog_decode_slots(HashringDef *def, MemoryContext cxt)
+{
+	TupleDesc desc = SPI_tuptable->tupdesc;
+
+	def->nranges = (int) SPI_processed;
+	def->ranges = MemoryContextAllocZero(cxt, sizeof(HashringSlotRange) * Max(def->nranges, 1));
+	for (int i = 0; i < def->nranges; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		bool	  null1, null2;
+		char	 *node;
+
+		def->ranges[i].first = DatumGetInt32(SPI_getbinval(tup, desc, 1, &null1));
+		def->ranges[i].last = DatumGetInt32(SPI_getbinval(tup, desc, 2, &null2));
+		node = SPI_getvalue(tup, desc, 3);
+		if (null1 || null2 || node == NULL)
+			catalog_corrupt(def->ring, "A slot range has a null column.");
+		def->ranges[i].node = MemoryContextStrdup(cxt, node);
+	}
+}
+
+/*
+ * Read the ring row, and with_nodes its nodes and slot ranges, of the
+ * current version (version 0, hashring.rings and the tables beside it) or
+ * of a past one (ring_history), into *def in the caller's context.
+ */
+static bool
+catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def)
+{
+	MemoryContext		callercxt = CurrentMemoryContext;
+	bool				historic = version > 0;
+	Datum				args[2];
+	const HashringAlgo *algo;
+
+	hashring_register_invalidation();
+	memset(def, 0, sizeof(*def));
+	strlcpy(def->ring, ring, sizeof(def->ring));
+	if (historic && !OidIsValid(catalog_history_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the installed hashring catalog keeps no ring history"),
+				 errhint("Run ALTER EXTENSION hashring UPDATE.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = CStringGetTextDatum(ring);
+	args[1] = Int64GetDatum(version);
+	catalog_run(historic ? Q_PAST_RING : Q_RING, args, "hashring.rings");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	catalog_decode_ring(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, historic, def);
+	algo = hashring_algo(def->algorithm);
 
 	if (with_nodes)
 	{
-		idargs[0] = Int64GetDatum(def->ring_id);
-		idargs[1] = Int64GetDatum(def->version);
-		rc = historic ? SPI_execute_plan(catalog_hist_nodes_plan, idargs, NULL, true, 0)
-					  : SPI_execute_plan(catalog_nodes_plan, args, NULL, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "reading hashring.nodes failed: %s", SPI_result_code_string(rc));
-		desc = SPI_tuptable->tupdesc;
-		def->nnodes = (int) SPI_processed;
-		def->nodes = MemoryContextAllocZero(callercxt,
-											sizeof(HashringDefNode) * Max(def->nnodes, 1));
-		for (int i = 0; i < def->nnodes; i++)
+		/* past versions are found by ring_id and version */
+		if (historic)
 		{
-			HashringDefNode *n = &def->nodes[i];
-			char			*state;
-			char			*name;
-
-			tup = SPI_tuptable->vals[i];
-			name = SPI_getvalue(tup, desc, 1);
-			if (name == NULL || name[0] == '\0' || strlen(name) > HASHRING_NODE_NAME_MAX)
-				catalog_corrupt(ring, "A node name is null, empty or too long.");
-			n->name_len = (int) strlen(name);
-			n->name = MemoryContextStrdup(callercxt, name);
-			n->weight = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			if (isnull || !(n->weight > 0) || isinf(n->weight) || (n->weight != 1 && !algo->weighted))
-				catalog_corrupt(ring, psprintf("Node \"%s\" has an invalid weight.", name));
-			state = SPI_getvalue(tup, desc, 3);
-			if (state != NULL && strcmp(state, "active") == 0)
-				n->state = HASHRING_NODE_ACTIVE;
-			else if (state != NULL && strcmp(state, "down") == 0)
-				n->state = HASHRING_NODE_DOWN;
-			else
-				catalog_corrupt(ring, psprintf("Node \"%s\" has an unknown state.", name));
-			n->ordinal = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-			if (isnull || n->ordinal < 0)
-				catalog_corrupt(ring, psprintf("Node \"%s\" has no valid ordinal.", name));
-			id = SPI_getbinval(tup, desc, 5, &isnull);
-			if (!isnull)
-			{
-				bytea *b = DatumGetByteaPP(id);
-
-				if (VARSIZE_ANY_EXHDR(b) != HASHRING_NODE_ID_LEN)
-					catalog_corrupt(ring, psprintf("Node \"%s\" has a node_id that is not %d bytes long.",
-												   name, HASHRING_NODE_ID_LEN));
-				memcpy(n->id, VARDATA_ANY(b), HASHRING_NODE_ID_LEN);
-				n->has_id = true;
-			}
+			args[0] = Int64GetDatum(def->ring_id);
+			args[1] = Int64GetDatum(def->version);
 		}
-		if (algo->slot_ranges && catalog_slots_plan != NULL)
-		{
-			rc = historic ? SPI_execute_plan(catalog_hist_slots_plan, idargs, NULL, true, 0)
-						  : SPI_execute_plan(catalog_slots_plan, args, NULL, true, 0);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "reading hashring.slot_ranges failed: %s", SPI_result_code_string(rc));
-			desc = SPI_tuptable->tupdesc;
-			def->nranges = (int) SPI_processed;
-			def->ranges = MemoryContextAllocZero(callercxt,
-												 sizeof(HashringSlotRange) * Max(def->nranges, 1));
-			for (int i = 0; i < def->nranges; i++)
-			{
-				bool  null1, null2;
-				char *node;
-
-				tup = SPI_tuptable->vals[i];
-				def->ranges[i].first = DatumGetInt32(SPI_getbinval(tup, desc, 1, &null1));
-				def->ranges[i].last = DatumGetInt32(SPI_getbinval(tup, desc, 2, &null2));
-				node = SPI_getvalue(tup, desc, 3);
-				if (null1 || null2 || node == NULL)
-					catalog_corrupt(ring, "A slot range has a null column.");
-				def->ranges[i].node = MemoryContextStrdup(callercxt, node);
-			}
-		}
+		catalog_run(historic ? Q_PAST_NODES : Q_NODES, args, "hashring.nodes");
+		catalog_decode_nodes(algo, def, callercxt);
+		if (algo->slot_ranges && catalog_run(historic ? Q_PAST_SLOTS : Q_SLOTS, args, "hashring.slot_ranges"))
+			catalog_decode_slots(def, callercxt);
 	}
 	SPI_finish();
 	return true;
