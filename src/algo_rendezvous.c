@@ -155,6 +155,17 @@ rendezvous_double_cmp(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
+/* For a third node k (not x or y): a_k / a_x and b_k / b_y. */
+static inline bool
+rendezvous_other(const RendezvousUnion *u, int k, int x, int y, double *al, double *be)
+{
+	if (k == x || k == y)
+		return false;
+	*al = u[k].wa / u[x].wa;
+	*be = u[k].wb / u[y].wb;
+	return true;
+}
+
 static void
 rendezvous_diff(HashringDiff *d)
 {
@@ -217,10 +228,8 @@ rendezvous_diff(HashringDiff *d)
 			{
 				double al, be;
 
-				if (k == x || k == y)
+				if (!rendezvous_other(u, k, x, y, &al, &be))
 					continue;
-				al = u[k].wa / u[x].wa;
-				be = u[k].wb / u[y].wb;
 				if (al > 0 && be > 0 && al / be > lo && al / be < hi)
 					bp[nb++] = al / be;
 			}
@@ -240,10 +249,8 @@ rendezvous_diff(HashringDiff *d)
 				{
 					double al, be;
 
-					if (k == x || k == y)
+					if (!rendezvous_other(u, k, x, y, &al, &be))
 						continue;
-					al = u[k].wa / u[x].wa;
-					be = u[k].wb / u[y].wb;
 					if (al >= be * mid)
 						p += al;
 					else

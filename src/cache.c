@@ -211,7 +211,7 @@ static Size
 hr_shared_size(void)
 {
 	return add_size(MAXALIGN(sizeof(HrShared)),
-					(Size) hashring_shared_memory_kb * 1024);
+					hashring_setting_shared_memory_bytes());
 }
 
 void
@@ -235,7 +235,7 @@ hashring_shmem_startup(void)
 		memset(hr_shared, 0, sizeof(HrShared));
 		hr_shared->lock = &(GetNamedLWLockTranche("hashring"))->lock;
 		hr_shared->dsa_tranche = LWLockNewTrancheId();
-		hr_shared->dsa_size = (Size) hashring_shared_memory_kb * 1024;
+		hr_shared->dsa_size = hashring_setting_shared_memory_bytes();
 		pg_atomic_init_u64(&hr_shared->commits_started, 0);
 		pg_atomic_init_u64(&hr_shared->commits_finished, 0);
 		area = dsa_create_in_place(HR_SHARED_DSA_PLACE(hr_shared),
@@ -599,8 +599,8 @@ hr_xact_callback(XactEvent event, void *arg)
 			 * Fault injection for the tests: the commit is visible to new
 			 * snapshots, its invalidations are not sent yet.
 			 */
-			if (hr_xact_changed && hashring_inject_commit_pause_ms > 0)
-				pg_usleep((long) hashring_inject_commit_pause_ms * 1000L);
+			if (hr_xact_changed && hashring_setting_inject_commit_pause_ms() > 0)
+				pg_usleep((long) hashring_setting_inject_commit_pause_ms() * 1000L);
 			if (hr_xact_started)
 				pg_atomic_fetch_add_u64(&hr_shared->commits_finished, 1);
 			hr_xact_started = false;
@@ -954,9 +954,9 @@ hr_entry_refresh(HrEntry *entry)
 								entry->ring),
 						 built->total_bytes > hr_shared->dsa_size
 							 ? errdetail("The ring image takes " UINT64_FORMAT " bytes, more than all of hashring.shared_memory (%d kB).",
-										 built->total_bytes, hashring_shared_memory_kb)
+										 built->total_bytes, (int) (hashring_setting_shared_memory_bytes() / 1024))
 							 : errdetail("The ring image takes " UINT64_FORMAT " bytes; hashring.shared_memory is %d kB and the other cached images in use leave no room for it.",
-										 built->total_bytes, hashring_shared_memory_kb),
+										 built->total_bytes, (int) (hashring_setting_shared_memory_bytes() / 1024)),
 						 errhint("Increase hashring.shared_memory.  This warning is given once per ring version.")));
 		}
 		hr_entry_release(entry);

@@ -101,11 +101,13 @@ funcs_key_type(FunctionCallInfo fcinfo, FuncsCall *call, int keyarg, bool typed)
 static const HashringImage *
 funcs_image_at(text *ring, int64 version, FunctionCallInfo fcinfo)
 {
-	FuncsCall *call = funcs_call(fcinfo);
+	FuncsCall  *call = funcs_call(fcinfo);
+	const char *dflt;
 
 	if (ring != NULL)
 		return hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), version, &call->cache_hint);
-	return hashring_get_image(hashring_default_ring, strlen(hashring_default_ring), version, &call->cache_hint);
+	dflt = hashring_setting_default_ring();
+	return hashring_get_image(dflt, strlen(dflt), version, &call->cache_hint);
 }
 
 static const HashringImage *
@@ -391,7 +393,7 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 			values[5] = Float8GetDatum(shares[i] / expected - 1.0);
 		else
 			nulls[5] = true;
-		values[6] = BoolGetDatum(live && shares[i] > hashring_balance_alert_ratio * expected);
+		values[6] = BoolGetDatum(live && shares[i] > hashring_setting_balance_alert_ratio() * expected);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

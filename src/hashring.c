@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * hashring.c
- *	  Module entry point: settings and the shared-memory hooks.
+ *	  Module entry point: the settings (all of them) and the shared-memory
+ *	  hooks.
  *
  * With shared_preload_libraries = 'hashring' the module requests a shared
  * region of hashring.shared_memory bytes (plus a small directory) and one
@@ -28,11 +29,45 @@ PG_MODULE_MAGIC;
 #error "hashring needs PostgreSQL 15 or later"
 #endif
 
-char  *hashring_default_ring = NULL;
-double hashring_balance_alert_ratio = 2.0;
-int	   hashring_shared_memory_kb = 65536;
-int	   hashring_inject_commit_pause_ms = 0;
-char  *hashring_inject_move_fault = NULL;
+/*
+ * Every setting lives here, static; the other files read them through the
+ * accessors below (hashring.h), never write them.
+ */
+static char	 *hashring_default_ring = NULL;
+static double hashring_balance_alert_ratio = 2.0;
+static int	  hashring_shared_memory_kb = 65536;
+static int	  hashring_inject_commit_pause_ms = 0;
+static char	 *hashring_inject_move_fault = NULL;
+
+const char *
+hashring_setting_default_ring(void)
+{
+	return hashring_default_ring;
+}
+
+double
+hashring_setting_balance_alert_ratio(void)
+{
+	return hashring_balance_alert_ratio;
+}
+
+Size
+hashring_setting_shared_memory_bytes(void)
+{
+	return (Size) hashring_shared_memory_kb * 1024;
+}
+
+int
+hashring_setting_inject_commit_pause_ms(void)
+{
+	return hashring_inject_commit_pause_ms;
+}
+
+const char *
+hashring_setting_inject_move_fault(void)
+{
+	return hashring_inject_move_fault;
+}
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;

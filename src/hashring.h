@@ -234,12 +234,12 @@ typedef struct HashringAlgo
 	HashringPointOwner point_owner;
 } HashringAlgo;
 
-/* in hashring.c */
-extern char	 *hashring_default_ring;
-extern double hashring_balance_alert_ratio;
-extern int	  hashring_shared_memory_kb;
-extern int	  hashring_inject_commit_pause_ms;
-extern char	 *hashring_inject_move_fault;
+/* in hashring.c: the settings, read-only elsewhere */
+extern const char *hashring_setting_default_ring(void);
+extern double	   hashring_setting_balance_alert_ratio(void);
+extern Size		   hashring_setting_shared_memory_bytes(void);
+extern int		   hashring_setting_inject_commit_pause_ms(void);
+extern const char *hashring_setting_inject_move_fault(void);
 
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);

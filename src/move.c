@@ -516,7 +516,7 @@ move_describe(Move *m, MoveConn *c)
 static void
 move_parse_injection(Move *m)
 {
-	const char *s = hashring_inject_move_fault;
+	const char *s = hashring_setting_inject_move_fault();
 	const char *colon;
 
 	m->inject_step[0] = '\0';
