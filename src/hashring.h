@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/snapshot.h"
 
 #define HASHRING_RING_NAME_MAX	 63 /* bytes; also enforced by the catalog triggers */
@@ -331,10 +332,32 @@ hashring_collector_done(HashringCollector *c)
 	return c->found;
 }
 
+/*
+ * The preference walk over an array of `count` owners (uint32 node indexes,
+ * `stride` bytes apart, the first at `owners`) from entry `start`, wrapping
+ * once around: the first n distinct live owners.  Inline: ring_nodes
+ * runs it once per lookup, with a constant stride.
+ */
+static inline int
+hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride, uint32 count,
+					 uint32 start, int n, uint32 *out)
+{
+	HashringCollector c;
+
+	hashring_collector_init(&c, img, n, out);
+	for (uint32 step = 0, e = start; step < count; step++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (hashring_collector_add(&c, *(const uint32 *) ((const char *) owners + (size_t) e * stride)))
+			break;
+		if (++e == count)
+			e = 0;
+	}
+	return hashring_collector_done(&c);
+}
+
 /* in image.c: helpers shared by several algorithms */
 extern int64 hashring_key_xxh3(const HashringImage *img, const HashringKey *key);
-extern int	 hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride, uint32 count,
-								  uint32 start, int n, uint32 *out);
 extern void	 hashring_arc_shares(const HashringImage *img, double *shares);
 
 /*

@@ -306,29 +306,6 @@ hashring_key_xxh3(const HashringImage *img, const HashringKey *key)
 }
 
 /*
- * The preference walk over an array of `count` owners (uint32 node indexes,
- * `stride` bytes apart, the first at `owners`) from entry `start`, wrapping
- * once around: the first n distinct live owners.
- */
-int
-hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride, uint32 count,
-					 uint32 start, int n, uint32 *out)
-{
-	HashringCollector c;
-
-	hashring_collector_init(&c, img, n, out);
-	for (uint32 step = 0, e = start; step < count; step++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (hashring_collector_add(&c, *(const uint32 *) ((const char *) owners + (size_t) e * stride)))
-			break;
-		if (++e == count)
-			e = 0;
-	}
-	return hashring_collector_done(&c);
-}
-
-/*
  * Shares of a point-array algorithm (point_pos, point_owner), exact over
  * its 2^key_space_bits positions: the sorted points own the arcs
  * (pos[j-1], pos[j]] (the first point also the wrapping arc).  All
