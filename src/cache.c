@@ -4,7 +4,9 @@
  *	  The ring cache: a backend-local table of rings this backend routes
  *	  by, each pointing at an immutable image that lives either in shared
  *	  memory (one copy per ring version, shared by all backends) or in
- *	  backend-local memory.
+ *	  backend-local memory; and the whole protocol that keeps it current
+ *	  (invalidation and its epoch, statement detection, the commit
+ *	  generation and trust).
  *
  * Read path (hashring_get_image).  Every statement routes by the ring
  * version its snapshot sees.  A cached entry is used without any catalog
@@ -17,6 +19,28 @@
  * row is read with the caller's snapshot and, if its version (or, for
  * uncommitted versions, the writing transaction) differs from the image's,
  * the image is replaced.
+ *
+ * Invalidation.  Writers: every change to hashring.rings or hashring.nodes
+ * fires the statement trigger hashring._invalidate() (catalog.c), which
+ * registers a relcache invalidation of the changed table.  That
+ * invalidation is transactional: it is applied to the writer's own backend
+ * at the next CommandCounterIncrement, sent to every other backend only at
+ * commit (never on rollback), and WAL-logged with the commit record so that
+ * hot standbys replay it.  It also marks the transaction as a membership
+ * change (hashring_note_membership_change), which this file counts in
+ * shared memory around the commit (the commit generation: see "Statement
+ * snapshots and the commit generation" below).  On a logical-replication
+ * subscriber the same function runs as a row trigger enabled for replicas.
+ *
+ * Readers: a relcache callback (hr_relcache_callback) bumps
+ * hashring_inval_epoch and nothing else (it may run at any time, even
+ * inside a catalog scan); entries remember the epoch they were checked at.
+ * Which relations are the catalog's it asks catalog.c
+ * (hashring_catalog_relation_invalidated, which also forgets their OIDs).
+ * The callback is registered by hashring_register_invalidation(), which
+ * catalog.c calls before every catalog read, before it looks the tables up,
+ * so that an invalidation arriving during a read is not missed.  The epoch
+ * and the registration are per backend.
  *
  * Versions.  An image is identified by (database OID, ring_id, version,
  * xmin of the ring row it was built from).  Within one database and one
@@ -187,6 +211,10 @@ static dsa_area		*hr_area = NULL;
 static HTAB			*hr_entries = NULL;
 static MemoryContext hr_cxt = NULL;
 static bool			 hr_exit_registered = false;
+
+/* invalidation, see "Invalidation" above */
+static uint64 hashring_inval_epoch = 1;
+static bool	  hr_relcache_registered = false;
 
 /* statement detection, see hr_statement_check() */
 static Snapshot	   hr_stmt_snap = NULL;
@@ -552,6 +580,31 @@ hr_cache_init(void)
 	{
 		before_shmem_exit(hr_release_all, (Datum) 0);
 		hr_exit_registered = true;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Invalidation (see the file header)
+ * ------------------------------------------------------------------------ */
+
+static void
+hr_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || hashring_catalog_relation_invalidated(relid))
+		hashring_inval_epoch++;
+}
+
+/*
+ * Make sure the relcache callback is registered.  catalog.c calls this
+ * before every catalog read.
+ */
+void
+hashring_register_invalidation(void)
+{
+	if (!hr_relcache_registered)
+	{
+		CacheRegisterRelcacheCallback(hr_relcache_callback, (Datum) 0);
+		hr_relcache_registered = true;
 	}
 }
 

@@ -249,9 +249,8 @@ extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
 extern bool	  hashring_is_prime(uint32 n);
 
 /* in catalog.c */
-extern bool	  hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
-extern void	  hashring_register_invalidation(void);
-extern uint64 hashring_inval_epoch;
+extern bool hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
+extern bool hashring_catalog_relation_invalidated(Oid relid);
 
 /* in algorithms.c: the registry */
 extern const HashringAlgo *hashring_algo(uint32 algorithm);
@@ -370,6 +369,7 @@ typedef struct HashringCacheHint
 
 extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, HashringCacheHint *hint);
 extern void					hashring_note_membership_change(void);
+extern void					hashring_register_invalidation(void);
 extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
