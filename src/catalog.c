@@ -300,7 +300,8 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 	char	   *algorithm;
 	bool		isnull;
 
-	def->ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	def->id.dboid = MyDatabaseId;
+	def->id.ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	if (isnull)
 		catalog_corrupt(ring, "ring_id is null.");
 	algorithm = SPI_getvalue(tup, desc, 2);
@@ -313,11 +314,11 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 	def->replicas = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	if (isnull || def->replicas < 1 || def->replicas > 1000)
 		catalog_corrupt(ring, "replicas is out of range.");
-	def->version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	def->id.version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	if (isnull)
 		catalog_corrupt(ring, "version is null.");
-	def->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
-	def->private_version = !historic && TransactionIdIsCurrentTransactionId(def->xmin);
+	def->id.xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
+	def->private_version = !historic && TransactionIdIsCurrentTransactionId(def->id.xmin);
 	def->table_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	if (isnull)
 		def->table_size = 0;
@@ -437,8 +438,8 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 		/* past versions are found by ring_id and version */
 		if (historic)
 		{
-			args[0] = Int64GetDatum(def->ring_id);
-			args[1] = Int64GetDatum(def->version);
+			args[0] = Int64GetDatum(def->id.ring_id);
+			args[1] = Int64GetDatum(def->id.version);
 		}
 		catalog_run(historic ? Q_PAST_NODES : Q_NODES, args, "hashring.nodes");
 		catalog_decode_nodes(algo, def, callercxt);
