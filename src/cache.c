@@ -4,7 +4,9 @@
  *	  The ring cache: a backend-local table of rings this backend routes
  *	  by, each pointing at an immutable image that lives either in shared
  *	  memory (one copy per ring version, shared by all backends) or in
- *	  backend-local memory.
+ *	  backend-local memory; and the whole protocol that keeps it current
+ *	  (invalidation and its epoch, statement detection, the commit
+ *	  generation and trust).
  *
  * Read path (hashring_get_image).  Every statement routes by the ring
  * version its snapshot sees.  A cached entry is used without any catalog
@@ -18,8 +20,32 @@
  * uncommitted versions, the writing transaction) differs from the image's,
  * the image is replaced.
  *
- * Versions.  An image is identified by (database OID, ring_id, version,
- * xmin of the ring row it was built from).  Within one database and one
+ * Invalidation.  Writers: every change to hashring.rings or hashring.nodes
+ * fires the statement trigger hashring._invalidate() (catalog.c), which
+ * registers a relcache invalidation of the changed table.  That
+ * invalidation is transactional: it is applied to the writer's own backend
+ * at the next CommandCounterIncrement, sent to every other backend only at
+ * commit (never on rollback), and WAL-logged with the commit record so that
+ * hot standbys replay it.  It also marks the transaction as a membership
+ * change (hashring_note_membership_change), which this file counts in
+ * shared memory around the commit (the commit generation: see "Statement
+ * snapshots and the commit generation" below).  On a logical-replication
+ * subscriber the same function runs as a row trigger enabled for replicas.
+ *
+ * Readers: a relcache callback (hr_relcache_callback) bumps
+ * hashring_inval_epoch and nothing else (it may run at any time, even
+ * inside a catalog scan); entries remember the epoch they were checked at.
+ * Which relations are the catalog's it asks catalog.c
+ * (hashring_catalog_relation_invalidated, which also forgets their OIDs).
+ * The callback is registered by hashring_register_invalidation(), which
+ * catalog.c calls before every catalog read, before it looks the tables up,
+ * so that an invalidation arriving during a read is not missed.  The epoch
+ * and the registration are per backend.
+ *
+ * Versions.  An image is identified by its HashringImageId (hashring.h):
+ * the database OID, ring_id, version and xmin of the ring row it was built
+ * from; the catalog read fills it in (HashringDef.id), the image header
+ * carries it, and it keys the shared directory.  Within one database and one
  * installation of the extension, (ring_id, version) already names one
  * committed membership: every change bumps the version under the ring row's
  * lock, and ring_id comes from a sequence.  But ring_ids repeat across
@@ -97,24 +123,15 @@ typedef enum HrSlotState
 	SLOT_READY
 } HrSlotState;
 
-/* What identifies an image (see "Versions" above). */
-typedef struct HrKey
-{
-	Oid			  dboid;
-	TransactionId xmin;
-	int64		  ring_id;
-	int64		  version;
-} HrKey;
-
 typedef struct HrSharedSlot
 {
-	HrSlotState state;
-	bool		retired;  /* another image of this ring was published */
-	int32		refcount; /* backends whose cache points here */
-	HrKey		key;
-	uint64		last_used; /* HrShared->clock at last pin */
-	dsa_pointer image;
-	uint64		bytes;
+	HrSlotState		state;
+	bool			retired;   /* another image of this ring was published */
+	int32			refcount;  /* backends whose cache points here */
+	HashringImageId id;		   /* of its image */
+	uint64			last_used; /* HrShared->clock at last pin */
+	dsa_pointer		image;
+	uint64			bytes;
 } HrSharedSlot;
 
 #define HR_WARNED_SLOTS 64
@@ -129,9 +146,9 @@ typedef struct HrShared
 	pg_atomic_uint64 commits_started;
 	pg_atomic_uint64 commits_finished;
 	/* ring versions already warned about as not fitting (round robin) */
-	HrKey		 warned[HR_WARNED_SLOTS];
-	uint32		 warned_next;
-	HrSharedSlot slots[HR_SHARED_SLOTS];
+	HashringImageId warned[HR_WARNED_SLOTS];
+	uint32			warned_next;
+	HrSharedSlot	slots[HR_SHARED_SLOTS];
 	/* the DSA area follows, MAXALIGNed */
 } HrShared;
 
@@ -187,6 +204,10 @@ static dsa_area		*hr_area = NULL;
 static HTAB			*hr_entries = NULL;
 static MemoryContext hr_cxt = NULL;
 static bool			 hr_exit_registered = false;
+
+/* invalidation, see "Invalidation" above */
+static uint64 hashring_inval_epoch = 1;
+static bool	  hr_relcache_registered = false;
 
 /* statement detection, see hr_statement_check() */
 static Snapshot	   hr_stmt_snap = NULL;
@@ -308,30 +329,14 @@ hr_slot_evict_one(void)
 	return true;
 }
 
-static inline bool
-hr_key_equal(const HrKey *a, const HrKey *b)
-{
-	return a->dboid == b->dboid && a->xmin == b->xmin &&
-		   a->ring_id == b->ring_id && a->version == b->version;
-}
-
-static inline void
-hr_image_key(const HashringImage *img, HrKey *key)
-{
-	key->dboid = img->dboid;
-	key->xmin = img->xmin;
-	key->ring_id = img->ring_id;
-	key->version = img->version;
-}
-
 static int
-hr_slot_find(const HrKey *key)
+hr_slot_find(const HashringImageId *id)
 {
 	for (int i = 0; i < HR_SHARED_SLOTS; i++)
 	{
 		HrSharedSlot *s = &hr_shared->slots[i];
 
-		if (s->state == SLOT_READY && hr_key_equal(&s->key, key))
+		if (s->state == SLOT_READY && hashring_image_id_equal(&s->id, id))
 			return i;
 	}
 	return -1;
@@ -355,14 +360,14 @@ hr_slot_unpin(int i)
 		hr_slot_free(s);
 }
 
-/* Find and pin the published image with this key; -1 if none. */
+/* Find and pin the published image with this identity; -1 if none. */
 static int
-hr_shared_lookup(const HrKey *key)
+hr_shared_lookup(const HashringImageId *id)
 {
 	int i;
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
-	i = hr_slot_find(key);
+	i = hr_slot_find(id);
 	if (i >= 0)
 		hr_slot_pin(i);
 	LWLockRelease(hr_shared->lock);
@@ -381,14 +386,12 @@ hr_shared_publish(const HashringImage *img)
 	int			  i;
 	dsa_pointer	  dp = InvalidDsaPointer;
 	HrSharedSlot *slot;
-	HrKey		  key;
 
 	if (img->total_bytes > hr_shared->dsa_size)
 		return -1;
-	hr_image_key(img, &key);
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
-	i = hr_slot_find(&key);
+	i = hr_slot_find(&img->id);
 	if (i >= 0)
 	{
 		hr_slot_pin(i);
@@ -427,7 +430,7 @@ hr_shared_publish(const HashringImage *img)
 	slot->state = SLOT_FILLING;
 	slot->retired = false;
 	slot->refcount = 1;
-	slot->key = key;
+	slot->id = img->id;
 	slot->last_used = ++hr_shared->clock;
 	slot->image = dp;
 	slot->bytes = img->total_bytes;
@@ -450,8 +453,8 @@ hr_shared_publish(const HashringImage *img)
 	{
 		HrSharedSlot *s = &hr_shared->slots[j];
 
-		if (j == i || s->state != SLOT_READY || s->key.dboid != key.dboid ||
-			s->key.ring_id != key.ring_id)
+		if (j == i || s->state != SLOT_READY || s->id.dboid != img->id.dboid ||
+			s->id.ring_id != img->id.ring_id)
 			continue;
 		s->retired = true;
 		if (s->refcount == 0)
@@ -467,17 +470,17 @@ hr_shared_publish(const HashringImage *img)
  * HR_WARNED_SLOTS versions warned about are remembered.
  */
 static bool
-hr_shared_first_warning(const HrKey *key)
+hr_shared_first_warning(const HashringImageId *id)
 {
 	bool first = true;
 
 	LWLockAcquire(hr_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < HR_WARNED_SLOTS && first; i++)
-		if (hr_key_equal(&hr_shared->warned[i], key))
+		if (hashring_image_id_equal(&hr_shared->warned[i], id))
 			first = false;
 	if (first)
 	{
-		hr_shared->warned[hr_shared->warned_next] = *key;
+		hr_shared->warned[hr_shared->warned_next] = *id;
 		hr_shared->warned_next = (hr_shared->warned_next + 1) % HR_WARNED_SLOTS;
 	}
 	LWLockRelease(hr_shared->lock);
@@ -552,6 +555,31 @@ hr_cache_init(void)
 	{
 		before_shmem_exit(hr_release_all, (Datum) 0);
 		hr_exit_registered = true;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Invalidation (see the file header)
+ * ------------------------------------------------------------------------ */
+
+static void
+hr_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || hashring_catalog_relation_invalidated(relid))
+		hashring_inval_epoch++;
+}
+
+/*
+ * Make sure the relcache callback is registered.  catalog.c calls this
+ * before every catalog read.
+ */
+void
+hashring_register_invalidation(void)
+{
+	if (!hr_relcache_registered)
+	{
+		CacheRegisterRelcacheCallback(hr_relcache_callback, (Datum) 0);
+		hr_relcache_registered = true;
 	}
 }
 
@@ -788,8 +816,7 @@ hr_entry_trust(const HrEntry *entry, const HashringDef *def)
 	PushActiveSnapshot(GetLatestSnapshot());
 	found = hashring_read_ring(entry->ring, entry->version, false, &latest);
 	PopActiveSnapshot();
-	if (!found || latest.ring_id != def->ring_id || latest.version != def->version ||
-		latest.xmin != def->xmin)
+	if (!found || !hashring_image_id_equal(&latest.id, &def->id))
 		return 0;
 	return started + 1;
 }
@@ -886,14 +913,14 @@ hr_entry_for(const char *name, int len, int64 version)
 static void
 hr_entry_refresh(HrEntry *entry)
 {
-	uint64		   epoch = hashring_inval_epoch;
-	MemoryContext  scratch;
-	MemoryContext  oldcxt;
-	HashringDef	   def;
-	bool		   is_private;
-	HashringImage *built;
-	int			   slot = -1;
-	HrKey		   key;
+	uint64			epoch = hashring_inval_epoch;
+	MemoryContext	scratch;
+	MemoryContext	oldcxt;
+	HashringDef		def;
+	bool			is_private;
+	HashringImage  *built;
+	int				slot = -1;
+	HashringImageId id;
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "hashring refresh",
 									ALLOCSET_SMALL_SIZES);
@@ -917,23 +944,14 @@ hr_entry_refresh(HrEntry *entry)
 				 errmsg("ring \"%s\" does not exist", ring)));
 	}
 	is_private = def.private_version;
-	key.dboid = MyDatabaseId;
-	key.xmin = def.xmin;
-	key.ring_id = def.ring_id;
-	key.version = def.version;
+	id = def.id;
 
-	if (entry->image != NULL && entry->is_private == is_private)
-	{
-		HrKey cached;
-
-		hr_image_key(entry->image, &cached);
-		if (hr_key_equal(&cached, &key))
-			goto done; /* same image still current */
-	}
+	if (entry->image != NULL && entry->is_private == is_private && hashring_image_id_equal(&entry->image->id, &id))
+		goto done; /* same image still current */
 
 	/* past versions are built locally: they would retire the current one */
 	if (!is_private && entry->version == 0 && hr_shared_attach())
-		slot = hr_shared_lookup(&key);
+		slot = hr_shared_lookup(&id);
 
 	if (slot < 0)
 	{
@@ -947,7 +965,7 @@ hr_entry_refresh(HrEntry *entry)
 			slot = hr_shared_publish(built);
 			if (slot >= 0)
 				pfree(built);
-			else if (hr_shared_first_warning(&key))
+			else if (hr_shared_first_warning(&id))
 				ereport(WARNING,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
 						 errmsg("ring \"%s\" does not fit in hashring shared memory; using a backend-local copy",
@@ -1053,7 +1071,7 @@ hashring_cache_info_rows(FunctionCallInfo fcinfo)
 		if (entry->image == NULL)
 			continue;
 		values[0] = CStringGetTextDatum(entry->ring);
-		values[1] = Int64GetDatum(entry->image->version);
+		values[1] = Int64GetDatum(entry->image->id.version);
 		values[2] = CStringGetTextDatum(entry->slot >= 0 ? "shared" : "local");
 		values[3] = Int64GetDatum((int64) entry->image->total_bytes);
 		values[4] = Int64GetDatum((int64) entry->image->npoints);

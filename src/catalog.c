@@ -2,30 +2,23 @@
  *
  * catalog.c
  *	  Reading ring definitions from the membership catalog, and the
- *	  invalidation that tells backends a ring may have changed.
+ *	  catalog's C triggers.
  *
- * Writers: every change to hashring.rings or hashring.nodes fires the
- * statement trigger hashring._invalidate(), which registers a relcache
- * invalidation of the changed table.  That invalidation is transactional: it
- * is applied to the writer's own backend at the next CommandCounterIncrement,
- * sent to every other backend only at commit (never on rollback), and
- * WAL-logged with the commit record so that hot standbys replay it.  It
- * also marks the transaction as a membership change, which cache.c counts
- * in shared memory around the commit (the commit generation).  On a
- * logical-replication subscriber the same function runs as a row trigger
- * enabled for replicas.  At commit, hashring._check_ring() validates every
- * changed ring as a build would, so a membership that cannot be routed
- * fails its commit.
+ * The cache protocol (invalidation, epoch, commit generation) is owned and
+ * described by cache.c; this file only tells it which relations are the
+ * catalog's (hashring_catalog_relation_invalidated).
  *
- * Readers: a relcache callback bumps hashring_inval_epoch and nothing else
- * (it may run at any time, even inside a catalog scan).  cache.c compares
- * that epoch with the one it validated its entries at.
+ * Triggers: hashring._invalidate() (the writers' side of that protocol,
+ * see cache.c), hashring._check_ring() (at commit, validates every changed
+ * ring as a build would, so a membership that cannot be routed fails its
+ * commit) and hashring._record_version() (history).
  *
  * Catalog reads use SPI with the caller's active snapshot (read_only), so a
  * transaction sees its own uncommitted membership and a REPEATABLE READ
  * transaction keeps seeing the membership of its snapshot.
  *
- * State: hashring_inval_epoch and the cached relation OIDs are per backend.
+ * State: the cached relation OIDs, the installed catalog version and the
+ * prepared plans are per backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,12 +43,9 @@ PG_FUNCTION_INFO_V1(hashring_node_points);
 PG_FUNCTION_INFO_V1(hashring_check_ring);
 PG_FUNCTION_INFO_V1(hashring_record_version);
 
-uint64 hashring_inval_epoch = 1;
-
-static Oid	catalog_rings_relid = InvalidOid;
-static Oid	catalog_nodes_relid = InvalidOid;
-static Oid	catalog_history_relid = InvalidOid; /* 0.2: ring_history */
-static bool catalog_callback_registered = false;
+static Oid catalog_rings_relid = InvalidOid;
+static Oid catalog_nodes_relid = InvalidOid;
+static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
 
 /*
  * The queries of each catalog version: the one switch between them.  A
@@ -151,32 +141,35 @@ catalog_forget_plans(void)
 	catalog_plans_version = catalog_version;
 }
 
-static void
-catalog_relcache_callback(Datum arg, Oid relid)
+/*
+ * Called by cache.c's relcache callback when one relation is invalidated:
+ * whether it is one of the catalog's tables.  If so, their OIDs are
+ * forgotten (the tables may have been dropped) and looked up again at the
+ * next read.  InvalidOid (every relation) names none of them: cache.c
+ * treats it on its own and the OIDs are kept.  This may run at any time,
+ * even inside a catalog scan, so it touches nothing but those OIDs.
+ */
+bool
+hashring_catalog_relation_invalidated(Oid relid)
 {
-	if (relid == InvalidOid || relid == catalog_rings_relid ||
-		relid == catalog_nodes_relid || relid == catalog_history_relid)
-	{
-		hashring_inval_epoch++;
-		/* The tables may have been dropped: look their OIDs up again. */
-		if (relid != InvalidOid)
-			catalog_rings_relid = catalog_nodes_relid = catalog_history_relid = InvalidOid;
-	}
+	if (!OidIsValid(relid))
+		return false;
+	if (relid != catalog_rings_relid && relid != catalog_nodes_relid && relid != catalog_history_relid)
+		return false;
+	catalog_rings_relid = catalog_nodes_relid = catalog_history_relid = InvalidOid;
+	return true;
 }
 
 /*
- * Make sure the relcache callback is registered and we know the catalog's
- * relation OIDs.  Called before every catalog read, so that an invalidation
- * that arrives during the read is not missed.
+ * Make sure cache.c hears of changes to the catalog, and that we know the
+ * catalog's relation OIDs.  Called before every catalog read, so that an
+ * invalidation that arrives during the read is not missed: the callback is
+ * registered before the OIDs are looked up and the tables are read.
  */
-void
-hashring_register_invalidation(void)
+static void
+catalog_lookup_relations(void)
 {
-	if (!catalog_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(catalog_relcache_callback, (Datum) 0);
-		catalog_callback_registered = true;
-	}
+	hashring_register_invalidation();
 	if (!OidIsValid(catalog_rings_relid) || !OidIsValid(catalog_nodes_relid))
 	{
 		Oid nsp = get_namespace_oid("hashring", true);
@@ -307,7 +300,8 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 	char	   *algorithm;
 	bool		isnull;
 
-	def->ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	def->id.dboid = MyDatabaseId;
+	def->id.ring_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	if (isnull)
 		catalog_corrupt(ring, "ring_id is null.");
 	algorithm = SPI_getvalue(tup, desc, 2);
@@ -320,11 +314,11 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 	def->replicas = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	if (isnull || def->replicas < 1 || def->replicas > 1000)
 		catalog_corrupt(ring, "replicas is out of range.");
-	def->version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	def->id.version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	if (isnull)
 		catalog_corrupt(ring, "version is null.");
-	def->xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
-	def->private_version = !historic && TransactionIdIsCurrentTransactionId(def->xmin);
+	def->id.xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
+	def->private_version = !historic && TransactionIdIsCurrentTransactionId(def->id.xmin);
 	def->table_size = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	if (isnull)
 		def->table_size = 0;
@@ -417,7 +411,7 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 	Datum				args[2];
 	const HashringAlgo *algo;
 
-	hashring_register_invalidation();
+	catalog_lookup_relations();
 	memset(def, 0, sizeof(*def));
 	strlcpy(def->ring, ring, sizeof(def->ring));
 	if (historic && !OidIsValid(catalog_history_relid))
@@ -444,8 +438,8 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 		/* past versions are found by ring_id and version */
 		if (historic)
 		{
-			args[0] = Int64GetDatum(def->ring_id);
-			args[1] = Int64GetDatum(def->version);
+			args[0] = Int64GetDatum(def->id.ring_id);
+			args[1] = Int64GetDatum(def->id.version);
 		}
 		catalog_run(historic ? Q_PAST_NODES : Q_NODES, args, "hashring.nodes");
 		catalog_decode_nodes(algo, def, callercxt);

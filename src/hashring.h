@@ -64,22 +64,38 @@ typedef struct HashringPoint
 
 #define HR_POINT_POS(p) (((uint64) (p)->pos_hi << 32) | (p)->pos_lo)
 
-typedef struct HashringImage
+/*
+ * What identifies an image: the ring row version it is built from (see
+ * "Versions" in cache.c).  Read with the ring row (HashringDef), copied
+ * into the image header, and the key of the shared directory; flat, as it
+ * is part of the image.
+ */
+typedef struct HashringImageId
 {
-	uint32 magic;
-	uint32 algorithm; /* index in the registry (algorithms.c) */
-	/* identity: see "Versions" in cache.c */
-	Oid			  dboid;
-	TransactionId xmin; /* of the ring row version built from */
+	Oid			  dboid; /* the database whose catalog it was read from */
+	TransactionId xmin;	 /* of the ring row version */
 	int64		  ring_id;
 	int64		  version;
-	uint64		  total_bytes;
-	uint32		  nnodes;
-	uint32		  nlive; /* active nodes */
-	uint32		  vnodes;
-	uint32		  replicas;
-	uint64		  off_nodes; /* HashringImageNode[nnodes] */
-	uint64		  off_rank;	 /* uint32[nnodes]: node index of each rank */
+} HashringImageId;
+
+static inline bool
+hashring_image_id_equal(const HashringImageId *a, const HashringImageId *b)
+{
+	return a->dboid == b->dboid && a->xmin == b->xmin && a->ring_id == b->ring_id && a->version == b->version;
+}
+
+typedef struct HashringImage
+{
+	uint32			magic;
+	uint32			algorithm; /* index in the registry (algorithms.c) */
+	HashringImageId id;
+	uint64			total_bytes;
+	uint32			nnodes;
+	uint32			nlive; /* active nodes */
+	uint32			vnodes;
+	uint32			replicas;
+	uint64			off_nodes; /* HashringImageNode[nnodes] */
+	uint64			off_rank;  /* uint32[nnodes]: node index of each rank */
 	/* algorithm data; meaning per algo_*.c */
 	uint64 off_data;
 	uint64 off_index;
@@ -123,14 +139,12 @@ typedef struct HashringSlotRange
 typedef struct HashringDef
 {
 	char			   ring[HASHRING_RING_NAME_MAX + 1];
-	int64			   ring_id;
-	int64			   version;
+	HashringImageId	   id;		  /* of the ring row read */
 	uint32			   algorithm; /* index in the registry (algorithms.c) */
 	int32			   vnodes;
 	int32			   replicas;
 	int32			   table_size;		/* maglev; 0 = default */
 	bool			   private_version; /* version row written by this transaction */
-	TransactionId	   xmin;			/* the version row's xmin */
 	int				   nnodes;
 	HashringDefNode	  *nodes;
 	int				   nranges; /* slots: explicit ranges */
@@ -250,9 +264,8 @@ extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
 extern bool	  hashring_is_prime(uint32 n);
 
 /* in catalog.c */
-extern bool	  hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
-extern void	  hashring_register_invalidation(void);
-extern uint64 hashring_inval_epoch;
+extern bool hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
+extern bool hashring_catalog_relation_invalidated(Oid relid);
 
 /* in algorithms.c: the registry */
 extern const HashringAlgo *hashring_algo(uint32 algorithm);
@@ -393,6 +406,7 @@ typedef struct HashringCacheHint
 
 extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, HashringCacheHint *hint);
 extern void					hashring_note_membership_change(void);
+extern void					hashring_register_invalidation(void);
 extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);

@@ -136,10 +136,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img = MemoryContextAllocExtended(cxt, total, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	img->magic = HASHRING_IMAGE_MAGIC;
 	img->algorithm = def->algorithm;
-	img->dboid = MyDatabaseId;
-	img->xmin = def->xmin;
-	img->ring_id = def->ring_id;
-	img->version = def->version;
+	img->id = def->id;
 	img->total_bytes = total;
 	img->nnodes = n;
 	img->nlive = nlive;
