@@ -21,13 +21,13 @@
  * the image is replaced.
  *
  * Invalidation.  Writers: every change to hashring.rings or hashring.nodes
- * fires the statement trigger hashring._invalidate() (catalog.c), which
+ * fires the statement trigger hashring._invalidate() (hashring_invalidate, here), which
  * registers a relcache invalidation of the changed table.  That
  * invalidation is transactional: it is applied to the writer's own backend
  * at the next CommandCounterIncrement, sent to every other backend only at
  * commit (never on rollback), and WAL-logged with the commit record so that
  * hot standbys replay it.  It also marks the transaction as a membership
- * change (hashring_note_membership_change), which this file counts in
+ * change (hr_xact_changed), which this file counts in
  * shared memory around the commit (the commit generation: see "Statement
  * snapshots and the commit generation" below).  On a logical-replication
  * subscriber the same function runs as a row trigger enabled for replicas.
@@ -83,11 +83,15 @@
  * and with it every slot, pin and counter.
  *
  * Lifetime of backend entries: an entry for a ring's current version lives
- * until its ring is found missing (then it is removed before the error is
- * raised, so unknown names leave nothing behind) or the backend exits; its
- * image is replaced when the ring row it was built from changes.  Entries
- * for past versions are at most HR_PAST_VERSIONS_MAX: the least recently
- * used one that the current statement has not used is removed to make room.
+ * until its ring is found missing (then it and every past-version entry of
+ * that name are removed before the error is raised, so unknown names leave
+ * nothing behind and a dropped ring's images go at its next lookup) or the
+ * backend exits; its image is replaced when the ring row it was built from
+ * changes.  Entries for past versions are at most HR_PAST_VERSIONS_MAX
+ * (16): the least recently used one that the current statement has not used
+ * is removed to make room.  So a backend's cache holds at most one image per
+ * ring it routes by plus 16 past-version images (test/t/005_shared_cache.pl
+ * routes at 1,000 past versions and checks the bound).
  * Callers remember entries with their incarnation, so a removed entry is
  * never used through a stale hint.
  *
@@ -96,6 +100,7 @@
 #include "hashring.h"
 
 #include "access/xact.h"
+#include "commands/trigger.h"
 #include "access/xlog.h"
 #include "port/atomics.h"
 #include "funcapi.h"
@@ -595,10 +600,26 @@ hashring_register_invalidation(void)
  * aborted.  So every commit a snapshot sees was counted in commits_started
  * before the snapshot was taken.
  */
-void
-hashring_note_membership_change(void)
+/*
+ * Statement trigger on the catalog tables: register a relcache invalidation
+ * of the table.  It travels with the transaction (see
+ * "Invalidation" in the file header) and marks the transaction as a
+ * membership change for the commit generation.
+ */
+PG_FUNCTION_INFO_V1(hashring_invalidate);
+
+Datum
+hashring_invalidate(PG_FUNCTION_ARGS)
 {
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hashring._invalidate() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	hr_xact_changed = true;
+	PG_RETURN_POINTER(NULL);
 }
 
 static void
@@ -858,6 +879,19 @@ hr_evict_past_version(void)
 		hr_entry_remove(victim);
 }
 
+/* Remove every entry (past versions included) of the ring with this name. */
+static void
+hr_forget_ring(const char *ring)
+{
+	HASH_SEQ_STATUS status;
+	HrEntry		   *entry;
+
+	hash_seq_init(&status, hr_entries);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (strcmp(entry->ring, ring) == 0)
+			hr_entry_remove(entry);
+}
+
 static HrEntry *
 hr_entry_for(const char *name, int len, int64 version)
 {
@@ -931,9 +965,14 @@ hr_entry_refresh(HrEntry *entry)
 		char  ring[HASHRING_RING_NAME_MAX + 1];
 		int64 version = entry->version;
 
-		/* forget the name: unknown names must not grow the cache */
+		/*
+		 * Forget the name: unknown names must not grow the cache, and a
+		 * dropped ring's past versions go with it.
+		 */
 		strlcpy(ring, entry->ring, sizeof(ring));
 		hr_entry_remove(entry);
+		if (version == 0)
+			hr_forget_ring(ring);
 		if (version > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

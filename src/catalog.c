@@ -8,10 +8,11 @@
  * described by cache.c; this file only tells it which relations are the
  * catalog's (hashring_catalog_relation_invalidated).
  *
- * Triggers: hashring._invalidate() (the writers' side of that protocol,
- * see cache.c), hashring._check_ring() (at commit, validates every changed
+ * Triggers: hashring._check_ring() (at commit, validates every changed
  * ring as a build would, so a membership that cannot be routed fails its
- * commit) and hashring._record_version() (history).
+ * commit) and hashring._record_version() (history).  The invalidation
+ * trigger hashring._invalidate() is the writers' side of the cache protocol
+ * and lives in cache.c.
  *
  * Catalog reads use SPI with the caller's active snapshot (read_only), so a
  * transaction sees its own uncommitted membership and a REPEATABLE READ
@@ -38,7 +39,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-PG_FUNCTION_INFO_V1(hashring_invalidate);
 PG_FUNCTION_INFO_V1(hashring_node_points);
 PG_FUNCTION_INFO_V1(hashring_check_ring);
 PG_FUNCTION_INFO_V1(hashring_record_version);
@@ -448,24 +448,6 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 	}
 	SPI_finish();
 	return true;
-}
-
-/*
- * Statement trigger on the catalog tables: register a relcache invalidation
- * of the table.  It travels with the transaction (see file header).
- */
-Datum
-hashring_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("hashring._invalidate() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	hashring_note_membership_change();
-	PG_RETURN_POINTER(NULL);
 }
 
 /* SQL: hashring.node_points(weight real, vnodes integer) */

@@ -405,7 +405,6 @@ typedef struct HashringCacheHint
 } HashringCacheHint;
 
 extern const HashringImage *hashring_get_image(const char *name, int len, int64 version, HashringCacheHint *hint);
-extern void					hashring_note_membership_change(void);
 extern void					hashring_register_invalidation(void);
 extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);

@@ -141,4 +141,48 @@ is($out, $roomy_d2, 'local copy follows the change');
 
 $small->stop;
 $roomy->stop;
+
+# ---------------------------------------------------------------------------
+# The backend cache is bounded: routing at 1,000 past versions of a 20-node
+# ring keeps at most 16 past-version images (src/cache.c, "Lifetime"), under
+# 1.5 MB of hashring memory (0.2 kept every image: 3 MB after 61 versions);
+# once the ring is dropped, its next lookup removes all of them.
+# ---------------------------------------------------------------------------
+my $cb = hr_node('cache_bound', preload => 1);
+$cb->safe_psql(
+	'postgres', q{
+SELECT hashring.ring_create('hist1k');
+SELECT hashring.ring_add_node('hist1k', 'n' || i) FROM generate_series(1, 20) AS i ORDER BY i;
+DO $$
+BEGIN
+    FOR i IN 1 .. 1000 LOOP
+        PERFORM hashring.ring_set_weight('hist1k', 'n1', 1 + i % 2);
+        COMMIT;  -- one committed version each
+    END LOOP;
+END
+$$;
+});
+my $mem_sql = q{SELECT sum(total_bytes) FROM pg_backend_memory_contexts
+                 WHERE name IN ('hashring cache', 'hashring rings')};
+my $cb1 = $cb->background_psql('postgres');
+is( bg_query(
+		$cb1, q{SELECT count(hashring.ring_node('hist1k', 'k' || v.version, v.version))
+                  FROM hashring.ring_versions('hist1k') AS v WHERE v.nodes = 20}),
+	'1001', 'routed one key at each of the 1,001 versions with 20 nodes');
+my $cached = bg_query($cb1, q{SELECT count(*) FROM hashring.ring_cache_info() WHERE ring = 'hist1k'});
+cmp_ok($cached, '<=', 17, "at most 16 past versions (and the current one) cached: $cached");
+my $mem = bg_query($cb1, $mem_sql);
+cmp_ok($mem, '<', 1536 * 1024, "hashring memory after 1,000 past versions: $mem bytes, under 1.5 MB");
+is(bg_query($cb1, q{SELECT hashring.ring_node('hist1k', 'k') IS NOT NULL}), 't', 'and the current version');
+$cb->safe_psql('postgres', q{SELECT hashring.ring_drop('hist1k')});
+bg_query(
+	$cb1, q{DO $$ BEGIN PERFORM hashring.ring_node('hist1k', 'k');
+            EXCEPTION WHEN undefined_object THEN NULL; END $$});
+is(bg_query($cb1, q{SELECT count(*) FROM hashring.ring_cache_info() WHERE ring = 'hist1k'}),
+	'0', 'a dropped ring leaves no entry behind, past versions included');
+my $mem_after = bg_query($cb1, $mem_sql);
+cmp_ok($mem_after, '<', 64 * 1024, "hashring memory after the drop: $mem_after bytes, under 64 kB");
+$cb1->quit;
+$cb->stop;
+
 done_testing();
