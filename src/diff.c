@@ -135,10 +135,10 @@ diff_owner(const HashringImage *img, HashringPointOwner owner, uint32 i)
 
 /*
  * The diff of the point-array algorithms (HashringAlgo.point_pos and
- * point_owner): sweep the union of both sorted point arrays.  Boundaries b_0 < b_1 < ...; the keys in
- * (b_{k-1}, b_k] go, in each image, to its first point >= b_k (wrapping to
- * its point 0), and the keys after the last boundary wrap to the first
- * boundary's owners.
+ * point_owner): sweep the union of both sorted point arrays.  Boundaries
+ * b_0 < b_1 < ...; the keys in (b_{k-1}, b_k] go, in each image, to its
+ * first point >= b_k (wrapping to its point 0), and the keys after the last
+ * boundary wrap to the first boundary's owners.
  */
 void
 hashring_diff_points(HashringDiff *d)
