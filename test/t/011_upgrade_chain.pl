@@ -130,5 +130,26 @@ ok(!@only_updated && !@only_fresh, "0.1 updated through @chain has exactly the o
 $node->safe_psql('fresh', export_ring_sql($node, 'chain', $_, $_)) for sort keys %$prev;
 is_deeply(digest_all('fresh'), $prev, 'the same rings created on the fresh install route identically');
 
+# Capabilities granted before an update cover what the update adds: 0.5's
+# ring_algorithms() belongs to `read`, and the update grants it to every
+# role that has read (and to no one else).
+$node->safe_psql('postgres', 'CREATE DATABASE grants');
+$node->safe_psql('grants', q{CREATE EXTENSION hashring VERSION '0.4'});
+$node->safe_psql(
+	'grants', q{
+CREATE ROLE hr_up_read; CREATE ROLE hr_up_route;
+SELECT hashring.ring_grant('hr_up_read', 'read');
+SELECT hashring.ring_grant('hr_up_route', 'route');
+ALTER EXTENSION hashring UPDATE;
+});
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, 'hashring.ring_algorithms()', 'EXECUTE'), ' ' ORDER BY r)
+                      FROM unnest(ARRAY['hr_up_read', 'hr_up_route', 'public']) AS r}),
+	'hr_up_read=true hr_up_route=false public=false',
+	'the update to 0.5 grants ring_algorithms() to the roles that hold read, only to them');
+$node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route')});
+$node->safe_psql('postgres', 'DROP DATABASE grants');
+$node->safe_psql('postgres', 'DROP ROLE hr_up_read, hr_up_route');
+
 $node->stop;
 done_testing();
