@@ -124,7 +124,7 @@ jump_diff(HashringDiff *d)
 		}
 }
 
-const HashringAlgo hashring_algo_jump = {
+HASHRING_ALGORITHM(hashring_algo_jump) = {
 	.name = "jump",
 	.weighted = false,
 	.has_points = false,

@@ -215,7 +215,7 @@ ketama_key_hash(const HashringImage *img, const HashringKey *key)
 	return ketama_key_value(key);
 }
 
-const HashringAlgo hashring_algo_ketama = {
+HASHRING_ALGORITHM(hashring_algo_ketama) = {
 	.name = "ketama",
 	.weighted = true,
 	.has_points = true,

@@ -152,7 +152,7 @@ maglev_diff(HashringDiff *d)
 	hashring_diff_entries(d, "maglev table");
 }
 
-const HashringAlgo hashring_algo_maglev = {
+HASHRING_ALGORITHM(hashring_algo_maglev) = {
 	.name = "maglev",
 	.weighted = true,
 	.has_points = true,

@@ -147,7 +147,7 @@ pghash_key_hash(const HashringImage *img, const HashringKey *key)
 	return (int64) pghash_rowhash(key);
 }
 
-const HashringAlgo hashring_algo_pghash = {
+HASHRING_ALGORITHM(hashring_algo_pghash) = {
 	.name = "pg_hash",
 	.weighted = false,
 	.has_points = false,

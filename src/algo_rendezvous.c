@@ -265,7 +265,7 @@ rendezvous_diff(HashringDiff *d)
 	}
 }
 
-const HashringAlgo hashring_algo_rendezvous = {
+HASHRING_ALGORITHM(hashring_algo_rendezvous) = {
 	.name = "rendezvous",
 	.weighted = true,
 	.has_points = false,

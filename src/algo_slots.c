@@ -242,7 +242,7 @@ slots_diff(HashringDiff *d)
 	hashring_diff_entries(d, "slot map");
 }
 
-const HashringAlgo hashring_algo_slots = {
+HASHRING_ALGORITHM(hashring_algo_slots) = {
 	.name = "slots",
 	.weighted = false,
 	.has_points = true,

@@ -282,7 +282,7 @@ vnode_point_owner(const HashringImage *img, uint32 i)
 	return HR_IMAGE_POINTS(img)[i].owner;
 }
 
-const HashringAlgo hashring_algo_vnode = {
+HASHRING_ALGORITHM(hashring_algo_vnode) = {
 	.name = "vnode",
 	.weighted = true,
 	.has_points = true,

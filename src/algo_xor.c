@@ -274,7 +274,7 @@ xor_key_hash(const HashringImage *img, const HashringKey *key)
 	return (int64) h;
 }
 
-const HashringAlgo hashring_algo_xor = {
+HASHRING_ALGORITHM(hashring_algo_xor) = {
 	.name = "xor",
 	.weighted = false,
 	.has_points = false,

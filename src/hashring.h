@@ -249,6 +249,15 @@ typedef struct HashringAlgo
 	HashringPointOwner point_owner;
 } HashringAlgo;
 
+/*
+ * Defines an algorithm's table in its algo_*.c file, declared there too
+ * (only algorithms.c refers to it):
+ *	  HASHRING_ALGORITHM(hashring_algo_vnode) = {.name = "vnode", ...};
+ */
+#define HASHRING_ALGORITHM(sym)    \
+	extern const HashringAlgo sym; \
+	const HashringAlgo		  sym
+
 /* in hashring.c: the settings, read-only elsewhere */
 extern const char *hashring_setting_default_ring(void);
 extern double	   hashring_setting_balance_alert_ratio(void);
