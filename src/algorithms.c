@@ -5,9 +5,10 @@
  *	  how SQL (the catalog triggers, users) learns what an algorithm takes.
  *
  * Adding an algorithm: write src/algo_NAME.c defining one HashringAlgo
- * (hashring.h says what each member means), list it below, add its object
- * to the Makefile, and document and test it (docs/design.md, "Adding an
- * algorithm").  Nothing else asks which algorithm a ring uses.
+ * with HASHRING_ALGORITHM(hashring_algo_NAME) (hashring.h says what each
+ * member means), declare and list it below, add its object to the
+ * Makefile, and document and test it (docs/design.md, "How to add").
+ * Nothing else asks which algorithm a ring uses.
  *
  * An image records its algorithm as its index in this table (0 is never
  * used, so a zeroed header names none).  Indexes are not stored on disk:
