@@ -1,4 +1,5 @@
-/* hashring--0.4--0.5.sql -- the catalog triggers ask the library about algorithms */
+/* hashring--0.4--0.5.sql -- the catalog triggers ask the library about algorithms;
+ * ring_history keeps nodes and slot ranges in the shape of the current tables */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION hashring UPDATE TO '0.5'" to load this file. \quit
@@ -356,4 +357,123 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('move', 'function', 'ring_settle', 'EXECUTE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
+$$;
+
+/*
+ * A node and a slot range as ring_history keeps them: the columns of
+ * hashring.nodes and hashring.slot_ranges (without the ring), so that a past
+ * version is read exactly like the current one.
+ */
+CREATE TYPE hashring.history_node AS (
+    node    text,
+    weight  real,
+    state   text,
+    ordinal integer,
+    node_id bytea,
+    target  text,
+    zone    text
+);
+COMMENT ON TYPE hashring.history_node IS 'hashring: a node of a past ring version (the columns of hashring.nodes)';
+CREATE TYPE hashring.history_slot_range AS (
+    node       text,
+    first_slot integer,
+    last_slot  integer
+);
+COMMENT ON TYPE hashring.history_slot_range IS 'hashring: a slot range of a past ring version (the columns of hashring.slot_ranges)';
+
+-- existing history, from 0.2's jsonb (node_id was hex)
+CREATE FUNCTION hashring._history_nodes_0_4(h jsonb) RETURNS hashring.history_node[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT COALESCE(pg_catalog.array_agg(ROW(e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real,
+                                          e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer,
+                                          pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex'),
+                                          e OPERATOR(pg_catalog.->>) 'target', e OPERATOR(pg_catalog.->>) 'zone')::hashring.history_node
+                                      ORDER BY e OPERATOR(pg_catalog.->>) 'node'), '{}')
+  FROM pg_catalog.jsonb_array_elements(h) AS e
+$$;
+CREATE FUNCTION hashring._history_slots_0_4(h jsonb) RETURNS hashring.history_slot_range[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT COALESCE(pg_catalog.array_agg(ROW(e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'first_slot')::integer,
+                                          (e OPERATOR(pg_catalog.->>) 'last_slot')::integer)::hashring.history_slot_range
+                                      ORDER BY (e OPERATOR(pg_catalog.->>) 'first_slot')::integer), '{}')
+  FROM pg_catalog.jsonb_array_elements(h) AS e
+$$;
+ALTER TABLE hashring.ring_history
+    ALTER COLUMN nodes TYPE hashring.history_node[] USING hashring._history_nodes_0_4(nodes),
+    ALTER COLUMN slot_ranges TYPE hashring.history_slot_range[] USING hashring._history_slots_0_4(slot_ranges);
+DROP FUNCTION hashring._history_nodes_0_4(jsonb);
+DROP FUNCTION hashring._history_slots_0_4(jsonb);
+
+CREATE OR REPLACE FUNCTION hashring.ring_versions(ring text,
+    OUT version bigint, OUT committed_at timestamptz, OUT committed_by name,
+    OUT nodes integer, OUT active_nodes integer, OUT current boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid bigint;
+    cur_version bigint;
+BEGIN
+    SELECT r.ring_id, r.version INTO rid, cur_version FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) ring_versions.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_versions.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT h.version, h.committed_at, h.committed_by, pg_catalog.cardinality(h.nodes),
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.unnest(h.nodes) AS e
+             WHERE e.state OPERATOR(pg_catalog.=) 'active'),
+           h.version OPERATOR(pg_catalog.=) cur_version
+      FROM hashring.ring_history AS h
+     WHERE h.ring_id OPERATOR(pg_catalog.=) rid
+     ORDER BY h.version;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION hashring._move_nodes(ring text, from_version bigint, to_version bigint,
+                                     OUT node text, OUT target text)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT DISTINCT ON (n.node) n.node, n.target
+  FROM hashring.ring_history AS h
+  JOIN hashring.rings AS r ON r.ring_id OPERATOR(pg_catalog.=) h.ring_id
+ CROSS JOIN LATERAL pg_catalog.unnest(h.nodes) AS n
+ WHERE r.ring OPERATOR(pg_catalog.=) $1 AND h.version IN ($2, $3)
+ ORDER BY n.node, h.version DESC
+$$;
+
+CREATE OR REPLACE FUNCTION hashring._write_history(ring_id bigint, committed_by name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur hashring.rings;
+BEGIN
+    SELECT r.* INTO cur FROM hashring.rings AS r WHERE r.ring_id OPERATOR(pg_catalog.=) _write_history.ring_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id
+                               AND h.version OPERATOR(pg_catalog.=) cur.version) THEN
+        RETURN;
+    END IF;
+    -- the membership must be routable: build it once, as every lookup would
+    -- (a slots ring with unassigned slots is allowed while it is being set up)
+    BEGIN
+        PERFORM hashring._check_ring(cur.ring);
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        NULL;
+    END;
+    INSERT INTO hashring.ring_history
+    VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), _write_history.committed_by,
+            cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
+            ARRAY(SELECT ROW(n.node, n.weight, n.state, n.ordinal, n.node_id, n.target, n.zone)::hashring.history_node
+                    FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY n.node),
+            ARRAY(SELECT ROW(s.node, s.first_slot, s.last_slot)::hashring.history_slot_range
+                    FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY s.first_slot));
+END
 $$;

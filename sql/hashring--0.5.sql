@@ -7,7 +7,8 @@
  * those five scripts with every superseded definition replaced by its final
  * one: 0.1's membership catalog and functions, 0.2's algorithms and history,
  * 0.3's routing guarantees, 0.4's safe rebalancing, 0.5's triggers that ask
- * the library about algorithms (ring_algorithms).
+ * the library about algorithms (ring_algorithms) and its history kept in the
+ * shape of the current tables.
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
@@ -845,6 +846,28 @@ CREATE TRIGGER slot_ranges_truncate AFTER TRUNCATE ON hashring.slot_ranges
  * version (ring_node(ring, key, version)) and for rebalance planning.
  * ------------------------------------------------------------------------- */
 
+/*
+ * A node and a slot range as ring_history keeps them: the columns of
+ * hashring.nodes and hashring.slot_ranges (without the ring), so that a past
+ * version is read exactly like the current one.
+ */
+CREATE TYPE hashring.history_node AS (
+    node    text,
+    weight  real,
+    state   text,
+    ordinal integer,
+    node_id bytea,
+    target  text,
+    zone    text
+);
+COMMENT ON TYPE hashring.history_node IS 'hashring: a node of a past ring version (the columns of hashring.nodes)';
+CREATE TYPE hashring.history_slot_range AS (
+    node       text,
+    first_slot integer,
+    last_slot  integer
+);
+COMMENT ON TYPE hashring.history_slot_range IS 'hashring: a slot range of a past ring version (the columns of hashring.slot_ranges)';
+
 CREATE TABLE hashring.ring_history (
     ring_id      bigint      NOT NULL,
     ring         text        NOT NULL,
@@ -855,8 +878,8 @@ CREATE TABLE hashring.ring_history (
     vnodes       integer     NOT NULL,
     replicas     integer     NOT NULL,
     table_size   integer,
-    nodes        jsonb       NOT NULL,
-    slot_ranges  jsonb       NOT NULL,
+    nodes        hashring.history_node[]       NOT NULL,
+    slot_ranges  hashring.history_slot_range[] NOT NULL,
     PRIMARY KEY (ring_id, version),
     -- a ring's history goes with the ring
     FOREIGN KEY (ring_id) REFERENCES hashring.rings (ring_id) ON DELETE CASCADE
@@ -901,9 +924,9 @@ BEGIN
         RAISE EXCEPTION 'ring "%" does not exist', ring_versions.ring USING ERRCODE = 'undefined_object';
     END IF;
     RETURN QUERY
-    SELECT h.version, h.committed_at, h.committed_by, pg_catalog.jsonb_array_length(h.nodes),
-           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.jsonb_array_elements(h.nodes) AS e
-             WHERE e OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.=) 'active'),
+    SELECT h.version, h.committed_at, h.committed_by, pg_catalog.cardinality(h.nodes),
+           (SELECT pg_catalog.count(*)::integer FROM pg_catalog.unnest(h.nodes) AS e
+             WHERE e.state OPERATOR(pg_catalog.=) 'active'),
            h.version OPERATOR(pg_catalog.=) cur_version
       FROM hashring.ring_history AS h
      WHERE h.ring_id OPERATOR(pg_catalog.=) rid
@@ -1350,13 +1373,12 @@ RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT DISTINCT ON (n.value OPERATOR(pg_catalog.->>) 'node')
-       n.value OPERATOR(pg_catalog.->>) 'node', n.value OPERATOR(pg_catalog.->>) 'target'
+SELECT DISTINCT ON (n.node) n.node, n.target
   FROM hashring.ring_history AS h
   JOIN hashring.rings AS r ON r.ring_id OPERATOR(pg_catalog.=) h.ring_id
- CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(h.nodes) AS n
+ CROSS JOIN LATERAL pg_catalog.unnest(h.nodes) AS n
  WHERE r.ring OPERATOR(pg_catalog.=) $1 AND h.version IN ($2, $3)
- ORDER BY n.value OPERATOR(pg_catalog.->>) 'node', h.version DESC
+ ORDER BY n.node, h.version DESC
 $$;
 COMMENT ON FUNCTION hashring._move_nodes(text, bigint, bigint) IS 'internal: the nodes ring_move reads from and writes to';
 
@@ -1572,15 +1594,10 @@ BEGIN
     INSERT INTO hashring.ring_history
     VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), _write_history.committed_by,
             cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
-            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                          'node', n.node, 'weight', n.weight, 'state', n.state, 'ordinal', n.ordinal,
-                          'node_id', pg_catalog.encode(n.node_id, 'hex'), 'target', n.target, 'zone', n.zone)
-                          ORDER BY n.node)
-                        FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring), '[]'),
-            COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                          'node', s.node, 'first_slot', s.first_slot, 'last_slot', s.last_slot)
-                          ORDER BY s.first_slot)
-                        FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring), '[]'));
+            ARRAY(SELECT ROW(n.node, n.weight, n.state, n.ordinal, n.node_id, n.target, n.zone)::hashring.history_node
+                    FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY n.node),
+            ARRAY(SELECT ROW(s.node, s.first_slot, s.last_slot)::hashring.history_slot_range
+                    FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY s.first_slot));
 END
 $$;
 COMMENT ON FUNCTION hashring._write_history(bigint, name) IS 'internal: writes the history row of a committed ring version (only the extension owner may run it)';

@@ -57,14 +57,17 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size
  *	  nodes   node, weight, state, ordinal, node_id
  *	  slots   first_slot, last_slot, node
- * Current reads take the ring name ($1); past ones the name and version
+ * (0.2 to 0.4 keep history as jsonb, which their past-version queries
+ * unpack; 0.5 keeps it in the shape of the current tables.)  Current reads
+ * take the ring name ($1); past ones the name and version
  * (ring row) or ring_id and version ($1, $2: nodes, slots).  NULL: the
  * version has no such data (0.1 has no slot ranges and no history).
  */
 typedef enum CatalogVersion
 {
 	CATALOG_V1, /* 0.1: no table_size, node_id, slot_ranges, ring_history */
-	CATALOG_V2, /* 0.2 and later */
+	CATALOG_V2, /* 0.2 to 0.4: ring_history keeps nodes and slot ranges as jsonb */
+	CATALOG_V3, /* 0.5: as arrays of history_node and history_slot_range */
 	CATALOG_NVERSIONS
 } CatalogVersion;
 
@@ -79,17 +82,32 @@ typedef enum CatalogQuery
 	CATALOG_NQUERIES
 } CatalogQuery;
 
-#define CATALOG_PAST_NODES                                                                    \
+#define CATALOG_PAST_NODES_JSONB                                                              \
 	"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, " \
 	"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "   \
 	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex') "                         \
 	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "         \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
-#define CATALOG_PAST_SLOTS                                                                  \
+#define CATALOG_PAST_SLOTS_JSONB                                                            \
 	"SELECT (e OPERATOR(pg_catalog.->>) 'first_slot')::integer, "                           \
 	"(e OPERATOR(pg_catalog.->>) 'last_slot')::integer, e OPERATOR(pg_catalog.->>) 'node' " \
 	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.slot_ranges) AS e " \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
+
+/* the same from 0.2 on */
+#define CATALOG_RING                                                          \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
+	"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_NODES                               \
+	"SELECT node, weight, state, ordinal, node_id " \
+	"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_SLOTS                     \
+	"SELECT first_slot, last_slot, node " \
+	"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_PAST_RING                                                     \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
+	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "        \
+	"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1"
 
 static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = {
 	[CATALOG_V1] = {
@@ -99,17 +117,24 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
 	},
 	[CATALOG_V2] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
-				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id "
-					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_SLOTS] = "SELECT first_slot, last_slot, node "
-					"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size "
-						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
-						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
-		[Q_PAST_NODES] = CATALOG_PAST_NODES,
-		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+		[Q_RING] = CATALOG_RING,
+		[Q_NODES] = CATALOG_NODES,
+		[Q_SLOTS] = CATALOG_SLOTS,
+		[Q_PAST_RING] = CATALOG_PAST_RING,
+		[Q_PAST_NODES] = CATALOG_PAST_NODES_JSONB,
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS_JSONB,
+	},
+	[CATALOG_V3] = {
+		[Q_RING] = CATALOG_RING,
+		[Q_NODES] = CATALOG_NODES,
+		[Q_SLOTS] = CATALOG_SLOTS,
+		[Q_PAST_RING] = CATALOG_PAST_RING,
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id "
+						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
+						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_SLOTS] = "SELECT e.first_slot, e.last_slot, e.node "
+						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.slot_ranges) AS e "
+						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
 	},
 };
 
@@ -122,10 +147,24 @@ static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
 	[Q_PAST_SLOTS] = {INT8OID, INT8OID},
 };
 
-static CatalogVersion catalog_version = CATALOG_V2;
+static CatalogVersion catalog_version = CATALOG_V3;
 static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings table */
-static CatalogVersion catalog_plans_version = CATALOG_V2;
+static CatalogVersion catalog_plans_version = CATALOG_V3;
 static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
+
+/* Which catalog the installed extension script created (tables looked up). */
+static CatalogVersion
+catalog_installed_version(void)
+{
+	AttrNumber nodes;
+
+	if (!OidIsValid(catalog_rings_relid) || get_attnum(catalog_rings_relid, "table_size") == InvalidAttrNumber)
+		return CATALOG_V1;
+	nodes = OidIsValid(catalog_history_relid) ? get_attnum(catalog_history_relid, "nodes") : InvalidAttrNumber;
+	if (nodes != InvalidAttrNumber && get_atttype(catalog_history_relid, nodes) == JSONBOID)
+		return CATALOG_V2;
+	return CATALOG_V3;
+}
 
 /* Forget the prepared plans (the catalog's tables or version changed). */
 static void
@@ -190,10 +229,7 @@ catalog_lookup_relations(void)
 		 * tables themselves changed (not on every membership change, which
 		 * also lands here).
 		 */
-		catalog_version = OidIsValid(catalog_rings_relid) &&
-								  get_attnum(catalog_rings_relid, "table_size") != InvalidAttrNumber
-							  ? CATALOG_V2
-							  : CATALOG_V1;
+		catalog_version = catalog_installed_version();
 		if (catalog_rings_relid != catalog_plans_relid || catalog_version != catalog_plans_version)
 			catalog_forget_plans();
 	}

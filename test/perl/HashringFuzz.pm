@@ -275,8 +275,8 @@ sub fz_history_check_sql
                 AND cardinality(ns) = least($n, cardinality(live)), false)};
 	return qq{WITH hv AS MATERIALIZED (
   SELECT h.ring, h.version, h.algorithm AS alg, format('[%s vnodes %s table_size %s nodes %s]', h.algorithm, h.vnodes, h.table_size, h.nodes) AS def,
-         ARRAY(SELECT e->>'node' FROM jsonb_array_elements(h.nodes) e WHERE e->>'state' = 'active') AS live,
-         jsonb_array_length(h.slot_ranges) > 0 AS ranged
+         ARRAY(SELECT e.node FROM unnest(h.nodes) e WHERE e.state = 'active') AS live,
+         cardinality(h.slot_ranges) > 0 AS ranged
     FROM hashring.ring_history h JOIN hashring.rings r USING (ring_id)
    WHERE r.ring = $r
    ORDER BY h.version

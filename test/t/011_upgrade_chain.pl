@@ -83,10 +83,28 @@ sub digest_all
 	return \%d;
 }
 
+# Routing by every past version kept in ring_history ("ring@version" =>
+# owners and replica sets of 300 keys): what a version meant must survive
+# the updates too (0.5 converts history from jsonb).
+sub past_all
+{
+	my ($db) = @_;
+	return {} unless $node->safe_psql($db, q{SELECT to_regclass('hashring.ring_history') IS NOT NULL}) eq 't';
+	my %d = map { split /\|/, $_, 2 } split /\n/, $node->safe_psql(
+		$db, q{
+SELECT r.ring || '@' || v.version,
+       md5(string_agg(hashring.ring_node(r.ring, 'k' || i, v.version) || ':'
+                      || array_to_string(hashring.ring_nodes(r.ring, 'k' || i, 3, v.version), ','), ' ' ORDER BY i))
+  FROM hashring.rings r, hashring.ring_versions(r.ring) v, generate_series(1, 300) i
+ WHERE v.active_nodes > 0
+ GROUP BY r.ring, v.version});
+	return \%d;
+}
+
 $node->safe_psql('postgres', 'CREATE DATABASE chain');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('chain', "CREATE EXTENSION hashring VERSION '$chain[0]'");
-my $prev;
+my ($prev, $prev_past);
 for my $i (0 .. $#chain)
 {
 	my $v = $chain[$i];
@@ -95,6 +113,10 @@ for my $i (0 .. $#chain)
 		$node->safe_psql('chain', "ALTER EXTENSION hashring UPDATE TO '$v'");
 		is($node->safe_psql('chain', q{SELECT extversion FROM pg_extension WHERE extname = 'hashring'}), $v, "updated to $v");
 		is_deeply(digest_all('chain'), $prev, "routing and replica sets of every existing ring unchanged by the update to $v");
+		my $past = past_all('chain');
+		my @changed = grep { ($past->{$_} // '') ne $prev_past->{$_} } sort keys %$prev_past;
+		ok(!@changed, "routing by each of " . scalar(keys %$prev_past) . " past versions unchanged by the update to $v")
+		  or diag("changed: @changed");
 	}
 	# new rings at this version: every algorithm it knows
 	my $known = $node->safe_psql('chain',
@@ -111,6 +133,7 @@ for my $i (0 .. $#chain)
 		$node->safe_psql('chain', "SELECT hashring.ring_set_state('$r', 'node-2', 'down')");
 	}
 	$prev = digest_all('chain');
+	$prev_past = past_all('chain');
 }
 
 $node->safe_psql('fresh', 'CREATE EXTENSION hashring');
