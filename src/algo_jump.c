@@ -117,8 +117,6 @@ jump_diff(HashringDiff *d)
 			/* across the boundary: one side's bucket exists only in that version */
 			if ((r1 < nmin) == (r2 < nmin))
 				continue;
-			if (r1 >= nmin && r2 >= nmin)
-				continue;
 			hashring_diff_add(d, hashring_owner_by_rank(a, (uint32) r1), hashring_owner_by_rank(b, (uint32) r2),
 							  space / (n1 * n2), 0, 0, false);
 		}
