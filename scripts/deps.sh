@@ -29,6 +29,13 @@ if [ "$what" = all ]; then
     command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
     [ -f /usr/share/java/guava.jar ] || need+=(libguava-java)
     command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
+    # the deployed ketama clients and proxies, and Cassandra's token function
+    # (test/t/024_ketama_refs.pl, 025_cassandra_tokens.pl); python3 is /usr/bin's
+    [ -x /usr/sbin/nutcracker ] || need+=(nutcracker)
+    [ -x /usr/bin/memcached ] || need+=(memcached)
+    [ -f /usr/include/libmemcached/memcached.h ] || need+=(libmemcached-dev)
+    [ -f /usr/lib/python3/dist-packages/uhashring/ring_ketama.py ] || need+=(python3-uhashring)
+    [ -f /usr/lib/python3/dist-packages/cassandra/murmur3.py ] || need+=(python3-cassandra)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
