@@ -168,4 +168,34 @@ SELECT a.algorithm, a.weighted,
   FROM hashring.ring_algorithms() a;
 SELECT hashring.ring_drop('reg_' || algorithm) FROM hashring.ring_algorithms() \g /dev/null
 
+-- the ketama variants (src/algo_ketama.c; checked key by key against the
+-- real twemproxy, libmemcached and uhashring in test/t/024_ketama_refs.pl).
+-- Digest counts at 7 equal nodes: npm's binary64 gives 39, the binary32 of
+-- twemproxy and libmemcached and uhashring's integers give 40; libmemcached
+-- unweighted always 100 one-point digests.
+SELECT hashring.ring_create('kv_' || a, a)
+  FROM unnest(ARRAY['ketama', 'ketama_twemproxy', 'ketama_libmemcached', 'ketama_libmemcached_weighted', 'ketama_uhashring']) a \g /dev/null
+SELECT hashring.ring_add_node(r.ring, 'n' || i)
+  FROM hashring.rings r, generate_series(1, 7) i WHERE r.ring LIKE 'kv\_%' \g /dev/null
+SELECT r.algorithm, min(b.points) AS points_min, max(b.points) AS points_max
+  FROM hashring.rings r, hashring.ring_balance(r.ring) b WHERE r.ring LIKE 'kv\_%'
+ GROUP BY r.algorithm ORDER BY r.algorithm;
+-- key hashes: MD5 (LE32 of bytes 0..3), and libmemcached's one-at-a-time,
+-- which widens bytes as signed char ('été': 2144029493, as libmemcached's
+-- memcached_generate_hash_value(..., MEMCACHED_HASH_DEFAULT) gives)
+SELECT k, hashring.ring_hash('kv_ketama_libmemcached_weighted', k) AS md5,
+       hashring.ring_hash('kv_ketama_libmemcached', k) AS one_at_a_time
+  FROM unnest(ARRAY['', 'a', 'hello', 'été']) k;
+-- a key exactly on a point ("n3-1" hashes onto the first point of n3's digest 1): n3 for
+-- ">=", the next point's owner for uhashring's "strictly after"
+SELECT hashring.ring_node('kv_ketama', 'n3-1') AS npm,
+       hashring.ring_node('kv_ketama_uhashring', 'n3-1') AS uhashring,
+       hashring.ring_node('kv_ketama_uhashring', 'n3-1') <> 'n3' AS uhashring_takes_the_next;
+-- uhashring counts in integers: whole weights only, checked at the change
+SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_uhashring', 'half', 1.5)$q$);
+SELECT hashring.ring_add_node('kv_ketama_uhashring', 'triple', 3);
+SELECT points FROM hashring.ring_balance('kv_ketama_uhashring') WHERE node = 'triple';
+SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_libmemcached', 'heavy', 2)$q$);
+SELECT hashring.ring_drop(ring) FROM hashring.rings WHERE ring LIKE 'kv\_%' \g /dev/null
+
 SELECT hashring.ring_drop(r) FROM algos \g /dev/null

@@ -26,6 +26,10 @@
 
 extern const HashringAlgo hashring_algo_vnode;
 extern const HashringAlgo hashring_algo_ketama;
+extern const HashringAlgo hashring_algo_ketama_twemproxy;
+extern const HashringAlgo hashring_algo_ketama_libmemcached;
+extern const HashringAlgo hashring_algo_ketama_libmemcached_weighted;
+extern const HashringAlgo hashring_algo_ketama_uhashring;
 extern const HashringAlgo hashring_algo_jump;
 extern const HashringAlgo hashring_algo_maglev;
 extern const HashringAlgo hashring_algo_rendezvous;
@@ -37,6 +41,10 @@ static const HashringAlgo *const algorithms[] = {
 	NULL,
 	&hashring_algo_vnode,
 	&hashring_algo_ketama,
+	&hashring_algo_ketama_twemproxy,
+	&hashring_algo_ketama_libmemcached,
+	&hashring_algo_ketama_libmemcached_weighted,
+	&hashring_algo_ketama_uhashring,
 	&hashring_algo_jump,
 	&hashring_algo_maglev,
 	&hashring_algo_rendezvous,

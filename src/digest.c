@@ -2,7 +2,7 @@
  *
  * digest.c
  *	  MD5 (RFC 1321) and SHA-1 (FIPS 180-4) of one buffer, for the ketama
- *	  and xor algorithms.
+ *	  and xor algorithms, and libmemcached's one-at-a-time hash.
  *
  * These digests only place keys and nodes, as libketama and Kademlia do;
  * nothing here is used for security.  They are implemented here rather than
@@ -192,4 +192,30 @@ hashring_sha1(const void *data, size_t len, uint8 out[20])
 	for (int i = 0; i < 5; i++)
 		for (int j = 0; j < 4; j++)
 			out[4 * i + j] = (uint8) (h[i] >> (24 - 8 * j));
+}
+
+/*
+ * libmemcached's one-at-a-time hash (libhashkit/one_at_a_time.cc), its
+ * default key hash.  It reads the key through a `const char *` and widens
+ * each byte with (uint32_t) *ptr, so on the platforms Debian's libmemcached
+ * is mostly run on (amd64, i386, where char is signed) a byte >= 0x80 adds
+ * 0xFFFFFF80 | byte, not the byte: Bob Jenkins's published function differs
+ * for such keys.  Reproduced as amd64 computes it, on every platform.
+ */
+uint32
+hashring_one_at_a_time(const void *data, size_t len)
+{
+	const uint8 *p = data;
+	uint32		 value = 0;
+
+	while (len--)
+	{
+		value += (uint32) (int32) (int8) *p++;
+		value += value << 10;
+		value ^= value >> 6;
+	}
+	value += value << 3;
+	value ^= value >> 11;
+	value += value << 15;
+	return value;
 }

@@ -247,6 +247,9 @@ typedef struct HashringAlgo
 	 */
 	HashringPointPos   point_pos;
 	HashringPointOwner point_owner;
+
+	/* constants of code that serves several entries (the ketama variants) */
+	const void *config;
 } HashringAlgo;
 
 /*
@@ -396,8 +399,9 @@ extern void hashring_diff_points(HashringDiff *d);
 extern void hashring_diff_entries(HashringDiff *d, const char *what);
 
 /* in digest.c */
-extern void hashring_md5(const void *data, size_t len, uint8 out[16]);
-extern void hashring_sha1(const void *data, size_t len, uint8 out[20]);
+extern void	  hashring_md5(const void *data, size_t len, uint8 out[16]);
+extern void	  hashring_sha1(const void *data, size_t len, uint8 out[20]);
+extern uint32 hashring_one_at_a_time(const void *data, size_t len);
 
 /* in algo_slots.c */
 extern int32 hashring_key_slot(const char *key, size_t len);
