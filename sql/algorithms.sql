@@ -196,6 +196,31 @@ SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_uhashring', 'half
 SELECT hashring.ring_add_node('kv_ketama_uhashring', 'triple', 3);
 SELECT points FROM hashring.ring_balance('kv_ketama_uhashring') WHERE node = 'triple';
 SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_libmemcached', 'heavy', 2)$q$);
+-- server lists as twemproxy and libmemcached write them, named as each
+-- names servers for its continuum
+SELECT hashring.ring_create('kv_tw', 'ketama_twemproxy');
+SELECT * FROM hashring.ring_add_servers('kv_tw', $y$
+  servers:
+   - 127.0.0.1:11211:1
+   - 127.0.0.1:11212:2 server2   # a comment
+   - "10.0.0.3:11211:3"
+   - /var/run/mc.sock:1
+   - /var/run/mc2.sock:1 sock2
+$y$);
+SELECT hashring.ring_create('kv_lm', 'ketama_libmemcached_weighted');
+SELECT * FROM hashring.ring_add_servers('kv_lm', 'localhost, 10.0.0.2:11212, 10.0.0.3:11211:4, 10.0.0.4:0 2, [::1]:11213', 'libmemcached');
+-- bad lists change nothing
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_lm', 'x:1:1', 'nope')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', '- 1.2.3.4:11211')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', '- 1.2.3.4:99999:1')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', '- 1.2.3.4:11:0')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', E'- 9.9.9.9:1:1\n- a:1:1\n- a:1:2')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_lm', 'a:70000', 'libmemcached')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_lm', 'a b c', 'libmemcached')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', 'servers:')$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('kv_tw', NULL)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_add_servers('nosuch', '- a:1:1')$q$);
+SELECT ring, count(*) FROM hashring.nodes WHERE ring IN ('kv_tw', 'kv_lm') GROUP BY ring ORDER BY ring;
 SELECT hashring.ring_drop(ring) FROM hashring.rings WHERE ring LIKE 'kv\_%' \g /dev/null
 
 SELECT hashring.ring_drop(r) FROM algos \g /dev/null

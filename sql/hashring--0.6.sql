@@ -754,6 +754,114 @@ END
 $$;
 COMMENT ON FUNCTION hashring.ring_set_node_id(text, text, bytea) IS 'sets a node''s 160-bit id for xor rings (NULL: SHA-1 of the name)';
 
+/*
+ * Server lists as the ketama deployments write them (docs/algorithms.md,
+ * "Copying a pool"): a twemproxy pool's `servers:` lines or a libmemcached
+ * server list, added as nodes named as that reference names them for its
+ * continuum.  All of them or none (one statement).
+ */
+CREATE FUNCTION hashring.ring_add_servers(ring text, servers text, format text DEFAULT 'twemproxy',
+                                          OUT node text, OUT weight real, OUT address text)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    item text;
+    m text[];
+    port integer;
+    w bigint;
+    seen text[] := '{}';
+BEGIN
+    IF format IS NULL OR format OPERATOR(pg_catalog.<>) ALL (ARRAY['twemproxy', 'libmemcached']) THEN
+        RAISE EXCEPTION 'unknown server list format "%"', format
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'The formats are twemproxy (a pool''s servers: lines) and libmemcached (host[:port[:weight]], comma-separated).';
+    END IF;
+    FOR item IN
+        SELECT pg_catalog.btrim(i, E' \t\r') FROM pg_catalog.regexp_split_to_table(
+            servers, CASE format WHEN 'twemproxy' THEN E'\n' ELSE ',' END) AS i
+    LOOP
+        IF format OPERATOR(pg_catalog.=) 'twemproxy' THEN
+            -- YAML around the entries: the key line, comments, "- ", quotes
+            item := pg_catalog.regexp_replace(item, E'\\s+#.*$|^#.*$', '');
+            CONTINUE WHEN item OPERATOR(pg_catalog.~) E'^(servers:)?\\s*$';
+            item := pg_catalog.regexp_replace(item, E'^-\\s*', '');
+            item := pg_catalog.regexp_replace(item, E'^([''"])(.*)\\1$', E'\\2');
+            -- twemproxy's conf_add_server: "host:port:weight [name]" or
+            -- "/path/socket:weight [name]"
+            m := pg_catalog.regexp_match(item, E'^(/[^ \t]*):([0-9]+)(?:[ \t]+([^ \t]+))?$');
+            IF m IS NOT NULL THEN
+                address := m[1];
+                w := m[2]::bigint;
+                -- a socket's continuum name, as twemproxy cuts it, ends in ':'
+                node := COALESCE(m[3], m[1] OPERATOR(pg_catalog.||) ':');
+            ELSE
+                m := pg_catalog.regexp_match(item, E'^([^ \t]+):([0-9]+):([0-9]+)(?:[ \t]+([^ \t]+))?$');
+                IF m IS NULL THEN
+                    RAISE EXCEPTION 'invalid twemproxy server "%"', item
+                          USING ERRCODE = 'invalid_text_representation',
+                                HINT = 'A server is "host:port:weight [name]" or "/path/socket:weight [name]".';
+                END IF;
+                port := CASE WHEN pg_catalog.length(m[2]) OPERATOR(pg_catalog.<=) 5 THEN m[2]::integer END;
+                IF port IS NULL OR port OPERATOR(pg_catalog.<) 1 OR port OPERATOR(pg_catalog.>) 65535 THEN
+                    RAISE EXCEPTION 'invalid port in twemproxy server "%"', item
+                          USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                address := m[1] OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) port;
+                w := CASE WHEN pg_catalog.length(m[3]) OPERATOR(pg_catalog.<=) 9 THEN m[3]::bigint END;
+                -- conf_add_server: the name field, else host:port, else
+                -- host alone on port 11211 (libmemcached's rule)
+                node := COALESCE(m[4], CASE WHEN port OPERATOR(pg_catalog.=) 11211 THEN m[1]
+                                                        ELSE address END);
+            END IF;
+        ELSE
+            CONTINUE WHEN item OPERATOR(pg_catalog.=) '';
+            -- libmemcached's memcached_servers_parse: host, [IPv6], then
+            -- optional :port and " weight" or ":weight"
+            m := pg_catalog.regexp_match(item, E'^(\\[[^]]*\\]|[^:\\s\\[\\]]+)(?::([0-9]+))?(?:[ :]([0-9]+))?$');
+            IF m IS NULL THEN
+                RAISE EXCEPTION 'invalid libmemcached server "%"', item
+                      USING ERRCODE = 'invalid_text_representation',
+                            HINT = 'A server is host[:port[:weight]] or host:port weight.';
+            END IF;
+            port := CASE WHEN m[2] IS NULL THEN 11211
+                         WHEN pg_catalog.length(m[2]) OPERATOR(pg_catalog.<=) 5 THEN m[2]::integer END;
+            IF port IS NULL OR port OPERATOR(pg_catalog.>) 65535 THEN
+                RAISE EXCEPTION 'invalid port in libmemcached server "%"', item
+                      USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            -- port 0 is libmemcached's default port
+            port := CASE WHEN port OPERATOR(pg_catalog.=) 0 THEN 11211 ELSE port END;
+            address := m[1] OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) port;
+            w := CASE WHEN m[3] IS NULL THEN 1
+                      WHEN pg_catalog.length(m[3]) OPERATOR(pg_catalog.<=) 9 THEN m[3]::bigint END;
+            -- hosts.cc names a server "host" on port 11211, else "host:port"
+            node := CASE WHEN port OPERATOR(pg_catalog.=) 11211 THEN m[1] ELSE address END;
+        END IF;
+        IF w IS NULL OR w OPERATOR(pg_catalog.<) 1 OR w OPERATOR(pg_catalog.>) 16777216 THEN
+            RAISE EXCEPTION 'invalid weight in % server "%"', format, item
+                  USING ERRCODE = 'invalid_parameter_value',
+                        DETAIL = 'A weight is a whole number from 1 to 16777216 (exact as real).';
+        END IF;
+        IF node OPERATOR(pg_catalog.=) ANY (seen) THEN
+            RAISE EXCEPTION 'the server list names "%" twice', node
+                  USING ERRCODE = 'unique_violation',
+                        DETAIL = 'The reference refuses a pool with two servers of one name too.';
+        END IF;
+        seen := seen OPERATOR(pg_catalog.||) node;
+        weight := w::real;
+        PERFORM hashring.ring_add_node(ring_add_servers.ring, node, weight);
+        RETURN NEXT;
+    END LOOP;
+    IF pg_catalog.cardinality(seen) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'the server list is empty'
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_add_servers(text, text, text) IS 'adds the servers of a twemproxy pool or libmemcached server list as nodes, named as that reference names them';
+
 CREATE FUNCTION hashring.ring_assign_slots(ring text, node text, first_slot integer, last_slot integer)
 RETURNS void
 LANGUAGE plpgsql
@@ -1650,6 +1758,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
     ('change', 'function', 'ring_set_node_id', 'EXECUTE'), ('change', 'function', 'ring_assign_slots', 'EXECUTE'),
+    ('change', 'function', 'ring_add_servers', 'EXECUTE'),
     ('change', 'function', 'ring_clear_slots', 'EXECUTE'), ('change', 'function', 'ring_prune_versions', 'EXECUTE'),
     ('change', 'function', '_check_name', 'EXECUTE'), ('change', 'function', '_node_not_found', 'EXECUTE'),
     ('change', 'function', '_check_point_limit', 'EXECUTE'), ('change', 'function', '_check_jump_removal', 'EXECUTE'),
