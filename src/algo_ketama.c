@@ -66,9 +66,10 @@ typedef struct KetamaVariant
 	bool		strictly_after; /* uhashring: first point > key, last writer wins */
 } KetamaVariant;
 
-#define KETAMA_DIGESTS		 40	 /* per node of average weight */
-#define KETAMA_MD5_POINTS	 4	 /* per MD5 digest */
-#define KETAMA_FIXED_DIGESTS 100 /* libmemcached unweighted */
+#define KETAMA_DIGESTS			40	/* per node of average weight */
+#define KETAMA_MD5_POINTS		4	/* per MD5 digest */
+#define KETAMA_FIXED_DIGESTS	100 /* libmemcached unweighted */
+#define KETAMA_EXACT_MAX_WEIGHT 16777216
 
 typedef struct KetamaPoint
 {
@@ -107,13 +108,12 @@ ketama_tmp_cmp(const void *a, const void *b)
 }
 
 /* twemproxy's string_compare: the shorter name first, then bytewise */
-static const HashringBuild *ketama_sort_build;
-
 static int
-ketama_name_cmp(const void *a, const void *b)
+ketama_name_cmp(const void *a, const void *b, void *arg)
 {
-	const HashringDefNode *x = ketama_sort_build->nodes[*(const uint32 *) a];
-	const HashringDefNode *y = ketama_sort_build->nodes[*(const uint32 *) b];
+	const HashringBuild	  *build = arg;
+	const HashringDefNode *x = build->nodes[*(const uint32 *) a];
+	const HashringDefNode *y = build->nodes[*(const uint32 *) b];
 
 	if (x->name_len != y->name_len)
 		return x->name_len < y->name_len ? -1 : 1;
@@ -143,11 +143,13 @@ ketama_digests(const KetamaVariant *v, const HashringBuild *b, uint32 i, double 
 			return (uint64) floorf((float) ((double) f + 0.0000000001));
 		}
 		case KETAMA_COUNT_EXACT:
-			if (w != floorf(w) || total > (double) PG_INT64_MAX / (KETAMA_DIGESTS * (double) n * w))
+			/* whole weights up to 2^24: W and 40 * N * w are exact in int64 */
+			if (w != floorf(w) || w > KETAMA_EXACT_MAX_WEIGHT)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("node \"%s\" of ring \"%s\" has weight %g, but %s weights must be whole numbers",
-								b->nodes[i]->name, def->ring, (double) w, hashring_algo(def->algorithm)->name),
+						 errmsg("node \"%s\" of ring \"%s\" has weight %g, but %s weights must be whole numbers from 1 to %d",
+								b->nodes[i]->name, def->ring, (double) w, hashring_algo(def->algorithm)->name,
+								KETAMA_EXACT_MAX_WEIGHT),
 						 errhint("uhashring computes its digest counts in integers.")));
 			return (uint64) ((int64) KETAMA_DIGESTS * n * (int64) w / (int64) total);
 		case KETAMA_COUNT_FIXED:
@@ -209,11 +211,7 @@ ketama_plan(HashringBuild *b, uint32 *points)
 	/* tie order: node order, or twemproxy's order of names */
 	memcpy(order, b->by_rank, sizeof(uint32) * n);
 	if (v->name_order)
-	{
-		ketama_sort_build = b;
-		qsort(order, n, sizeof(uint32), ketama_name_cmp);
-		ketama_sort_build = NULL;
-	}
+		qsort_arg(order, n, sizeof(uint32), ketama_name_cmp, b);
 
 	st->points = MemoryContextAllocHuge(b->scratch, sizeof(KetamaTmp) * Max(npoints, 1));
 	for (int r = 0; r < n; r++)
