@@ -150,6 +150,64 @@ SELECT hashring.ring_node('a_xor', 'k') AS after_id,
 SELECT hashring.ring_set_node_id('a_xor', 'n5', NULL);
 SELECT hashring.ring_node('a_xor', 'k') AS back_to_name_id;
 
+-- ==== murmur3: Cassandra token rings (test/t/025 checks tokens and routing
+-- against the Cassandra reference; here: tokens, ranges and the errors)
+SELECT hashring.ring_create('m3', 'murmur3', vnodes => 4);
+SELECT hashring.ring_add_node('m3', 'n' || i) FROM generate_series(1, 3) i \g /dev/null
+-- Murmur3Partitioner.getToken: the empty key is MINIMUM, others h1
+SELECT hashring.ring_hash('m3', '') AS empty_key, hashring.ring_hash('m3', 'a') AS a,
+       hashring.ring_hash('m3', '\xff80'::bytea) AS signed_tail;
+-- generated: vnodes tokens per node
+SELECT node, points FROM hashring.ring_balance('m3') ORDER BY node;
+SELECT hashring.ring_set_node_tokens('m3', 'n1', '{-100, 100}');
+SELECT hashring.ring_set_node_tokens('m3', 'n2', '{0}');
+SELECT hashring.ring_set_node_tokens('m3', 'n3', '{1000}');
+SELECT node, points, share * 2 ^ 64 AS positions FROM hashring.ring_balance('m3') ORDER BY node;
+SELECT version AS before_errors FROM hashring.rings WHERE ring = 'm3';
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', '{7, 100}')$q$) AS duplicate_across;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', '{7, 7}')$q$) AS duplicate_within;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', '{}')$q$) AS empty;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', '{7, NULL}')$q$) AS null_element;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', '{{1, 2}, {3, 4}}')$q$) AS two_dimensions;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'n2', ARRAY(SELECT generate_series(1, 100001)::bigint))$q$) AS too_many;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('m3', 'nx', '{7}')$q$) AS unknown_node;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_node_tokens('a_vnode', 'n1', '{7}')$q$) AS not_murmur3;
+SELECT pg_temp.err($q$INSERT INTO hashring.nodes (ring, node, tokens) VALUES ('m3', 'n4', '{1000}')$q$) AS insert_duplicate;
+SELECT pg_temp.err($q$UPDATE hashring.nodes SET tokens = '{-100}' WHERE ring = 'm3' AND node = 'n3'$q$) AS update_duplicate;
+SELECT pg_temp.err($q$UPDATE hashring.rings SET algorithm = 'vnode' WHERE ring = 'm3'$q$) AS algorithm_change;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_weight('m3', 'n1', 2)$q$) AS weight;
+SELECT version AS after_errors, (SELECT string_agg(node || ' ' || tokens::text, ', ' ORDER BY node)
+                                  FROM hashring.nodes WHERE ring = 'm3') AS tokens
+  FROM hashring.rings WHERE ring = 'm3';
+-- Cassandra accepts the extreme tokens as initial_token; so do we
+SELECT hashring.ring_set_node_tokens('m3', 'n3', '{-9223372036854775808, 1000, 9223372036854775807}');
+SELECT hashring.ring_node('m3', '') AS empty_key_owner;
+SELECT hashring.ring_set_node_tokens('m3', 'n3', '{1000}');
+-- ring_diff shows positions as tokens: moving n2's token from 0 to 50
+-- moves (0, 50] from n1 to n2
+SELECT hashring.ring_set_node_tokens('m3', 'n2', '{50}');
+SELECT from_node, to_node, share * 2 ^ 64 AS positions, ranges
+  FROM hashring.ring_diff('m3', (SELECT version - 1 FROM hashring.rings WHERE ring = 'm3'));
+SELECT hashring.ring_set_node_tokens('m3', 'n3', '{2000}');
+SELECT from_node, to_node, ranges
+  FROM hashring.ring_diff('m3', (SELECT version - 1 FROM hashring.rings WHERE ring = 'm3'));
+-- a new smallest token takes the wrapping range, shown in two parts: up to
+-- 2^63 (exclusive: MAX_VALUE is in) and from -2^63
+SELECT hashring.ring_set_node_tokens('m3', 'n3', '{-200}');
+SELECT from_node, to_node, ranges
+  FROM hashring.ring_diff('m3', (SELECT version - 1 FROM hashring.rings WHERE ring = 'm3'));
+-- rows written with the trigger off: the builder refuses duplicates at commit
+BEGIN;
+ALTER TABLE hashring.nodes DISABLE TRIGGER nodes_validate_tokens;
+UPDATE hashring.nodes SET tokens = '{50}' WHERE ring = 'm3' AND node = 'n3';
+ALTER TABLE hashring.nodes ENABLE TRIGGER nodes_validate_tokens;
+COMMIT;
+SELECT string_agg(node || ' ' || tokens::text, ', ' ORDER BY node) AS unchanged FROM hashring.nodes WHERE ring = 'm3';
+-- NULL: back to generated tokens
+SELECT hashring.ring_set_node_tokens('m3', 'n1', NULL);
+SELECT node, points FROM hashring.ring_balance('m3') ORDER BY node;
+SELECT hashring.ring_drop('m3');
+
 -- the registry (src/algorithms.c) as SQL sees it; the triggers read it too
 SELECT * FROM hashring.ring_algorithms();
 -- every algorithm it lists can be created, routed by and diffed (each has

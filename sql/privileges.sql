@@ -109,7 +109,7 @@ SELECT committed_by FROM hashring.ring_versions('priv') ORDER BY version DESC LI
 -- a membership admin cannot pre-empt the next version's history
 SET ROLE hr_admin;
 INSERT INTO hashring.ring_history (ring_id, ring, version, committed_at, committed_by, algorithm, vnodes, replicas, nodes, slot_ranges)
-SELECT ring_id, ring, version + 1, now(), 'postgres', algorithm, vnodes, replicas, ARRAY[ROW('attacker', 1, 'active', 0, NULL, NULL, NULL)::hashring.history_node], '{}'
+SELECT ring_id, ring, version + 1, now(), 'postgres', algorithm, vnodes, replicas, ARRAY[ROW('attacker', 1, 'active', 0, NULL, NULL, NULL, NULL)::hashring.history_node], '{}'
   FROM hashring.ring_history WHERE ring = 'priv' ORDER BY version DESC LIMIT 1;
 SELECT hashring.ring_set_weight('priv', 'n2', 2);
 RESET ROLE;

@@ -36,6 +36,7 @@ extern const HashringAlgo hashring_algo_rendezvous;
 extern const HashringAlgo hashring_algo_slots;
 extern const HashringAlgo hashring_algo_xor;
 extern const HashringAlgo hashring_algo_pghash;
+extern const HashringAlgo hashring_algo_murmur3;
 
 static const HashringAlgo *const algorithms[] = {
 	NULL,
@@ -51,6 +52,7 @@ static const HashringAlgo *const algorithms[] = {
 	&hashring_algo_slots,
 	&hashring_algo_xor,
 	&hashring_algo_pghash,
+	&hashring_algo_murmur3,
 };
 
 PG_FUNCTION_INFO_V1(hashring_ring_algorithms);

@@ -33,6 +33,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 #include "utils/inval.h"
@@ -55,10 +56,12 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  * view of theirs.  Every version's queries return the same columns, so one
  * decoder (catalog_decode_*) serves current and past versions alike:
  *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size
- *	  nodes   node, weight, state, ordinal, node_id
+ *	  nodes   node, weight, state, ordinal, node_id, tokens
  *	  slots   first_slot, last_slot, node
  * (0.2 to 0.4 keep history as jsonb, which their past-version queries
- * unpack; 0.5 keeps it in the shape of the current tables.)  Current reads
+ * unpack; 0.5 keeps it in the shape of the current tables; 0.6 adds
+ * murmur3's tokens to nodes and history_node, NULL in older catalogs and
+ * in history rows written before the update.)  Current reads
  * take the ring name ($1); past ones the name and version
  * (ring row) or ring_id and version ($1, $2: nodes, slots).  NULL: the
  * version has no such data (0.1 has no slot ranges and no history).
@@ -68,6 +71,7 @@ typedef enum CatalogVersion
 	CATALOG_V1, /* 0.1: no table_size, node_id, slot_ranges, ring_history */
 	CATALOG_V2, /* 0.2 to 0.4: ring_history keeps nodes and slot ranges as jsonb */
 	CATALOG_V3, /* 0.5: as arrays of history_node and history_slot_range */
+	CATALOG_V4, /* 0.6: nodes.tokens, history_node.tokens */
 	CATALOG_NVERSIONS
 } CatalogVersion;
 
@@ -85,7 +89,7 @@ typedef enum CatalogQuery
 #define CATALOG_PAST_NODES_JSONB                                                              \
 	"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, " \
 	"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "   \
-	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex') "                         \
+	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex'), NULL::bigint[] "         \
 	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "         \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
 #define CATALOG_PAST_SLOTS_JSONB                                                            \
@@ -98,12 +102,16 @@ typedef enum CatalogQuery
 #define CATALOG_RING                                                          \
 	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
 	"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
-#define CATALOG_NODES                               \
-	"SELECT node, weight, state, ordinal, node_id " \
+#define CATALOG_NODES                                               \
+	"SELECT node, weight, state, ordinal, node_id, NULL::bigint[] " \
 	"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
 #define CATALOG_SLOTS                     \
 	"SELECT first_slot, last_slot, node " \
 	"FROM hashring.slot_ranges WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_PAST_SLOTS                                                    \
+	"SELECT e.first_slot, e.last_slot, e.node "                               \
+	"FROM hashring.ring_history AS h, pg_catalog.unnest(h.slot_ranges) AS e " \
+	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
 #define CATALOG_PAST_RING                                                     \
 	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
 	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "        \
@@ -113,7 +121,7 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 	[CATALOG_V1] = {
 		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer "
 				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea "
+		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea, NULL::bigint[] "
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
 	},
 	[CATALOG_V2] = {
@@ -129,12 +137,21 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 		[Q_NODES] = CATALOG_NODES,
 		[Q_SLOTS] = CATALOG_SLOTS,
 		[Q_PAST_RING] = CATALOG_PAST_RING,
-		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id "
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, NULL::bigint[] "
 						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
 						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
-		[Q_PAST_SLOTS] = "SELECT e.first_slot, e.last_slot, e.node "
-						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.slot_ranges) AS e "
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+	},
+	[CATALOG_V4] = {
+		[Q_RING] = CATALOG_RING,
+		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens "
+					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_SLOTS] = CATALOG_SLOTS,
+		[Q_PAST_RING] = CATALOG_PAST_RING,
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens "
+						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
 						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
 	},
 };
 
@@ -147,9 +164,9 @@ static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
 	[Q_PAST_SLOTS] = {INT8OID, INT8OID},
 };
 
-static CatalogVersion catalog_version = CATALOG_V3;
+static CatalogVersion catalog_version = CATALOG_V4;
 static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings table */
-static CatalogVersion catalog_plans_version = CATALOG_V3;
+static CatalogVersion catalog_plans_version = CATALOG_V4;
 static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
 
 /* Which catalog the installed extension script created (tables looked up). */
@@ -163,7 +180,9 @@ catalog_installed_version(void)
 	nodes = OidIsValid(catalog_history_relid) ? get_attnum(catalog_history_relid, "nodes") : InvalidAttrNumber;
 	if (nodes != InvalidAttrNumber && get_atttype(catalog_history_relid, nodes) == JSONBOID)
 		return CATALOG_V2;
-	return CATALOG_V3;
+	if (!OidIsValid(catalog_nodes_relid) || get_attnum(catalog_nodes_relid, "tokens") == InvalidAttrNumber)
+		return CATALOG_V3;
+	return CATALOG_V4;
 }
 
 /* Forget the prepared plans (the catalog's tables or version changed). */
@@ -362,6 +381,35 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 		catalog_corrupt(ring, "table_size is out of range.");
 }
 
+/*
+ * murmur3's explicit tokens of one node, checked as strictly as the
+ * triggers check them (one dimension, 1 to HASHRING_MAX_NODE_TOKENS
+ * elements, no NULL, no duplicate; duplicates across nodes are the
+ * builder's).
+ */
+static void
+catalog_decode_tokens(const char *ring, const char *name, ArrayType *arr, HashringDefNode *n, MemoryContext cxt)
+{
+	Datum *elems;
+	bool  *nulls;
+	int	   count;
+
+	if (ARR_ELEMTYPE(arr) != INT8OID || ARR_NDIM(arr) != 1)
+		catalog_corrupt(ring, psprintf("Node \"%s\" has tokens that are not a one-dimensional bigint array.", name));
+	deconstruct_array(arr, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+	if (count < 1 || count > HASHRING_MAX_NODE_TOKENS)
+		catalog_corrupt(ring, psprintf("Node \"%s\" has %d tokens; 1 to %d are allowed.", name, count,
+									   HASHRING_MAX_NODE_TOKENS));
+	n->tokens = MemoryContextAlloc(cxt, sizeof(int64) * count);
+	for (int i = 0; i < count; i++)
+	{
+		if (nulls[i])
+			catalog_corrupt(ring, psprintf("Node \"%s\" has a NULL token.", name));
+		n->tokens[i] = DatumGetInt64(elems[i]);
+	}
+	n->ntokens = count;
+}
+
 /* The node rows (Q_NODES, Q_PAST_NODES columns) into def->nodes, in cxt. */
 static void
 catalog_decode_nodes(const HashringAlgo *algo, HashringDef *def, MemoryContext cxt)
@@ -408,6 +456,9 @@ catalog_decode_nodes(const HashringAlgo *algo, HashringDef *def, MemoryContext c
 			memcpy(n->id, VARDATA_ANY(b), HASHRING_NODE_ID_LEN);
 			n->has_id = true;
 		}
+		id = SPI_getbinval(tup, desc, 6, &isnull);
+		if (!isnull)
+			catalog_decode_tokens(ring, name, DatumGetArrayTypeP(id), n, cxt);
 	}
 }
 

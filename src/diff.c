@@ -18,7 +18,8 @@
  *
  * Output rows: from_node, to_node, share (of the whole key space), and the
  * moved ranges: (lo, hi] arcs of hash positions, or [lo, hi] runs of table
- * entries / slots, merged where they touch.
+ * entries / slots, merged where they touch.  murmur3's positions are shown
+ * as the signed tokens they stand for (HashringAlgo.signed_positions).
  *
  * No shared state.
  *
@@ -221,6 +222,18 @@ diff_numeric(uint64 v)
 	return diff_numeric_str(psprintf(UINT64_FORMAT, v));
 }
 
+/*
+ * A position as ring_diff shows it: as it is, or for signed_positions
+ * (murmur3) as the signed token t it stands for (position t XOR 2^63).
+ */
+static Datum
+diff_position(const HashringAlgo *algo, uint64 v)
+{
+	if (algo->signed_positions)
+		return diff_numeric_str(psprintf(INT64_FORMAT, (int64) (v ^ (UINT64CONST(1) << 63))));
+	return diff_numeric(v);
+}
+
 static Datum
 diff_range(TypeCacheEntry *tc, RangeBound *lower, RangeBound *upper)
 {
@@ -310,23 +323,27 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 			DiffRange *r = lfirst(lc);
 			RangeBound lower, upper;
 
-			lower.val = diff_numeric(r->lo);
+			lower.val = diff_position(algo, r->lo);
 			lower.infinite = false;
 			lower.inclusive = r->closed_lo;
 			lower.lower = true;
-			upper.val = diff_numeric(r->hi);
+			upper.val = diff_position(algo, r->hi);
 			upper.infinite = false;
 			upper.inclusive = true;
 			upper.lower = false;
 			if (!r->closed_lo && r->hi < r->lo)
 			{
-				/* the wrapping arc: (lo, 2^bits) and [0, hi] */
-				upper.val = diff_numeric_str(psprintf("%.0f", ldexp(1.0, algo->key_space_bits)));
+				/*
+				 * the wrapping arc: (lo, 2^bits) and [0, hi]; as tokens
+				 * (lo, 2^63) and [-2^63, hi]
+				 */
+				upper.val = diff_numeric_str(psprintf("%.0f", ldexp(1.0, algo->key_space_bits -
+																			 (algo->signed_positions ? 1 : 0))));
 				upper.inclusive = false;
 				ranges[n++] = diff_range(range_type, &lower, &upper);
-				lower.val = diff_numeric(0);
+				lower.val = diff_position(algo, 0);
 				lower.inclusive = true;
-				upper.val = diff_numeric(r->hi);
+				upper.val = diff_position(algo, r->hi);
 				upper.inclusive = true;
 				ranges = repalloc(ranges, sizeof(Datum) * (list_length(flow->ranges) + 1));
 			}

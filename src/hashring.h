@@ -30,6 +30,7 @@
 #define HASHRING_NODE_ID_LEN	 20		  /* xor: 160-bit ids */
 #define HASHRING_SLOTS			 16384	  /* slots: Redis Cluster */
 #define HASHRING_MAGLEV_MAX_SIZE 16777213 /* largest prime table_size, < 2^24 */
+#define HASHRING_MAX_NODE_TOKENS 100000	  /* murmur3: explicit tokens per node, as vnodes */
 
 #define HASHRING_IMAGE_MAGIC 0x48524932 /* "HRI2" */
 
@@ -127,6 +128,8 @@ typedef struct HashringDefNode
 	int32			  ordinal;
 	bool			  has_id; /* xor: node_id given */
 	uint8			  id[HASHRING_NODE_ID_LEN];
+	int32			  ntokens; /* murmur3: explicit tokens (0: generated) */
+	int64			 *tokens;
 } HashringDefNode;
 
 typedef struct HashringSlotRange
@@ -204,17 +207,19 @@ typedef struct HashringDiff
 typedef struct HashringAlgo
 {
 	const char *name;
-	bool		weighted;		/* weights other than 1 are meaningful */
-	bool		has_points;		/* node table `points` means something */
-	bool		typed_keys;		/* integer, bigint and uuid keys reach it as their
+	bool		weighted;		  /* weights other than 1 are meaningful */
+	bool		has_points;		  /* node table `points` means something */
+	bool		typed_keys;		  /* integer, bigint and uuid keys reach it as their
 							  * value (key->value, key->type), not their text */
-	bool		slot_ranges;	/* reads hashring.slot_ranges (def->ranges) */
-	bool		fixed_order;	/* nodes join and leave only at the end of node
+	bool		slot_ranges;	  /* reads hashring.slot_ranges (def->ranges) */
+	bool		fixed_order;	  /* nodes join and leave only at the end of node
 							  * order, and keep their ordinals */
-	const char *parameter;		/* the ring column it reads beyond the common
+	const char *parameter;		  /* the ring column it reads beyond the common
 							  * ones (vnodes, table_size), or NULL */
-	int			key_space_bits; /* ring_diff's positions: 2^bits hash values;
+	int			key_space_bits;	  /* ring_diff's positions: 2^bits hash values;
 								 * 0: the entries of the data table */
+	bool		signed_positions; /* positions are signed tokens t stored as
+								   * t XOR 2^63 (murmur3): ring_diff shows t */
 
 	/*
 	 * plan: compute everything the image needs in b->scratch, set the node
@@ -274,6 +279,7 @@ extern uint64 hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed
 extern uint64 hashring_point_position(const char *node, int node_len, uint32 index);
 extern int64  hashring_points_for_weight(float4 weight, int32 vnodes);
 extern bool	  hashring_is_prime(uint32 n);
+extern int64  hashring_cassandra_token(const void *data, size_t len);
 
 /* in catalog.c */
 extern bool hashring_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef *def);
