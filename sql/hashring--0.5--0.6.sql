@@ -8,6 +8,40 @@
 /* ======================== 0.6: murmur3 token rings ======================== */
 
 /*
+ * ring_algorithms() also says which algorithms read nodes.tokens (the
+ * triggers ask it, as for the other properties).  A new OUT column changes
+ * the result type: dropped and created again, with EXECUTE given back to
+ * the roles that had it (the read capability).
+ */
+DO $$
+DECLARE
+    grantees regrole[];
+    r regrole;
+BEGIN
+    SELECT pg_catalog.array_agg(DISTINCT a.grantee::regrole) INTO grantees
+      FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+     WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+       AND p.proname OPERATOR(pg_catalog.=) 'ring_algorithms'
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+       AND a.grantee OPERATOR(pg_catalog.<>) 0
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+    DROP FUNCTION hashring.ring_algorithms();
+    CREATE FUNCTION hashring.ring_algorithms(OUT algorithm text, OUT weighted boolean, OUT typed_keys boolean,
+                                             OUT slot_ranges boolean, OUT fixed_order boolean,
+                                             OUT parameter text, OUT key_space text, OUT node_tokens boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'hashring_ring_algorithms'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    COMMENT ON FUNCTION hashring.ring_algorithms() IS 'lists the routing algorithms and what each takes';
+    REVOKE ALL ON FUNCTION hashring.ring_algorithms() FROM PUBLIC;
+    FOREACH r IN ARRAY COALESCE(grantees, '{}') LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_algorithms() TO %s', r);
+    END LOOP;
+END
+$$;
+
+
+/*
  * murmur3 rings (src/algo_murmur3.c, docs/algorithms.md): a node's explicit
  * tokens, as Cassandra's initial_token; NULL: the ring's vnodes tokens
  * generated from the node's name, as num_tokens.  History keeps them too.
@@ -34,7 +68,9 @@ DECLARE
     dup_node text;
 BEGIN
     IF TG_TABLE_NAME = 'rings' THEN
-        IF NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm AND NEW.algorithm OPERATOR(pg_catalog.<>) 'murmur3'
+        IF NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm
+           AND NOT EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                            WHERE a.algorithm OPERATOR(pg_catalog.=) NEW.algorithm AND a.node_tokens)
            AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                         WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.tokens IS NOT NULL) THEN
             RAISE EXCEPTION 'algorithm % does not use tokens', NEW.algorithm
@@ -50,8 +86,9 @@ BEGIN
         RETURN NEW;
     END IF;
     SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring;
-    IF ring_algorithm IS DISTINCT FROM 'murmur3' THEN
-        RAISE EXCEPTION 'tokens apply only to murmur3 rings'
+    IF NOT EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                    WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.node_tokens) THEN
+        RAISE EXCEPTION 'tokens apply only to rings whose algorithm takes them (murmur3)'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('Ring "%s" uses algorithm %s; node "%s" was given tokens.',
                                              NEW.ring, ring_algorithm, NEW.node);

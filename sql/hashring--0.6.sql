@@ -132,7 +132,7 @@ COMMENT ON FUNCTION hashring._check_name(text, text, integer) IS 'internal: vali
  */
 CREATE FUNCTION hashring.ring_algorithms(OUT algorithm text, OUT weighted boolean, OUT typed_keys boolean,
                                          OUT slot_ranges boolean, OUT fixed_order boolean,
-                                         OUT parameter text, OUT key_space text)
+                                         OUT parameter text, OUT key_space text, OUT node_tokens boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'hashring_ring_algorithms'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -1761,7 +1761,9 @@ DECLARE
     dup_node text;
 BEGIN
     IF TG_TABLE_NAME = 'rings' THEN
-        IF NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm AND NEW.algorithm OPERATOR(pg_catalog.<>) 'murmur3'
+        IF NEW.algorithm OPERATOR(pg_catalog.<>) OLD.algorithm
+           AND NOT EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                            WHERE a.algorithm OPERATOR(pg_catalog.=) NEW.algorithm AND a.node_tokens)
            AND EXISTS (SELECT 1 FROM hashring.nodes AS n
                         WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.tokens IS NOT NULL) THEN
             RAISE EXCEPTION 'algorithm % does not use tokens', NEW.algorithm
@@ -1777,8 +1779,9 @@ BEGIN
         RETURN NEW;
     END IF;
     SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring;
-    IF ring_algorithm IS DISTINCT FROM 'murmur3' THEN
-        RAISE EXCEPTION 'tokens apply only to murmur3 rings'
+    IF NOT EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                    WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.node_tokens) THEN
+        RAISE EXCEPTION 'tokens apply only to rings whose algorithm takes them (murmur3)'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('Ring "%s" uses algorithm %s; node "%s" was given tokens.',
                                              NEW.ring, ring_algorithm, NEW.node);

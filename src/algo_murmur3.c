@@ -246,6 +246,7 @@ HASHRING_ALGORITHM(hashring_algo_murmur3) = {
 	.parameter = "vnodes",
 	.key_space_bits = 64,
 	.signed_positions = true,
+	.node_tokens = true,
 	.plan = murmur3_plan,
 	.fill = murmur3_fill,
 	.owner = murmur3_owner,
