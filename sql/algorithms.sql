@@ -251,6 +251,11 @@ SELECT hashring.ring_node('kv_ketama', 'n3-1') AS npm,
        hashring.ring_node('kv_ketama_uhashring', 'n3-1') <> 'n3' AS uhashring_takes_the_next;
 -- uhashring counts in integers: whole weights only, checked at the change
 SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_uhashring', 'half', 1.5)$q$);
+-- refused at the change, and so is switching a ring with such a weight
+SELECT hashring.ring_create('kv_frac', 'ketama');
+SELECT hashring.ring_add_node('kv_frac', 'a', 1.5);
+SELECT pg_temp.err($q$UPDATE hashring.rings SET algorithm = 'ketama_uhashring' WHERE ring = 'kv_frac'$q$);
+SELECT algorithm FROM hashring.rings WHERE ring = 'kv_frac';
 SELECT hashring.ring_add_node('kv_ketama_uhashring', 'triple', 3);
 SELECT points FROM hashring.ring_balance('kv_ketama_uhashring') WHERE node = 'triple';
 SELECT pg_temp.err($q$SELECT hashring.ring_add_node('kv_ketama_libmemcached', 'heavy', 2)$q$);

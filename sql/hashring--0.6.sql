@@ -132,7 +132,8 @@ COMMENT ON FUNCTION hashring._check_name(text, text, integer) IS 'internal: vali
  */
 CREATE FUNCTION hashring.ring_algorithms(OUT algorithm text, OUT weighted boolean, OUT typed_keys boolean,
                                          OUT slot_ranges boolean, OUT fixed_order boolean,
-                                         OUT parameter text, OUT key_space text, OUT node_tokens boolean)
+                                         OUT parameter text, OUT key_space text, OUT node_tokens boolean,
+                                         OUT whole_weights boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'hashring_ring_algorithms'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -1848,6 +1849,58 @@ $$;
 COMMENT ON FUNCTION hashring.ring_set_node_tokens(text, text, bigint[]) IS 'sets a murmur3 node''s tokens (NULL: vnodes tokens generated from its name)';
 
 /* ====================== end of 0.6: murmur3 token rings ====================== */
+
+/*
+ * Algorithms that count digests in integers (ring_algorithms().whole_weights:
+ * ketama_uhashring) take whole weights from 1 to 16777216 only: refused at
+ * the change, like every other rule (the image builder checks again).
+ * Runs after nodes_validate (trigger order is by name), which has refused
+ * NULL, zero, negative and non-finite weights.
+ */
+CREATE FUNCTION hashring._check_whole_weights()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ring_algorithm text;
+    bad_node text;
+    bad_weight real;
+BEGIN
+    IF TG_TABLE_NAME = 'rings' THEN
+        ring_algorithm := NEW.algorithm;
+        SELECT n.node, n.weight INTO bad_node, bad_weight FROM hashring.nodes AS n
+         WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring
+           AND (n.weight OPERATOR(pg_catalog.<>) pg_catalog.trunc(n.weight)
+                OR n.weight OPERATOR(pg_catalog.>) 16777216)
+         ORDER BY n.ordinal LIMIT 1;
+        IF NOT FOUND THEN
+            RETURN NEW;
+        END IF;
+    ELSE
+        IF NEW.weight OPERATOR(pg_catalog.=) pg_catalog.trunc(NEW.weight)
+           AND NEW.weight OPERATOR(pg_catalog.<=) 16777216 THEN
+            RETURN NEW;
+        END IF;
+        SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring;
+        bad_node := NEW.node;
+        bad_weight := NEW.weight;
+    END IF;
+    IF EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.whole_weights) THEN
+        RAISE EXCEPTION 'node "%" of ring "%" has weight %, but % weights must be whole numbers from 1 to 16777216',
+                        bad_node, NEW.ring, bad_weight, ring_algorithm
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'uhashring computes its digest counts in integers.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION hashring._check_whole_weights() IS 'internal: whole weights for algorithms that count in integers';
+CREATE TRIGGER nodes_validate_weights BEFORE INSERT OR UPDATE ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._check_whole_weights();
+CREATE TRIGGER rings_validate_weights BEFORE UPDATE OF algorithm ON hashring.rings
+    FOR EACH ROW EXECUTE FUNCTION hashring._check_whole_weights();
 
 /*
  * What each capability adds, by object: ('function', name) grants EXECUTE

@@ -66,10 +66,10 @@ typedef struct KetamaVariant
 	bool		strictly_after; /* uhashring: first point > key, last writer wins */
 } KetamaVariant;
 
-#define KETAMA_DIGESTS			40	/* per node of average weight */
-#define KETAMA_MD5_POINTS		4	/* per MD5 digest */
-#define KETAMA_FIXED_DIGESTS	100 /* libmemcached unweighted */
-#define KETAMA_EXACT_MAX_WEIGHT 16777216
+#define KETAMA_DIGESTS			40		 /* per node of average weight */
+#define KETAMA_MD5_POINTS		4		 /* per MD5 digest */
+#define KETAMA_FIXED_DIGESTS	100		 /* libmemcached unweighted */
+#define KETAMA_EXACT_MAX_WEIGHT 16777216 /* as _check_whole_weights() */
 
 typedef struct KetamaPoint
 {
@@ -340,31 +340,32 @@ ketama_key_hash(const HashringImage *img, const HashringKey *key)
 	return ketama_key_value(img, key);
 }
 
-#define KETAMA_ALGORITHM(sym, algo_name, is_weighted, ...)    \
-	static const KetamaVariant sym##_variant = {__VA_ARGS__}; \
-	HASHRING_ALGORITHM(sym) = {                               \
-		.name = algo_name,                                    \
-		.weighted = is_weighted,                              \
-		.has_points = true,                                   \
-		.key_space_bits = 32,                                 \
-		.plan = ketama_plan,                                  \
-		.fill = ketama_fill,                                  \
-		.owner = ketama_owner,                                \
-		.walk = ketama_walk,                                  \
-		.shares = hashring_arc_shares,                        \
-		.key_hash = ketama_key_hash,                          \
-		.diff = hashring_diff_points,                         \
-		.point_pos = ketama_point_pos,                        \
-		.point_owner = ketama_point_owner,                    \
-		.config = &sym##_variant,                             \
+#define KETAMA_ALGORITHM(sym, algo_name, is_weighted, whole, ...) \
+	static const KetamaVariant sym##_variant = {__VA_ARGS__};     \
+	HASHRING_ALGORITHM(sym) = {                                   \
+		.name = algo_name,                                        \
+		.weighted = is_weighted,                                  \
+		.whole_weights = whole,                                   \
+		.has_points = true,                                       \
+		.key_space_bits = 32,                                     \
+		.plan = ketama_plan,                                      \
+		.fill = ketama_fill,                                      \
+		.owner = ketama_owner,                                    \
+		.walk = ketama_walk,                                      \
+		.shares = hashring_arc_shares,                            \
+		.key_hash = ketama_key_hash,                              \
+		.diff = hashring_diff_points,                             \
+		.point_pos = ketama_point_pos,                            \
+		.point_owner = ketama_point_owner,                        \
+		.config = &sym##_variant,                                 \
 	}
 
-KETAMA_ALGORITHM(hashring_algo_ketama, "ketama", true, .count = KETAMA_COUNT_NPM);
-KETAMA_ALGORITHM(hashring_algo_ketama_twemproxy, "ketama_twemproxy", true, .count = KETAMA_COUNT_FLOAT,
+KETAMA_ALGORITHM(hashring_algo_ketama, "ketama", true, false, .count = KETAMA_COUNT_NPM);
+KETAMA_ALGORITHM(hashring_algo_ketama_twemproxy, "ketama_twemproxy", true, false, .count = KETAMA_COUNT_FLOAT,
 				 .name_order = true);
-KETAMA_ALGORITHM(hashring_algo_ketama_libmemcached, "ketama_libmemcached", false, .count = KETAMA_COUNT_FIXED,
+KETAMA_ALGORITHM(hashring_algo_ketama_libmemcached, "ketama_libmemcached", false, false, .count = KETAMA_COUNT_FIXED,
 				 .oaat = true);
-KETAMA_ALGORITHM(hashring_algo_ketama_libmemcached_weighted, "ketama_libmemcached_weighted", true,
+KETAMA_ALGORITHM(hashring_algo_ketama_libmemcached_weighted, "ketama_libmemcached_weighted", true, false,
 				 .count = KETAMA_COUNT_FLOAT);
-KETAMA_ALGORITHM(hashring_algo_ketama_uhashring, "ketama_uhashring", true, .count = KETAMA_COUNT_EXACT,
+KETAMA_ALGORITHM(hashring_algo_ketama_uhashring, "ketama_uhashring", true, true, .count = KETAMA_COUNT_EXACT,
 				 .strictly_after = true);

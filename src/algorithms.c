@@ -78,8 +78,9 @@ hashring_algo_id(const char *name)
 /*
  * SQL: hashring.ring_algorithms() RETURNS TABLE (algorithm text, weighted
  * boolean, typed_keys boolean, slot_ranges boolean, fixed_order boolean,
- * parameter text, key_space text, node_tokens boolean); before 0.6 without
- * node_tokens, so only the columns the installed SQL declares are filled
+ * parameter text, key_space text, node_tokens boolean, whole_weights
+ * boolean); before 0.6 without the last two, so only the columns the
+ * installed SQL declares are filled
  */
 Datum
 hashring_ring_algorithms(PG_FUNCTION_ARGS)
@@ -87,15 +88,15 @@ hashring_ring_algorithms(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts > 8)
-		elog(ERROR, "hashring.ring_algorithms() declares %d columns, the library knows 8",
+	if (rsinfo->setDesc->natts > 9)
+		elog(ERROR, "hashring.ring_algorithms() declares %d columns, the library knows 9",
 			 rsinfo->setDesc->natts);
 	for (int i = 1; i < (int) lengthof(algorithms); i++)
 	{
 		const HashringAlgo *a = algorithms[i];
 		/* as many columns as the installed SQL declares (0.5 had 7) */
-		Datum values[8];
-		bool  nulls[8] = {0};
+		Datum values[9];
+		bool  nulls[9] = {0};
 
 		values[0] = CStringGetTextDatum(a->name);
 		values[1] = BoolGetDatum(a->weighted);
@@ -109,6 +110,7 @@ hashring_ring_algorithms(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(a->key_space_bits > 0 ? psprintf("2^%d hash values", a->key_space_bits)
 															  : "table entries");
 		values[7] = BoolGetDatum(a->node_tokens);
+		values[8] = BoolGetDatum(a->whole_weights);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

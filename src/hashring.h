@@ -213,6 +213,7 @@ typedef struct HashringAlgo
 							  * value (key->value, key->type), not their text */
 	bool		slot_ranges;	  /* reads hashring.slot_ranges (def->ranges) */
 	bool		node_tokens;	  /* reads hashring.nodes.tokens (node->tokens) */
+	bool		whole_weights;	  /* weights are whole numbers up to 2^24 */
 	bool		fixed_order;	  /* nodes join and leave only at the end of node
 							  * order, and keep their ordinals */
 	const char *parameter;		  /* the ring column it reads beyond the common
