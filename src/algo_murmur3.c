@@ -220,18 +220,6 @@ murmur3_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *ou
 								murmur3_find(img, murmur3_key_pos(key)), n, out);
 }
 
-static uint64
-murmur3_point_pos(const HashringImage *img, uint32 i)
-{
-	return HR_POINT_POS(&HR_IMAGE_POINTS(img)[i]);
-}
-
-static uint32
-murmur3_point_owner(const HashringImage *img, uint32 i)
-{
-	return HR_IMAGE_POINTS(img)[i].owner;
-}
-
 /* ring_hash: the key's token */
 static int64
 murmur3_key_hash(const HashringImage *img, const HashringKey *key)
@@ -254,6 +242,6 @@ HASHRING_ALGORITHM(hashring_algo_murmur3) = {
 	.shares = hashring_arc_shares,
 	.key_hash = murmur3_key_hash,
 	.diff = hashring_diff_points,
-	.point_pos = murmur3_point_pos,
-	.point_owner = murmur3_point_owner,
+	.point_pos = hashring_point_array_pos,
+	.point_owner = hashring_point_array_owner,
 };

@@ -270,18 +270,6 @@ vnode_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 								vnode_find(img, hashring_hash_bytes(key->data, key->len)), n, out);
 }
 
-static uint64
-vnode_point_pos(const HashringImage *img, uint32 i)
-{
-	return HR_POINT_POS(&HR_IMAGE_POINTS(img)[i]);
-}
-
-static uint32
-vnode_point_owner(const HashringImage *img, uint32 i)
-{
-	return HR_IMAGE_POINTS(img)[i].owner;
-}
-
 HASHRING_ALGORITHM(hashring_algo_vnode) = {
 	.name = "vnode",
 	.weighted = true,
@@ -295,6 +283,6 @@ HASHRING_ALGORITHM(hashring_algo_vnode) = {
 	.shares = hashring_arc_shares,
 	.key_hash = hashring_key_xxh3,
 	.diff = hashring_diff_points,
-	.point_pos = vnode_point_pos,
-	.point_owner = vnode_point_owner,
+	.point_pos = hashring_point_array_pos,
+	.point_owner = hashring_point_array_owner,
 };

@@ -390,8 +390,10 @@ hashring_walk_owners(const HashringImage *img, const void *owners, size_t stride
 }
 
 /* in image.c: helpers shared by several algorithms */
-extern int64 hashring_key_xxh3(const HashringImage *img, const HashringKey *key);
-extern void	 hashring_arc_shares(const HashringImage *img, double *shares);
+extern int64  hashring_key_xxh3(const HashringImage *img, const HashringKey *key);
+extern void	  hashring_arc_shares(const HashringImage *img, double *shares);
+extern uint64 hashring_point_array_pos(const HashringImage *img, uint32 i);
+extern uint32 hashring_point_array_owner(const HashringImage *img, uint32 i);
 
 /*
  * Memory is proportional to the flows (node pairs): bounded, so that any

@@ -303,6 +303,22 @@ hashring_key_xxh3(const HashringImage *img, const HashringKey *key)
 }
 
 /*
+ * point_pos and point_owner of the algorithms whose data is a sorted
+ * HashringPoint array (vnode, murmur3).
+ */
+uint64
+hashring_point_array_pos(const HashringImage *img, uint32 i)
+{
+	return HR_POINT_POS(&HR_IMAGE_POINTS(img)[i]);
+}
+
+uint32
+hashring_point_array_owner(const HashringImage *img, uint32 i)
+{
+	return HR_IMAGE_POINTS(img)[i].owner;
+}
+
+/*
  * Shares of a point-array algorithm (point_pos, point_owner), exact over
  * its 2^key_space_bits positions: the sorted points own the arcs
  * (pos[j-1], pos[j]] (the first point also the wrapping arc).  All
