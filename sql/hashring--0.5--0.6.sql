@@ -231,24 +231,6 @@ $$;
 REVOKE ALL ON FUNCTION hashring._check_tokens() FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.ring_set_node_tokens(text, text, bigint[]) FROM PUBLIC;
 
--- every role that has the change capability (EXECUTE on ring_set_node_id)
--- gets ring_set_node_tokens, as ring_grant(role, 'change') now gives
-DO $$
-DECLARE
-    r regrole;
-BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::regrole
-               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
-              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) 'ring_set_node_id'
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_node_tokens(text, text, bigint[]) TO %s', r);
-    END LOOP;
-END
-$$;
-
 /* ====================== end of 0.6: murmur3 token rings ====================== */
 
 /*
@@ -415,8 +397,9 @@ COMMENT ON FUNCTION hashring.ring_add_servers(text, text, text) IS 'adds the ser
 REVOKE ALL ON FUNCTION hashring.ring_add_servers(text, text, text) FROM PUBLIC;
 
 
--- ring_add_servers belongs to the change capability: every role that has it
--- (EXECUTE on ring_add_node) gets it, as ring_grant(role, 'change') now gives.
+-- ring_set_node_tokens and ring_add_servers belong to the change
+-- capability: every role that has it (EXECUTE on ring_add_node) gets them,
+-- as ring_grant(role, 'change') now gives.
 DO $$
 DECLARE
     r regrole;
@@ -428,6 +411,7 @@ BEGIN
                 AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
                 AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_node_tokens(text, text, bigint[]) TO %s', r);
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_add_servers(text, text, text) TO %s', r);
     END LOOP;
 END

@@ -155,24 +155,35 @@ is_deeply(digest_all('fresh'), $prev, 'the same rings created on the fresh insta
 
 # Capabilities granted before an update cover what the update adds: 0.5's
 # ring_algorithms() belongs to `read`, and the update grants it to every
-# role that has read (and to no one else).
+# role that has read (and to no one else); 0.6's ring_set_node_tokens and
+# ring_add_servers belong to `change`, and 0.6 recreates ring_algorithms().
 $node->safe_psql('postgres', 'CREATE DATABASE grants');
 $node->safe_psql('grants', q{CREATE EXTENSION hashring VERSION '0.4'});
 $node->safe_psql(
 	'grants', q{
-CREATE ROLE hr_up_read; CREATE ROLE hr_up_route;
+CREATE ROLE hr_up_read; CREATE ROLE hr_up_route; CREATE ROLE hr_up_change;
 SELECT hashring.ring_grant('hr_up_read', 'read');
 SELECT hashring.ring_grant('hr_up_route', 'route');
+SELECT hashring.ring_grant('hr_up_change', 'change');
 ALTER EXTENSION hashring UPDATE;
 });
 is( $node->safe_psql(
 		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, 'hashring.ring_algorithms()', 'EXECUTE'), ' ' ORDER BY r)
-                      FROM unnest(ARRAY['hr_up_read', 'hr_up_route', 'public']) AS r}),
-	'hr_up_read=true hr_up_route=false public=false',
-	'the update to 0.5 grants ring_algorithms() to the roles that hold read, only to them');
-$node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route')});
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
+	'hr_up_change=true hr_up_read=true hr_up_route=false public=false',
+	'the updates grant ring_algorithms() to the roles that hold read, only to them');
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, f, 'EXECUTE'), ' ' ORDER BY f, r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r,
+                           unnest(ARRAY['hashring.ring_add_servers(text, text, text)',
+                                        'hashring.ring_set_node_tokens(text, text, bigint[])']) AS f}),
+	'hr_up_change=true hr_up_read=false hr_up_route=false public=false '
+	  . 'hr_up_change=true hr_up_read=false hr_up_route=false public=false',
+	'the update to 0.6 grants ring_add_servers() and ring_set_node_tokens() to the roles that hold change, only to them');
+$node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
+                             SELECT hashring.ring_revoke('hr_up_change', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');
-$node->safe_psql('postgres', 'DROP ROLE hr_up_read, hr_up_route');
+$node->safe_psql('postgres', 'DROP ROLE hr_up_read, hr_up_route, hr_up_change');
 
 $node->stop;
 done_testing();
