@@ -89,8 +89,11 @@ hashring_ring_algorithms(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (rsinfo->setDesc->natts > 9)
-		elog(ERROR, "hashring.ring_algorithms() declares %d columns, the library knows 9",
-			 rsinfo->setDesc->natts);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hashring.ring_algorithms() declares %d columns, but the hashring library knows 9",
+						rsinfo->setDesc->natts),
+				 errhint("The installed library is older than the extension's SQL: install the library of the same release.")));
 	for (int i = 1; i < (int) lengthof(algorithms); i++)
 	{
 		const HashringAlgo *a = algorithms[i];
