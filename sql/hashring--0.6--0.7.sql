@@ -2,3 +2,287 @@
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION hashring UPDATE TO '0.7'" to load this file. \quit
+
+/* ======================== 0.7: zone-aware replicas ======================== */
+
+/*
+ * ring_nodes spreads a key's replicas over the zones of the ring's nodes
+ * (docs/routing-spec.md, "Zones") unless the ring opts out.  Rings that
+ * exist when the extension is updated to 0.7 keep their zone-blind
+ * placement (false: updating never moves a replica); rings created later
+ * spread them (the default, true).  ring_history records it; rows written
+ * before 0.7 have NULL, which reads as false.
+ */
+ALTER TABLE hashring.rings ADD COLUMN zone_replicas boolean NOT NULL DEFAULT false;
+ALTER TABLE hashring.rings ALTER COLUMN zone_replicas SET DEFAULT true;
+COMMENT ON COLUMN hashring.rings.zone_replicas IS 'ring_nodes takes replicas from zones not yet used first (false: zone-blind preference order)';
+ALTER TABLE hashring.ring_history ADD COLUMN zone_replicas boolean;
+COMMENT ON COLUMN hashring.ring_history.zone_replicas IS 'rings.zone_replicas of the version (NULL: recorded before 0.7, zone-blind)';
+
+/* A zone is NULL (the node has none) or a name of 1 to 255 bytes. */
+CREATE FUNCTION hashring._nodes_check_zone()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.zone IS NOT NULL THEN
+        PERFORM hashring._check_name('zone', NEW.zone, 255);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION hashring._nodes_check_zone() IS 'internal: validates a node''s zone name';
+CREATE TRIGGER nodes_check_zone BEFORE INSERT OR UPDATE OF zone ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._nodes_check_zone();
+
+CREATE FUNCTION hashring.ring_set_zone_replicas(ring text, enabled boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ring_set_zone_replicas.ring IS NULL OR ring_set_zone_replicas.enabled IS NULL THEN
+        RAISE EXCEPTION 'ring and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE hashring.rings AS r SET zone_replicas = ring_set_zone_replicas.enabled
+     WHERE r.ring OPERATOR(pg_catalog.=) ring_set_zone_replicas.ring
+       AND r.zone_replicas OPERATOR(pg_catalog.<>) ring_set_zone_replicas.enabled;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM hashring.rings AS r
+                                  WHERE r.ring OPERATOR(pg_catalog.=) ring_set_zone_replicas.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_set_zone_replicas.ring USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) IS 'turns zone-aware replica placement of a ring on or off (a new version when it changes)';
+
+CREATE FUNCTION hashring.ring_zone_balance(ring text, replicas integer DEFAULT NULL,
+    OUT zone text, OUT nodes integer, OUT weight double precision, OUT expected_share double precision,
+    OUT primary_share double precision, OUT replica_share double precision, OUT overloaded boolean,
+    OUT exact boolean)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_zone_balance'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION hashring.ring_zone_balance(text, integer) IS 'each zone''s share of primaries and of replica placements against its share of the live weight';
+
+CREATE FUNCTION hashring.ring_nodes(ring text, key integer, n integer, version bigint)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint) IS 'n distinct live nodes for the integer key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_nodes(ring text, key bigint, n integer, version bigint)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, bigint, integer, bigint) IS 'n distinct live nodes for the bigint key at a committed version of the ring';
+CREATE FUNCTION hashring.ring_nodes(ring text, key uuid, n integer, version bigint)
+RETURNS text[] AS 'MODULE_PATHNAME', 'hashring_ring_nodes_typed_at'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION hashring.ring_nodes(text, uuid, integer, bigint) IS 'n distinct live nodes for the uuid key at a committed version of the ring';
+
+/* ====================== end of 0.7: zone-aware replicas ====================== */
+
+-- history records zone_replicas
+CREATE OR REPLACE FUNCTION hashring._write_history(ring_id bigint, committed_by name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cur hashring.rings;
+BEGIN
+    SELECT r.* INTO cur FROM hashring.rings AS r WHERE r.ring_id OPERATOR(pg_catalog.=) _write_history.ring_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                             WHERE h.ring_id OPERATOR(pg_catalog.=) cur.ring_id
+                               AND h.version OPERATOR(pg_catalog.=) cur.version) THEN
+        RETURN;
+    END IF;
+    -- the membership must be routable: build it once, as every lookup would
+    -- (a slots ring with unassigned slots is allowed while it is being set up)
+    BEGIN
+        PERFORM hashring._check_ring(cur.ring);
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        NULL;
+    END;
+    INSERT INTO hashring.ring_history
+    VALUES (cur.ring_id, cur.ring, cur.version, pg_catalog.clock_timestamp(), _write_history.committed_by,
+            cur.algorithm, cur.vnodes, cur.replicas, cur.table_size,
+            ARRAY(SELECT ROW(n.node, n.weight, n.state, n.ordinal, n.node_id, n.target, n.zone, n.tokens)::hashring.history_node
+                    FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY n.node),
+            ARRAY(SELECT ROW(s.node, s.first_slot, s.last_slot)::hashring.history_slot_range
+                    FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY s.first_slot),
+            cur.zone_replicas);
+END
+$$;
+
+/*
+ * ring_diff and ring_plan_moves take replicas (flows of replica copies): a
+ * new argument, so they are dropped and created again, with EXECUTE given
+ * back to the roles that had it (the read capability).
+ */
+DO $update$
+DECLARE
+    grantees regrole[];
+    r regrole;
+BEGIN
+    SELECT pg_catalog.array_agg(DISTINCT a.grantee::regrole) INTO grantees
+      FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+     WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+       AND p.proname OPERATOR(pg_catalog.=) 'ring_diff'
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+       AND a.grantee OPERATOR(pg_catalog.<>) 0
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+    DROP FUNCTION hashring.ring_diff(text, bigint, bigint);
+    DROP FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer);
+    CREATE FUNCTION hashring.ring_diff(ring text, from_version bigint, to_version bigint DEFAULT NULL,
+        replicas integer DEFAULT NULL,
+        OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[])
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
+    LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+    COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees; with replicas: of replica copies)';
+    CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
+                                             from_version bigint, to_version bigint DEFAULT NULL,
+                                             top_keys integer DEFAULT 5, replicas integer DEFAULT NULL,
+        OUT from_node text, OUT to_node text, OUT rows bigint, OUT bytes bigint, OUT hot_keys text[])
+    RETURNS SETOF record
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    DECLARE
+        key_expr text;
+    BEGIN
+        IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR from_version IS NULL THEN
+            RAISE EXCEPTION 'ring, table, key column and from_version must not be null'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF top_keys IS NULL OR top_keys OPERATOR(pg_catalog.<) 0 THEN
+            RAISE EXCEPTION 'top_keys must be zero or more' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF replicas OPERATOR(pg_catalog.<) 1 THEN
+            RAISE EXCEPTION 'number of replicas must be at least 1'
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('The value given was %s.', replicas);
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        key_expr := CASE WHEN (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                                 WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column)
+                              IN ('pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype,
+                                  'pg_catalog.uuid'::pg_catalog.regtype)
+                         THEN pg_catalog.format('t.%I', key_column)
+                         ELSE pg_catalog.format('t.%I::text', key_column) END;
+        RETURN QUERY EXECUTE pg_catalog.format($q$
+            WITH routed AS (
+                SELECT %4$s AS fa, %5$s AS ta, t.%3$I::text AS k, pg_catalog.pg_column_size(t.*)::bigint AS sz
+                  FROM %2$s AS t),
+            copies AS (
+                SELECT p.f, p.t, r.k, r.sz
+                  FROM routed AS r,
+                       LATERAL (SELECT l.x AS f, g.x AS t
+                                  FROM (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
+                                          FROM pg_catalog.unnest(r.fa) WITH ORDINALITY AS u (x, o)
+                                         WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.ta)) AS l
+                                  FULL JOIN (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
+                                               FROM pg_catalog.unnest(r.ta) WITH ORDINALITY AS u (x, o)
+                                              WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.fa)) AS g
+                                    ON l.i OPERATOR(pg_catalog.=) g.i) AS p),
+            per_key AS (
+                SELECT f, t, k, pg_catalog.count(*) AS c, pg_catalog.sum(sz) AS b FROM copies GROUP BY f, t, k),
+            ranked AS (
+                SELECT *, pg_catalog.row_number() OVER (PARTITION BY f, t ORDER BY c DESC, k) AS rn FROM per_key)
+            SELECT f, t, pg_catalog.sum(c)::bigint, pg_catalog.sum(b)::bigint,
+                   COALESCE(pg_catalog.array_agg(k OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ')'
+                                                 ORDER BY c DESC, k) FILTER (WHERE rn OPERATOR(pg_catalog.<=) %6$s), '{}')
+              FROM ranked GROUP BY f, t ORDER BY f, t$q$,
+            ring, tbl, key_column,
+            CASE WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, from_version)
+                 ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, from_version) END,
+            CASE WHEN replicas IS NULL AND to_version IS NULL
+                      THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s)]', ring, key_expr)
+                 WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, to_version)
+                 WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_nodes(%L, %s, %s)', ring, key_expr, replicas)
+                 ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, to_version) END,
+            top_keys);
+    END
+    $$;
+    COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions (with replicas: of their replica copies)';
+    REVOKE ALL ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) FROM PUBLIC;
+    REVOKE ALL ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) FROM PUBLIC;
+    FOREACH r IN ARRAY COALESCE(grantees, '{}') LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) TO %s', r);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) TO %s', r);
+    END LOOP;
+END
+$update$;
+
+-- ring_zone_balance belongs to the read capability, ring_set_zone_replicas to change
+CREATE OR REPLACE FUNCTION hashring._capability(capability text, OUT kind text, OUT object text, OUT privileges text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT c.kind, c.object, c.privileges FROM (VALUES
+    ('route', 'schema', 'hashring', 'USAGE'),
+    ('route', 'function', 'ring_node', 'EXECUTE'), ('route', 'function', 'ring_nodes', 'EXECUTE'),
+    ('route', 'function', 'ring_hash', 'EXECUTE'), ('route', 'function', 'ring_slot', 'EXECUTE'),
+    ('route', 'function', 'ring_placement', 'EXECUTE'), ('route', 'function', '_placement', 'EXECUTE'),
+    ('route', 'function', '_move_table', 'EXECUTE'),
+    ('read', 'function', 'ring_balance', 'EXECUTE'), ('read', 'function', 'ring_diff', 'EXECUTE'),
+    ('read', 'function', 'ring_versions', 'EXECUTE'), ('read', 'function', 'ring_plan_moves', 'EXECUTE'),
+    ('read', 'function', 'ring_cache_info', 'EXECUTE'), ('read', 'function', 'node_points', 'EXECUTE'),
+    ('read', 'function', 'ring_algorithms', 'EXECUTE'), ('read', 'function', 'ring_zone_balance', 'EXECUTE'),
+    ('read', 'table', 'rings', 'SELECT'), ('read', 'table', 'nodes', 'SELECT'),
+    ('read', 'table', 'slot_ranges', 'SELECT'), ('read', 'table', 'ring_history', 'SELECT'),
+    ('read', 'table', 'moves', 'SELECT'), ('read', 'table', 'ring_move_progress', 'SELECT'),
+    ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
+    ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
+    ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
+    ('change', 'function', 'ring_set_node_id', 'EXECUTE'), ('change', 'function', 'ring_assign_slots', 'EXECUTE'),
+    ('change', 'function', 'ring_add_servers', 'EXECUTE'),
+    ('change', 'function', 'ring_clear_slots', 'EXECUTE'), ('change', 'function', 'ring_prune_versions', 'EXECUTE'),
+    ('change', 'function', '_check_name', 'EXECUTE'), ('change', 'function', '_node_not_found', 'EXECUTE'),
+    ('change', 'function', '_check_point_limit', 'EXECUTE'), ('change', 'function', '_check_jump_removal', 'EXECUTE'),
+    ('change', 'function', '_is_prime', 'EXECUTE'),
+    ('change', 'function', 'ring_set_node_tokens', 'EXECUTE'), ('change', 'function', 'ring_set_zone_replicas', 'EXECUTE'),
+    ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'table', 'nodes', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('move', 'function', 'ring_move', 'EXECUTE'), ('move', 'function', '_move_begin', 'EXECUTE'),
+    ('move', 'function', '_move_nodes', 'EXECUTE'), ('move', 'function', '_move_progress', 'EXECUTE'),
+    ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE'),
+    ('move', 'function', 'ring_settle', 'EXECUTE')
+) AS c (cap, kind, object, privileges)
+WHERE c.cap OPERATOR(pg_catalog.=) capability
+
+REVOKE ALL ON FUNCTION hashring._nodes_check_zone() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_zone_balance(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_nodes(text, bigint, integer, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_nodes(text, uuid, integer, bigint) FROM PUBLIC;
+
+-- every role that has a capability gets its new functions, as
+-- ring_grant(role, capability) now gives
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::regrole AS r, p.proname AS f
+               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_nodes', 'ring_balance', 'ring_add_node'])
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        IF g.f OPERATOR(pg_catalog.=) 'ring_nodes' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint), '
+                                      'hashring.ring_nodes(text, bigint, integer, bigint), '
+                                      'hashring.ring_nodes(text, uuid, integer, bigint) TO %s', g.r);
+        ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer) TO %s', g.r);
+        ELSE
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) TO %s', g.r);
+        END IF;
+    END LOOP;
+END
+$$;

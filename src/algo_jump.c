@@ -76,13 +76,20 @@ jump_owner(const HashringImage *img, const HashringKey *key)
 	return hashring_owner_by_rank(img, jump_bucket(img, key));
 }
 
+/* A bucket's share: every bucket the same (its cell: the bucket's rank). */
+static double
+jump_cell_share(const HashringImage *img, uint32 rank)
+{
+	return 1.0 / img->nnodes;
+}
+
 static void
 jump_shares(const HashringImage *img, double *shares)
 {
 	double *rank_share = palloc(sizeof(double) * Max(img->nnodes, 1));
 
 	for (uint32 r = 0; r < img->nnodes; r++)
-		rank_share[r] = 1.0 / img->nnodes;
+		rank_share[r] = jump_cell_share(img, r);
 	hashring_shares_by_rank(img, rank_share, shares);
 	pfree(rank_share);
 }
@@ -130,6 +137,9 @@ HASHRING_ALGORITHM(hashring_algo_jump) = {
 	.key_space_bits = 64,
 	.owner = jump_owner,
 	.walk = jump_walk,
+	.cells = hashring_rank_cells,
+	.cell_share = jump_cell_share,
+	.cell_walk = hashring_rank_cell_walk,
 	.shares = jump_shares,
 	.key_hash = hashring_key_xxh3,
 	.diff = jump_diff,

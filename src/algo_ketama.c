@@ -352,6 +352,9 @@ ketama_key_hash(const HashringImage *img, const HashringKey *key)
 		.fill = ketama_fill,                                      \
 		.owner = ketama_owner,                                    \
 		.walk = ketama_walk,                                      \
+		.cells = hashring_point_cells,                            \
+		.cell_share = hashring_point_cell_share,                  \
+		.cell_walk = hashring_point_cell_walk,                    \
 		.shares = hashring_arc_shares,                            \
 		.key_hash = ketama_key_hash,                              \
 		.diff = hashring_diff_points,                             \

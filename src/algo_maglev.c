@@ -125,11 +125,17 @@ maglev_owner(const HashringImage *img, const HashringKey *key)
 	return ((const uint32 *) HR_IMAGE_DATA(img))[maglev_entry(img, key)];
 }
 
+/* The walk of the keys of table entry e (its cell). */
+static int
+maglev_cell_walk(const HashringImage *img, uint32 e, int n, uint32 *out)
+{
+	return hashring_walk_owners(img, HR_IMAGE_DATA(img), sizeof(uint32), img->data_count, e, n, out);
+}
+
 static int
 maglev_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
-	return hashring_walk_owners(img, HR_IMAGE_DATA(img), sizeof(uint32), img->data_count,
-								maglev_entry(img, key), n, out);
+	return maglev_cell_walk(img, maglev_entry(img, key), n, out);
 }
 
 static void
@@ -161,6 +167,9 @@ HASHRING_ALGORITHM(hashring_algo_maglev) = {
 	.fill = maglev_fill,
 	.owner = maglev_owner,
 	.walk = maglev_walk,
+	.cells = hashring_table_cells,
+	.cell_share = hashring_table_cell_share,
+	.cell_walk = maglev_cell_walk,
 	.shares = maglev_shares,
 	.key_hash = hashring_key_xxh3,
 	.diff = maglev_diff,

@@ -56,17 +56,25 @@ pghash_owner(const HashringImage *img, const HashringKey *key)
 	return hashring_owner_by_rank(img, (uint32) (pghash_rowhash(key) % img->nnodes));
 }
 
-static void
-pghash_shares(const HashringImage *img, double *shares)
+/* The share of remainder `rank` of the row hash modulo the nodes (its cell). */
+static double
+pghash_cell_share(const HashringImage *img, uint32 rank)
 {
-	double *rank_share = palloc(sizeof(double) * Max(img->nnodes, 1));
 	uint64	n = img->nnodes;
 	uint128 space = (uint128) 1 << 64;
 	uint128 each = space / n; /* 2^64 itself when n = 1 */
 	uint64	extra = (uint64) (space % n);
 
+	return ((double) each + (rank < extra ? 1.0 : 0.0)) / 18446744073709551616.0;
+}
+
+static void
+pghash_shares(const HashringImage *img, double *shares)
+{
+	double *rank_share = palloc(sizeof(double) * Max(img->nnodes, 1));
+
 	for (uint32 r = 0; r < img->nnodes; r++)
-		rank_share[r] = ((double) each + (r < extra ? 1.0 : 0.0)) / 18446744073709551616.0;
+		rank_share[r] = pghash_cell_share(img, r);
 	hashring_shares_by_rank(img, rank_share, shares);
 	pfree(rank_share);
 }
@@ -155,6 +163,9 @@ HASHRING_ALGORITHM(hashring_algo_pghash) = {
 	.key_space_bits = 64,
 	.owner = pghash_owner,
 	.walk = pghash_walk,
+	.cells = hashring_rank_cells,
+	.cell_share = pghash_cell_share,
+	.cell_walk = hashring_rank_cell_walk,
 	.shares = pghash_shares,
 	.key_hash = pghash_key_hash,
 	.diff = pghash_diff,

@@ -195,12 +195,13 @@ slots_owner(const HashringImage *img, const HashringKey *key)
 	return ((const uint32 *) HR_IMAGE_DATA(img))[hashring_key_slot(key->data, key->len)];
 }
 
+/* The walk of the keys in slot s (its cell). */
 static int
-slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+slots_cell_walk(const HashringImage *img, uint32 slot, int n, uint32 *out)
 {
 	const uint32	 *eff = HR_IMAGE_DATA(img);
 	const uint16	 *run_end = (const uint16 *) (eff + HASHRING_SLOTS);
-	int32			  s = hashring_key_slot(key->data, key->len);
+	int32			  s = (int32) slot;
 	HashringCollector c;
 
 	/* one step per run of slots with the same owner, once around */
@@ -215,6 +216,12 @@ slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 		s = next;
 	}
 	return hashring_collector_done(&c);
+}
+
+static int
+slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+{
+	return slots_cell_walk(img, (uint32) hashring_key_slot(key->data, key->len), n, out);
 }
 
 static void
@@ -251,6 +258,9 @@ HASHRING_ALGORITHM(hashring_algo_slots) = {
 	.fill = slots_fill,
 	.owner = slots_owner,
 	.walk = slots_walk,
+	.cells = hashring_table_cells,
+	.cell_share = hashring_table_cell_share,
+	.cell_walk = slots_cell_walk,
 	.shares = slots_shares,
 	.key_hash = slots_key_hash,
 	.diff = slots_diff,

@@ -55,13 +55,15 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  * is installed, as pg_stat_statements' versioned entry points read the
  * view of theirs.  Every version's queries return the same columns, so one
  * decoder (catalog_decode_*) serves current and past versions alike:
- *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size
- *	  nodes   node, weight, state, ordinal, node_id, tokens
+ *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size,
+ *	          zone_replicas
+ *	  nodes   node, weight, state, ordinal, node_id, tokens, zone
  *	  slots   first_slot, last_slot, node
  * (0.2 to 0.4 keep history as jsonb, which their past-version queries
  * unpack; 0.5 keeps it in the shape of the current tables; 0.6 adds
  * murmur3's tokens to nodes and history_node, NULL in older catalogs and
- * in history rows written before the update.)  Current reads
+ * in history rows written before the update; 0.7 reads zones and
+ * zone_replicas, which older catalogs do not use: NULL, zone-blind.)  Current reads
  * take the ring name ($1); past ones the name and version
  * (ring row) or ring_id and version ($1, $2: nodes, slots).  NULL: the
  * version has no such data (0.1 has no slot ranges and no history).
@@ -72,6 +74,7 @@ typedef enum CatalogVersion
 	CATALOG_V2, /* 0.2 to 0.4: ring_history keeps nodes and slot ranges as jsonb */
 	CATALOG_V3, /* 0.5: as arrays of history_node and history_slot_range */
 	CATALOG_V4, /* 0.6: nodes.tokens, history_node.tokens */
+	CATALOG_V5, /* 0.7: rings.zone_replicas, ring_history.zone_replicas; zones read */
 	CATALOG_NVERSIONS
 } CatalogVersion;
 
@@ -86,11 +89,11 @@ typedef enum CatalogQuery
 	CATALOG_NQUERIES
 } CatalogQuery;
 
-#define CATALOG_PAST_NODES_JSONB                                                              \
-	"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, " \
-	"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "   \
-	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex'), NULL::bigint[] "         \
-	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "         \
+#define CATALOG_PAST_NODES_JSONB                                                                  \
+	"SELECT e OPERATOR(pg_catalog.->>) 'node', (e OPERATOR(pg_catalog.->>) 'weight')::real, "     \
+	"e OPERATOR(pg_catalog.->>) 'state', (e OPERATOR(pg_catalog.->>) 'ordinal')::integer, "       \
+	"pg_catalog.decode(e OPERATOR(pg_catalog.->>) 'node_id', 'hex'), NULL::bigint[], NULL::text " \
+	"FROM hashring.ring_history AS h, pg_catalog.jsonb_array_elements(h.nodes) AS e "             \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
 #define CATALOG_PAST_SLOTS_JSONB                                                            \
 	"SELECT (e OPERATOR(pg_catalog.->>) 'first_slot')::integer, "                           \
@@ -99,11 +102,11 @@ typedef enum CatalogQuery
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
 
 /* the same from 0.2 on */
-#define CATALOG_RING                                                          \
-	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
+#define CATALOG_RING                                                                         \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean " \
 	"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
-#define CATALOG_NODES                                               \
-	"SELECT node, weight, state, ordinal, node_id, NULL::bigint[] " \
+#define CATALOG_NODES                                                           \
+	"SELECT node, weight, state, ordinal, node_id, NULL::bigint[], NULL::text " \
 	"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
 #define CATALOG_SLOTS                     \
 	"SELECT first_slot, last_slot, node " \
@@ -112,16 +115,16 @@ typedef enum CatalogQuery
 	"SELECT e.first_slot, e.last_slot, e.node "                               \
 	"FROM hashring.ring_history AS h, pg_catalog.unnest(h.slot_ranges) AS e " \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
-#define CATALOG_PAST_RING                                                     \
-	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size " \
-	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "        \
+#define CATALOG_PAST_RING                                                                    \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean " \
+	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "                       \
 	"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1"
 
 static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = {
 	[CATALOG_V1] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer "
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer, NULL::boolean "
 				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea, NULL::bigint[] "
+		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea, NULL::bigint[], NULL::text "
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
 	},
 	[CATALOG_V2] = {
@@ -137,18 +140,32 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 		[Q_NODES] = CATALOG_NODES,
 		[Q_SLOTS] = CATALOG_SLOTS,
 		[Q_PAST_RING] = CATALOG_PAST_RING,
-		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, NULL::bigint[] "
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, NULL::bigint[], NULL::text "
 						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
 						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
 	},
 	[CATALOG_V4] = {
 		[Q_RING] = CATALOG_RING,
-		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens "
+		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, NULL::text "
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
 		[Q_SLOTS] = CATALOG_SLOTS,
 		[Q_PAST_RING] = CATALOG_PAST_RING,
-		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens "
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, NULL::text "
+						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
+						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+	},
+	[CATALOG_V5] = {
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas "
+				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, zone "
+					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_SLOTS] = CATALOG_SLOTS,
+		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas "
+						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
+						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone "
 						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
 						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
@@ -164,9 +181,9 @@ static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
 	[Q_PAST_SLOTS] = {INT8OID, INT8OID},
 };
 
-static CatalogVersion catalog_version = CATALOG_V4;
+static CatalogVersion catalog_version = CATALOG_V5;
 static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings table */
-static CatalogVersion catalog_plans_version = CATALOG_V4;
+static CatalogVersion catalog_plans_version = CATALOG_V5;
 static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
 
 /* Which catalog the installed extension script created (tables looked up). */
@@ -182,7 +199,9 @@ catalog_installed_version(void)
 		return CATALOG_V2;
 	if (!OidIsValid(catalog_nodes_relid) || get_attnum(catalog_nodes_relid, "tokens") == InvalidAttrNumber)
 		return CATALOG_V3;
-	return CATALOG_V4;
+	if (get_attnum(catalog_rings_relid, "zone_replicas") == InvalidAttrNumber)
+		return CATALOG_V4;
+	return CATALOG_V5;
 }
 
 /* Forget the prepared plans (the catalog's tables or version changed). */
@@ -379,6 +398,10 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 		def->table_size = 0;
 	else if (def->table_size < 2)
 		catalog_corrupt(ring, "table_size is out of range.");
+	/* NULL: a catalog or a history row older than 0.7, zone-blind */
+	def->zone_replicas = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	if (isnull)
+		def->zone_replicas = false;
 }
 
 /*
@@ -459,6 +482,12 @@ catalog_decode_nodes(const HashringAlgo *algo, HashringDef *def, MemoryContext c
 		id = SPI_getbinval(tup, desc, 6, &isnull);
 		if (!isnull)
 			catalog_decode_tokens(ring, name, DatumGetArrayTypeP(id), n, cxt);
+		n->zone = SPI_getvalue(tup, desc, 7);
+		if (n->zone)
+		{
+			n->zone_len = (int) strlen(n->zone);
+			n->zone = MemoryContextStrdup(cxt, n->zone);
+		}
 	}
 }
 

@@ -16,6 +16,14 @@
  *	  hashring_diff_entries  compare two owner tables entry by entry
  *	                         (maglev tables, slot maps)
  *
+ * With replicas (ring_diff's fourth argument), the two sweeps compare the
+ * replica sets of each piece of the key space (hashring_cell_preference,
+ * zones included) instead of its owners: a node that loses a copy is paired
+ * with one that gains it, each in its version's preference order; a copy
+ * only made or only dropped (fewer live nodes than replicas on one side)
+ * has no from or no to node.  The other algorithms' diffs are analytic
+ * and report primaries only.
+ *
  * Output rows: from_node, to_node, share (of the whole key space), and the
  * moved ranges: (lo, hi] arcs of hash positions, or [lo, hi] runs of table
  * entries / slots, merged where they touch.  murmur3's positions are shown
@@ -95,7 +103,7 @@ hashring_diff_add(HashringDiff *d, uint32 from, uint32 to, uint128 amount, uint6
 	bool	   found;
 	DiffRange *last;
 
-	if (amount == 0 || diff_same_name(d->a, from, d->b, to))
+	if (amount == 0 || (from != HR_DIFF_NO_NODE && to != HR_DIFF_NO_NODE && diff_same_name(d->a, from, d->b, to)))
 		return;
 	key.from = from;
 	key.to = to;
@@ -134,6 +142,57 @@ diff_owner(const HashringImage *img, HashringPointOwner owner, uint32 i)
 	return owner(img, i);
 }
 
+/* Whether node `node` of image `img` is among list[0..n) of image `other`. */
+static bool
+diff_in(const HashringImage *img, uint32 node, const HashringImage *other, const uint32 *list, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (diff_same_name(img, node, other, list[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The keys of cell ca of d->a, which are in cell cb of d->b: `amount` of
+ * them over (lo, hi] or [lo, hi] (closed_lo).  Their owners' flow, or with
+ * replicas the flows of their copies.
+ */
+static void
+diff_cells(HashringDiff *d, uint32 ca, uint32 cb, uint128 amount, uint64 lo, uint64 hi, bool closed_lo)
+{
+	HashringPointOwner owner = hashring_algo(d->a->algorithm)->point_owner;
+	uint32			  *pa, *pb, *lost, *gained;
+	int				   na, nb, nlost = 0, ngained = 0;
+
+	d->swept = true;
+	if (d->replicas == 0)
+	{
+		if (owner)
+			hashring_diff_add(d, diff_owner(d->a, owner, ca), diff_owner(d->b, owner, cb), amount, lo, hi,
+							  closed_lo);
+		else
+			hashring_diff_add(d, ((const uint32 *) HR_IMAGE_DATA(d->a))[ca],
+							  ((const uint32 *) HR_IMAGE_DATA(d->b))[cb], amount, lo, hi, closed_lo);
+		return;
+	}
+	pa = palloc(sizeof(uint32) * d->replicas * 4);
+	pb = pa + d->replicas;
+	lost = pb + d->replicas;
+	gained = lost + d->replicas;
+	na = hashring_cell_preference(d->a, ca, d->replicas, pa);
+	nb = hashring_cell_preference(d->b, cb, d->replicas, pb);
+	for (int i = 0; i < na; i++)
+		if (!diff_in(d->a, pa[i], d->b, pb, nb))
+			lost[nlost++] = pa[i];
+	for (int i = 0; i < nb; i++)
+		if (!diff_in(d->b, pb[i], d->a, pa, na))
+			gained[ngained++] = pb[i];
+	for (int i = 0; i < Max(nlost, ngained); i++)
+		hashring_diff_add(d, i < nlost ? lost[i] : HR_DIFF_NO_NODE, i < ngained ? gained[i] : HR_DIFF_NO_NODE, amount,
+						  lo, hi, closed_lo);
+	pfree(pa);
+}
+
 /*
  * The diff of the point-array algorithms (HashringAlgo.point_pos and
  * point_owner): sweep the union of both sorted point arrays.  Boundaries
@@ -145,7 +204,6 @@ void
 hashring_diff_points(HashringDiff *d)
 {
 	HashringPointPos	 pos = hashring_algo(d->a->algorithm)->point_pos;
-	HashringPointOwner	 owner = hashring_algo(d->a->algorithm)->point_owner;
 	const HashringImage *a = d->a;
 	const HashringImage *b = d->b;
 	uint32				 ia = 0, ib = 0;
@@ -156,22 +214,22 @@ hashring_diff_points(HashringDiff *d)
 	while (ia < a->npoints || ib < b->npoints)
 	{
 		uint64 cur;
-		uint32 oa, ob;
+		uint32 ca, cb;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ib >= b->npoints || (ia < a->npoints && pos(a, ia) <= pos(b, ib)))
 			cur = pos(a, ia);
 		else
 			cur = pos(b, ib);
-		oa = diff_owner(a, owner, ia < a->npoints ? ia : 0);
-		ob = diff_owner(b, owner, ib < b->npoints ? ib : 0);
+		ca = ia < a->npoints ? ia : 0;
+		cb = ib < b->npoints ? ib : 0;
 		if (!have_prev)
 		{
 			first = cur;
 			have_prev = true;
 		}
 		else
-			hashring_diff_add(d, oa, ob, (uint128) (cur - prev), prev, cur, false);
+			diff_cells(d, ca, cb, (uint128) (cur - prev), prev, cur, false);
 		prev = cur;
 		while (ia < a->npoints && pos(a, ia) == cur)
 			ia++;
@@ -180,11 +238,9 @@ hashring_diff_points(HashringDiff *d)
 	}
 	/* the wrapping arc (last boundary, first boundary], owned by the first points */
 	if (have_prev)
-		hashring_diff_add(d, diff_owner(a, owner, 0), diff_owner(b, owner, 0),
-						  d->space - (uint128) (prev - first), prev, first, false);
+		diff_cells(d, 0, 0, d->space - (uint128) (prev - first), prev, first, false);
 	else
-		hashring_diff_add(d, diff_owner(a, owner, 0), diff_owner(b, owner, 0), d->space, 0,
-						  (uint64) (d->space - 1), true);
+		diff_cells(d, 0, 0, d->space, 0, (uint64) (d->space - 1), true);
 }
 
 /*
@@ -195,9 +251,6 @@ hashring_diff_points(HashringDiff *d)
 void
 hashring_diff_entries(HashringDiff *d, const char *what)
 {
-	const uint32 *ta = HR_IMAGE_DATA(d->a);
-	const uint32 *tb = HR_IMAGE_DATA(d->b);
-
 	if (d->a->data_count != d->b->data_count)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -206,7 +259,7 @@ hashring_diff_entries(HashringDiff *d, const char *what)
 	for (uint32 e = 0; e < d->a->data_count; e++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		hashring_diff_add(d, ta[e], tb[e], 1, e, e, true);
+		diff_cells(d, e, e, 1, e, e, true);
 	}
 }
 
@@ -272,6 +325,16 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ring version must be at least 1")));
+	memset(&diff, 0, sizeof(diff));
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+	{
+		if (PG_GETARG_INT32(3) < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("number of replicas must be at least 1"),
+					 errdetail("The value given was %d.", PG_GETARG_INT32(3))));
+		diff.replicas = PG_GETARG_INT32(3);
+	}
 
 	/* two cache entries: each image stays valid while we use both */
 	a = hashring_get_image(VARDATA_ANY(ring), VARSIZE_ANY_EXHDR(ring), from_version, &hints[0]);
@@ -297,12 +360,18 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 	diff.a = a;
 	diff.b = b;
 	diff.flows = flows;
+	diff.replicas = (int) Min((uint32) diff.replicas, Max(a->nlive, b->nlive));
 	/* 2^bits hash values, or the entries of the table */
 	diff.space = algo->key_space_bits > 0 ? (uint128) 1 << algo->key_space_bits : (uint128) a->data_count;
 
 	/* with no live node on one side there is nothing to route, so no flow */
 	if (a->nlive > 0 && b->nlive > 0)
 		algo->diff(&diff);
+	if (diff.replicas > 0 && !diff.swept && a->nlive > 0 && b->nlive > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ring_diff reports replica flows only for rings of point and table algorithms, not %s", algo->name),
+				 errhint("Plan with hashring.ring_plan_moves(..., replicas => n) over the table's keys instead.")));
 
 	hash_seq_init(&seq, flows);
 	while ((flow = hash_seq_search(&seq)) != NULL)
@@ -313,10 +382,16 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 		int		  n = 0;
 		ListCell *lc;
 
-		values[0] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(a, flow->key.from),
-															 HR_IMAGE_NODES(a)[flow->key.from].name_len));
-		values[1] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(b, flow->key.to),
-															 HR_IMAGE_NODES(b)[flow->key.to].name_len));
+		if (flow->key.from == HR_DIFF_NO_NODE)
+			nulls[0] = true;
+		else
+			values[0] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(a, flow->key.from),
+																 HR_IMAGE_NODES(a)[flow->key.from].name_len));
+		if (flow->key.to == HR_DIFF_NO_NODE)
+			nulls[1] = true;
+		else
+			values[1] = PointerGetDatum(cstring_to_text_with_len(HR_IMAGE_NAME(b, flow->key.to),
+																 HR_IMAGE_NODES(b)[flow->key.to].name_len));
 		values[2] = Float8GetDatum((double) flow->amount / (double) diff.space);
 		foreach (lc, flow->ranges)
 		{

@@ -2,8 +2,8 @@
  *
  * funcs.c
  *	  SQL-callable routing functions: ring_node, ring_nodes, ring_hash,
- *	  ring_slot, ring_balance and ring_cache_info, with variants on
- *	  hashring.default_ring.
+ *	  ring_slot, ring_balance, ring_zone_balance and ring_cache_info, with
+ *	  variants on hashring.default_ring.
  *
  * Every function gets the ring image from cache.c and only reads it; the
  * image stays valid until the next call into cache.c.  The algorithm's
@@ -36,10 +36,12 @@ PG_FUNCTION_INFO_V1(hashring_ring_nodes_at);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_default);
 PG_FUNCTION_INFO_V1(hashring_ring_nodes_typed);
+PG_FUNCTION_INFO_V1(hashring_ring_nodes_typed_at);
 PG_FUNCTION_INFO_V1(hashring_ring_hash);
 PG_FUNCTION_INFO_V1(hashring_ring_slot);
 PG_FUNCTION_INFO_V1(hashring_ring_balance);
 PG_FUNCTION_INFO_V1(hashring_ring_balance_default);
+PG_FUNCTION_INFO_V1(hashring_ring_zone_balance);
 PG_FUNCTION_INFO_V1(hashring_ring_cache_info);
 
 typedef struct FuncsCall
@@ -322,6 +324,13 @@ hashring_ring_nodes_typed(PG_FUNCTION_ARGS)
 	return funcs_ring_nodes(fcinfo, true, true, 0);
 }
 
+/* ring_nodes(ring text, key integer|bigint|uuid, n integer, version bigint) */
+Datum
+hashring_ring_nodes_typed_at(PG_FUNCTION_ARGS)
+{
+	return funcs_ring_nodes(fcinfo, true, true, funcs_version_arg(fcinfo, 3));
+}
+
 /* ring_nodes(ring text, key text|bytea, n integer, version bigint) */
 Datum
 hashring_ring_nodes_at(PG_FUNCTION_ARGS)
@@ -409,6 +418,127 @@ Datum
 hashring_ring_balance_default(PG_FUNCTION_ARGS)
 {
 	return funcs_ring_balance(fcinfo, NULL);
+}
+
+/* Keys ring_zone_balance routes when an algorithm's cells cannot be enumerated. */
+#define FUNCS_ZONE_SAMPLE 100000
+
+/*
+ * Each replica placement of the keys of a cell (or of a sampled key) with
+ * share `share`: placements[zone] += share / n for each of its n nodes.
+ */
+static void
+funcs_place(const HashringImage *img, const uint32 *owners, int found, double share, double *placements)
+{
+	for (int i = 0; i < found; i++)
+		placements[HR_NODE_ZONE(img, owners[i])] += share / found;
+}
+
+/*
+ * ring_zone_balance(ring, replicas): per zone, its live nodes and weight,
+ * the share it should hold (its live weight over the ring's), the share of
+ * primaries it owns (exact, from the algorithm's shares) and the share of
+ * replica placements it holds, with `replicas` copies per key (NULL: the
+ * ring's replicas).  Placements are exact where the algorithm's key space
+ * enumerates as cells (HashringAlgo.cells), else estimated over
+ * FUNCS_ZONE_SAMPLE keys; `exact` says which.
+ */
+Datum
+hashring_ring_zone_balance(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo			*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const HashringImage		*img;
+	const HashringImageNode *nodes;
+	const HashringImageZone *zones;
+	const HashringAlgo		*algo;
+	double					*shares;
+	double					*primary;
+	double					*placements;
+	double					*weight;
+	int32					*live;
+	double					 live_weight = 0;
+	int						 n;
+	uint32					*owners;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	img = funcs_image(PG_GETARG_TEXT_PP(0), fcinfo);
+	n = PG_ARGISNULL(1) ? (int) img->replicas : PG_GETARG_INT32(1);
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of replicas must be at least 1"),
+				 errdetail("The value given was %d.", n)));
+	n = (int) Min((uint32) n, img->nlive);
+	algo = hashring_algo(img->algorithm);
+	nodes = HR_IMAGE_NODES(img);
+	zones = HR_IMAGE_ZONES(img);
+	shares = palloc0(sizeof(double) * Max(img->nnodes, 1));
+	primary = palloc0(sizeof(double) * Max(img->nzones, 1));
+	placements = palloc0(sizeof(double) * Max(img->nzones, 1));
+	weight = palloc0(sizeof(double) * Max(img->nzones, 1));
+	live = palloc0(sizeof(int32) * Max(img->nzones, 1));
+	owners = palloc(sizeof(uint32) * Max(n, 1));
+
+	if (img->nlive > 0)
+	{
+		algo->shares(img, shares);
+		if (algo->cells)
+			for (uint32 c = 0, cells = algo->cells(img); c < cells; c++)
+			{
+				double share = algo->cell_share(img, c);
+
+				CHECK_FOR_INTERRUPTS();
+				if (share > 0)
+					funcs_place(img, owners, hashring_cell_preference(img, c, n, owners), share, placements);
+			}
+		else
+			for (uint32 k = 0; k < FUNCS_ZONE_SAMPLE; k++)
+			{
+				char		buf[32];
+				HashringKey key = {0};
+
+				CHECK_FOR_INTERRUPTS();
+				key.len = snprintf(buf, sizeof(buf), "zone-sample-%u", k);
+				key.data = buf;
+				funcs_place(img, owners, hashring_preference(img, &key, n, owners), 1.0 / FUNCS_ZONE_SAMPLE,
+							placements);
+			}
+	}
+	for (uint32 i = 0; i < img->nnodes; i++)
+	{
+		primary[nodes[i].zone] += shares[i];
+		if (nodes[i].state == HASHRING_NODE_ACTIVE)
+		{
+			live[nodes[i].zone]++;
+			weight[nodes[i].zone] += nodes[i].weight;
+			live_weight += nodes[i].weight;
+		}
+	}
+
+	for (uint32 z = 0; z < img->nzones; z++)
+	{
+		Datum  values[8];
+		bool   nulls[8] = {0};
+		double expected = live_weight > 0 ? weight[z] / live_weight : 0.0;
+		double ratio = hashring_setting_balance_alert_ratio();
+
+		if (zones[z].name_len == HR_ZONE_UNNAMED)
+			nulls[0] = true;
+		else
+			values[0] = PointerGetDatum(
+				cstring_to_text_with_len((const char *) img + zones[z].name_off, (int) zones[z].name_len));
+		values[1] = Int32GetDatum(live[z]);
+		values[2] = Float8GetDatum(weight[z]);
+		values[3] = Float8GetDatum(expected);
+		values[4] = Float8GetDatum(primary[z]);
+		values[5] = Float8GetDatum(placements[z]);
+		values[6] = BoolGetDatum(live[z] > 0 && (primary[z] > ratio * expected || placements[z] > ratio * expected));
+		values[7] = BoolGetDatum(algo->cells != NULL);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 Datum

@@ -32,7 +32,7 @@
 #define HASHRING_MAGLEV_MAX_SIZE 16777213 /* largest prime table_size, < 2^24 */
 #define HASHRING_MAX_NODE_TOKENS 100000	  /* murmur3: explicit tokens per node, as vnodes */
 
-#define HASHRING_IMAGE_MAGIC 0x48524932 /* "HRI2" */
+#define HASHRING_IMAGE_MAGIC 0x48524933 /* "HRI3": 0.7 added zones */
 
 typedef enum HashringNodeState
 {
@@ -49,7 +49,21 @@ typedef struct HashringImageNode
 	uint32 state;  /* HashringNodeState */
 	uint32 rank;   /* position in node order (by ordinal), 0-based */
 	uint32 points; /* points, table entries or slots configured for it */
+	uint32 zone;   /* index in the zone table */
 } HashringImageNode;
+
+/*
+ * One zone of an image's zone table: zones sorted by name (bytewise), the
+ * nodes without a zone last, as one zone whose name_len is
+ * HR_ZONE_UNNAMED.
+ */
+typedef struct HashringImageZone
+{
+	uint32 name_off;
+	uint32 name_len;
+} HashringImageZone;
+
+#define HR_ZONE_UNNAMED PG_UINT32_MAX
 
 /*
  * One vnode point: its 64-bit position split in two 32-bit halves, so that
@@ -95,8 +109,12 @@ typedef struct HashringImage
 	uint32			nlive; /* active nodes */
 	uint32			vnodes;
 	uint32			replicas;
-	uint64			off_nodes; /* HashringImageNode[nnodes] */
-	uint64			off_rank;  /* uint32[nnodes]: node index of each rank */
+	uint32			nzones;		   /* zones of all nodes */
+	uint32			nlive_zones;   /* zones with an active node */
+	bool			zone_replicas; /* ring_nodes spreads replicas over zones */
+	uint64			off_nodes;	   /* HashringImageNode[nnodes] */
+	uint64			off_rank;	   /* uint32[nnodes]: node index of each rank */
+	uint64			off_zones;	   /* HashringImageZone[nzones] */
 	/* algorithm data; meaning per algo_*.c */
 	uint64 off_data;
 	uint64 off_index;
@@ -112,6 +130,8 @@ typedef struct HashringImage
 #define HR_IMAGE_DATA(img)	 ((const void *) ((const char *) (img) + (img)->off_data))
 #define HR_IMAGE_INDEX(img)	 ((const uint32 *) ((const char *) (img) + (img)->off_index))
 #define HR_IMAGE_POINTS(img) ((const HashringPoint *) HR_IMAGE_DATA(img))
+#define HR_IMAGE_ZONES(img)	 ((const HashringImageZone *) ((const char *) (img) + (img)->off_zones))
+#define HR_NODE_ZONE(img, n) (HR_IMAGE_NODES(img)[n].zone)
 
 /* An index entry with this bit set is an empty bucket; the rest is the owner. */
 #define HR_INDEX_EMPTY		  0x80000000U
@@ -130,6 +150,8 @@ typedef struct HashringDefNode
 	uint8			  id[HASHRING_NODE_ID_LEN];
 	int32			  ntokens; /* murmur3: explicit tokens (0: generated) */
 	int64			 *tokens;
+	char			 *zone; /* NULL: no zone */
+	int				  zone_len;
 } HashringDefNode;
 
 typedef struct HashringSlotRange
@@ -147,6 +169,7 @@ typedef struct HashringDef
 	int32			   vnodes;
 	int32			   replicas;
 	int32			   table_size;		/* maglev; 0 = default */
+	bool			   zone_replicas;	/* 0.7: replicas spread over zones */
 	bool			   private_version; /* version row written by this transaction */
 	int				   nnodes;
 	HashringDefNode	  *nodes;
@@ -192,11 +215,17 @@ typedef uint32 (*HashringPointOwner)(const HashringImage *img, uint32 i);
  */
 typedef struct HashringDiff
 {
-	const HashringImage *a;		/* "from" version */
-	const HashringImage *b;		/* "to" version */
-	uint128				 space; /* positions or entries in the key space */
-	void				*flows; /* diff.c's */
+	const HashringImage *a;		   /* "from" version */
+	const HashringImage *b;		   /* "to" version */
+	uint128				 space;	   /* positions or entries in the key space */
+	void				*flows;	   /* diff.c's */
+	int					 replicas; /* > 0: flows of replica placements (ring_diff's
+									 * replicas), which only the cell sweeps report */
+	bool				 swept;	   /* hashring_diff_points or _entries ran */
 } HashringDiff;
+
+/* A flow's missing end: a copy made (no from) or dropped (no to). */
+#define HR_DIFF_NO_NODE PG_UINT32_MAX
 
 /*
  * Everything that is particular to one algorithm.  Each algo_*.c file
@@ -237,6 +266,16 @@ typedef struct HashringAlgo
 	uint32 (*owner)(const HashringImage *img, const HashringKey *key);
 	/* first n live nodes of the key's preference list; returns how many */
 	int (*walk)(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
+	/*
+	 * The key space as cells whose keys all have one preference list, for
+	 * exact zone balance and replica flows: how many cells, cell c's share
+	 * of the key space, and its walk (as walk).  NULL: not enumerable
+	 * (sampled).  Point-array algorithms use hashring_point_cell_*, those
+	 * that walk node order from a rank hashring_rank_cell_walk.
+	 */
+	uint32 (*cells)(const HashringImage *img);
+	double (*cell_share)(const HashringImage *img, uint32 cell);
+	int (*cell_walk)(const HashringImage *img, uint32 cell, int n, uint32 *out);
 	/* share of the key space per node index; down nodes 0 */
 	void (*shares)(const HashringImage *img, double *shares);
 	/* the key's position under the ring's hash (ring_hash) */
@@ -296,6 +335,7 @@ extern HashringImage *hashring_image_build(const HashringDef *def, MemoryContext
 extern void			  hashring_image_check(const HashringDef *def);
 extern uint32		  hashring_owner_by_rank(const HashringImage *img, uint32 rank);
 extern int			  hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
+extern int			  hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
 extern int			  hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
 extern void			  hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
 extern void			  hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
@@ -394,6 +434,13 @@ extern int64  hashring_key_xxh3(const HashringImage *img, const HashringKey *key
 extern void	  hashring_arc_shares(const HashringImage *img, double *shares);
 extern uint64 hashring_point_array_pos(const HashringImage *img, uint32 i);
 extern uint32 hashring_point_array_owner(const HashringImage *img, uint32 i);
+extern uint32 hashring_point_cells(const HashringImage *img);
+extern double hashring_point_cell_share(const HashringImage *img, uint32 cell);
+extern int	  hashring_point_cell_walk(const HashringImage *img, uint32 cell, int n, uint32 *out);
+extern uint32 hashring_rank_cells(const HashringImage *img);
+extern int	  hashring_rank_cell_walk(const HashringImage *img, uint32 cell, int n, uint32 *out);
+extern uint32 hashring_table_cells(const HashringImage *img);
+extern double hashring_table_cell_share(const HashringImage *img, uint32 cell);
 
 /*
  * Memory is proportional to the flows (node pairs): bounded, so that any

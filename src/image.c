@@ -26,6 +26,8 @@
  */
 #include "hashring.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -40,6 +42,22 @@ image_name_cmp(const void *a, const void *b)
 	if (c != 0)
 		return c;
 	return (na->name_len > nb->name_len) - (na->name_len < nb->name_len);
+}
+
+/* Zone order: bytewise by name, a shorter name first when it is a prefix; no zone last. */
+static int
+image_zone_cmp(const void *a, const void *b)
+{
+	const HashringDefNode *na = *(HashringDefNode *const *) a;
+	const HashringDefNode *nb = *(HashringDefNode *const *) b;
+	int					   c;
+
+	if (na->zone == NULL || nb->zone == NULL)
+		return (na->zone == NULL) - (nb->zone == NULL);
+	c = memcmp(na->zone, nb->zone, Min(na->zone_len, nb->zone_len));
+	if (c != 0)
+		return c;
+	return (na->zone_len > nb->zone_len) - (na->zone_len < nb->zone_len);
 }
 
 /* Node order: ordinal, then name. */
@@ -74,7 +92,12 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	uint32				nlive = 0;
 	Size				names_bytes = 0;
 	Size				data_bytes;
-	Size				off, off_nodes, off_rank, off_names, off_data, total;
+	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, total;
+	HashringDefNode	  **by_zone;
+	uint32			   *zone_of; /* node index -> zone index */
+	uint32				nzones = 0;
+	uint32				nlive_zones = 0;
+	bool			   *zone_live;
 	HashringImage	   *img;
 	HashringImageNode  *inodes;
 	int					n = def->nnodes;
@@ -113,6 +136,31 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 			nlive++;
 	}
 
+	/* zones: the distinct zone names, sorted; node i's is zone_of[i] */
+	by_zone = palloc(sizeof(HashringDefNode *) * Max(n, 1));
+	memcpy(by_zone, b.nodes, sizeof(HashringDefNode *) * n);
+	qsort(by_zone, n, sizeof(HashringDefNode *), image_zone_cmp);
+	zone_of = palloc(sizeof(uint32) * Max(n, 1));
+	zone_live = palloc0(sizeof(bool) * Max(n, 1));
+	for (int z = 0; z < n; z++)
+		if (z == 0 || image_zone_cmp(&by_zone[z - 1], &by_zone[z]) != 0)
+		{
+			by_zone[nzones++] = by_zone[z];
+			if (by_zone[z]->zone)
+				names_bytes += by_zone[z]->zone_len;
+		}
+	for (int i = 0; i < n; i++)
+	{
+		HashringDefNode **z = bsearch(&b.nodes[i], by_zone, nzones, sizeof(HashringDefNode *), image_zone_cmp);
+
+		zone_of[i] = (uint32) (z - by_zone);
+		if (b.nodes[i]->state == HASHRING_NODE_ACTIVE && !zone_live[zone_of[i]])
+		{
+			zone_live[zone_of[i]] = true;
+			nlive_zones++;
+		}
+	}
+
 	points = palloc0(sizeof(uint32) * Max(n, 1));
 	data_bytes = algo->plan ? algo->plan(&b, points) : 0;
 	if (check_only)
@@ -127,6 +175,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	off += MAXALIGN(sizeof(HashringImageNode) * n);
 	off_rank = off;
 	off += MAXALIGN(sizeof(uint32) * n);
+	off_zones = off;
+	off += MAXALIGN(sizeof(HashringImageZone) * nzones);
 	off_names = off;
 	off += MAXALIGN(names_bytes);
 	off_data = off;
@@ -142,8 +192,12 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img->nlive = nlive;
 	img->vnodes = def->vnodes;
 	img->replicas = def->replicas;
+	img->nzones = nzones;
+	img->nlive_zones = nlive_zones;
+	img->zone_replicas = def->zone_replicas;
 	img->off_nodes = off_nodes;
 	img->off_rank = off_rank;
+	img->off_zones = off_zones;
 	img->off_data = off_data;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
@@ -157,8 +211,21 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 		inodes[i].state = b.nodes[i]->state;
 		inodes[i].rank = b.rank[i];
 		inodes[i].points = points[i];
+		inodes[i].zone = zone_of[i];
 		memcpy((char *) img + off, b.nodes[i]->name, b.nodes[i]->name_len);
 		off += b.nodes[i]->name_len;
+	}
+	for (uint32 z = 0; z < nzones; z++)
+	{
+		HashringImageZone *iz = (HashringImageZone *) ((char *) img + off_zones) + z;
+
+		iz->name_off = (uint32) off;
+		iz->name_len = by_zone[z]->zone ? (uint32) by_zone[z]->zone_len : HR_ZONE_UNNAMED;
+		if (by_zone[z]->zone)
+		{
+			memcpy((char *) img + off, by_zone[z]->zone, by_zone[z]->zone_len);
+			off += by_zone[z]->zone_len;
+		}
 	}
 	memcpy((char *) img + off_rank, b.by_rank, sizeof(uint32) * n);
 
@@ -200,20 +267,34 @@ hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32
 	return found;
 }
 
+/* A preference walk of the algorithm: of a key, or of a cell (`arg`). */
+typedef int (*ImageWalk)(const HashringImage *img, const void *arg, int n, uint32 *out);
+
+static int
+image_key_walk(const HashringImage *img, const void *arg, int n, uint32 *out)
+{
+	return hashring_algo(img->algorithm)->walk(img, arg, n, out);
+}
+
+static int
+image_cell_walk(const HashringImage *img, const void *arg, int n, uint32 *out)
+{
+	return hashring_algo(img->algorithm)->cell_walk(img, *(const uint32 *) arg, n, out);
+}
+
 /*
- * The first n live nodes of the key's preference list, n <= nlive: the
- * algorithm's own walk, then the live nodes it did not reach (a node with no
- * points, entries or slots), in node order.  So every algorithm gives
- * exactly least(n, live nodes) distinct live nodes, led by the owner.
+ * The zone-blind preference list's first n live nodes, n <= nlive: the
+ * algorithm's own walk, then the live nodes it did not reach (a node with
+ * no points, entries or slots), in node order.  So every algorithm gives
+ * exactly n distinct live nodes, led by the owner.
  */
-int
-hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+static int
+image_blind_preference(const HashringImage *img, ImageWalk walk, const void *arg, int n, uint32 *out)
 {
 	int	  found;
 	bool *seen;
 
-	n = Min((uint32) n, img->nlive);
-	found = hashring_algo(img->algorithm)->walk(img, key, n, out);
+	found = walk(img, arg, n, out);
 	if (found >= n)
 		return found;
 	seen = palloc0(sizeof(bool) * img->nnodes);
@@ -229,6 +310,84 @@ hashring_preference(const HashringImage *img, const HashringKey *key, int n, uin
 	}
 	pfree(seen);
 	return found;
+}
+
+/*
+ * The first n live nodes (n <= nlive) of the preference list, with zones
+ * (docs/routing-spec.md, "Zones"): let P be the zone-blind list of all live
+ * nodes; the first node of each zone in P, in P's order, come first, then
+ * the rest of P in its order.  P[0] leads either way, so ring_node is the
+ * first replica.  Only a prefix of P is needed: walks are
+ * prefix-consistent, and once a prefix of at least n nodes holds
+ * min(n, live zones) zones, the first n of the result are fixed; the
+ * prefix doubles until it does.
+ */
+static int
+image_preference(const HashringImage *img, ImageWalk walk, const void *arg, int n, uint32 *out)
+{
+	uint32	small_list[16];
+	bool	small_used[16];
+	uint32 *list;
+	bool   *used;
+	uint32	want;
+	int		k;
+	int		got;
+	int		found = 0;
+
+	n = Min((uint32) n, img->nlive);
+	if (!img->zone_replicas || img->nlive_zones < 2 || n < 2)
+		return image_blind_preference(img, walk, arg, n, out);
+
+	want = Min((uint32) n, img->nlive_zones);
+	list = img->nlive <= lengthof(small_list) ? small_list : palloc(sizeof(uint32) * img->nlive);
+	used = img->nzones <= lengthof(small_used) ? small_used : palloc(sizeof(bool) * img->nzones);
+	for (k = n;; k = (int) Min((uint32) k * 2, img->nlive))
+	{
+		uint32 zones = 0;
+
+		got = image_blind_preference(img, walk, arg, k, list);
+		memset(used, 0, sizeof(bool) * img->nzones);
+		for (int i = 0; i < got && zones < want; i++)
+			if (!used[HR_NODE_ZONE(img, list[i])])
+			{
+				used[HR_NODE_ZONE(img, list[i])] = true;
+				zones++;
+			}
+		if (zones >= want || (uint32) got >= img->nlive)
+			break;
+	}
+
+	/* the first node of each zone, then the others, each in P's order */
+	memset(used, 0, sizeof(bool) * img->nzones);
+	for (int i = 0; i < got && found < n; i++)
+		if (!used[HR_NODE_ZONE(img, list[i])])
+		{
+			used[HR_NODE_ZONE(img, list[i])] = true;
+			out[found++] = list[i];
+			list[i] = PG_UINT32_MAX;
+		}
+	for (int i = 0; i < got && found < n; i++)
+		if (list[i] != PG_UINT32_MAX)
+			out[found++] = list[i];
+	if (list != small_list)
+		pfree(list);
+	if (used != small_used)
+		pfree(used);
+	return found;
+}
+
+/* The first n live nodes of the key's preference list (n <= nlive). */
+int
+hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
+{
+	return image_preference(img, image_key_walk, key, n, out);
+}
+
+/* The same for the keys of one cell (HashringAlgo.cells). */
+int
+hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out)
+{
+	return image_preference(img, image_cell_walk, &cell, n, out);
 }
 
 /* The first live node in node order from rank `rank`, wrapping. */
@@ -354,4 +513,77 @@ hashring_arc_shares(const HashringImage *img, double *shares)
 	for (uint32 i = 0; i < img->nnodes; i++)
 		shares[i] = (double) acc[i] / (double) space;
 	pfree(acc);
+}
+
+/*
+ * Cells of a point-array algorithm: cell j is the arc (pos[j-1], pos[j]]
+ * (cell 0 also the wrapping arc), whose keys walk from point j; as
+ * hashring_arc_shares.  No point at all: one cell, the whole key space,
+ * walked in node order.
+ */
+uint32
+hashring_point_cells(const HashringImage *img)
+{
+	return Max(img->npoints, 1);
+}
+
+double
+hashring_point_cell_share(const HashringImage *img, uint32 cell)
+{
+	const HashringAlgo *algo = hashring_algo(img->algorithm);
+	int					bits = algo->key_space_bits;
+	uint64				mask = bits >= 64 ? PG_UINT64_MAX : (UINT64CONST(1) << bits) - 1;
+	uint32				last = img->npoints - 1;
+	uint64				arc;
+
+	if (img->npoints == 0)
+		return 1.0;
+	if (algo->point_pos(img, 0) == algo->point_pos(img, last))
+		return cell == 0 ? 1.0 : 0.0;
+	arc = (algo->point_pos(img, cell) - algo->point_pos(img, cell == 0 ? last : cell - 1)) & mask;
+	return (double) arc / ldexp(1.0, bits);
+}
+
+int
+hashring_point_cell_walk(const HashringImage *img, uint32 cell, int n, uint32 *out)
+{
+	HashringPointOwner owner = hashring_algo(img->algorithm)->point_owner;
+	HashringCollector  c;
+
+	hashring_collector_init(&c, img, n, out);
+	for (uint32 step = 0, e = cell; step < img->npoints; step++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (hashring_collector_add(&c, owner(img, e)))
+			break;
+		if (++e == img->npoints)
+			e = 0;
+	}
+	return hashring_collector_done(&c);
+}
+
+/* Cells of the algorithms that walk node order from a rank (jump, pg_hash). */
+uint32
+hashring_rank_cells(const HashringImage *img)
+{
+	return img->nnodes;
+}
+
+int
+hashring_rank_cell_walk(const HashringImage *img, uint32 cell, int n, uint32 *out)
+{
+	return hashring_walk_by_rank(img, cell, n, out);
+}
+
+/* Cells of a table (maglev, slots): its entries, of equal share. */
+uint32
+hashring_table_cells(const HashringImage *img)
+{
+	return img->data_count;
+}
+
+double
+hashring_table_cell_share(const HashringImage *img, uint32 cell)
+{
+	return 1.0 / img->data_count;
 }
