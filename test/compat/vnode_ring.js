@@ -4,7 +4,9 @@
 // Used by test/t/010_node_compat.pl to cross-check the C extension.
 //
 // Usage: node vnode_ring.js NODES_FILE KEYS_FILE N
-//   NODES_FILE: first line "vnodes<TAB>V", then "name<TAB>weight<TAB>state" lines
+//   NODES_FILE: first line "vnodes<TAB>V" or "vnodes<TAB>V<TAB>zones" (the
+//               ring's zone_replicas is on), then "name<TAB>weight<TAB>state"
+//               lines with an optional "<TAB>zone" ("\N" or absent: no zone)
 //   KEYS_FILE:  one key per line, hex-encoded bytes (an empty line is the empty key)
 //   Output:     one line per key: "ring_node<TAB>ring_nodes(N) comma-joined"
 'use strict';
@@ -43,15 +45,19 @@ async function main() {
   const H = (bytes) => BigInt('0x' + hasher.init().update(bytes).digest('hex'));
 
   const lines = fs.readFileSync(nodesFile, 'utf8').split('\n').filter((l) => l !== '');
-  const [tag, vText] = lines[0].split('\t');
+  const [tag, vText, zonesFlag] = lines[0].split('\t');
   if (tag !== 'vnodes') throw new Error('first line of NODES_FILE must be "vnodes<TAB>V"');
   const V = parseInt(vText, 10);
+  const zoneReplicas = zonesFlag === 'zones';
+  // "Zones": nodes without a zone form one zone of their own.
+  const zoneOf = new Map();
 
   // "Points" + "Order": only active nodes contribute; pos(N, i) = H(N || "#" || i).
   const points = [];
   const active = new Set();
   for (const line of lines.slice(1)) {
-    const [name, weight, state] = line.split('\t');
+    const [name, weight, state, zone] = line.split('\t');
+    zoneOf.set(name, zone === undefined || zone === '\\N' ? null : zone);
     if (state !== 'active') continue;
     active.add(name);
     const nameBytes = Buffer.from(name, 'utf8');
@@ -76,13 +82,27 @@ async function main() {
   for (const hex of keys) {
     if (points.length === 0) { out.push('\t'); continue; } // no active node: NULL / empty
     const start = firstIndex(H(Buffer.from(hex.trim(), 'hex')));
-    // ring_nodes(n): walk forward, wrapping once, collecting distinct owners.
-    const owners = [];
+    // The preference list P: walk forward, wrapping once, collecting
+    // distinct owners (all active nodes).
+    const pref = [];
     const seen = new Set();
-    for (let k = 0; k < points.length && owners.length < n && seen.size < active.size; k++) {
+    for (let k = 0; k < points.length && seen.size < active.size; k++) {
       const owner = points[(start + k) % points.length].name;
-      if (!seen.has(owner)) { seen.add(owner); owners.push(owner); }
+      if (!seen.has(owner)) { seen.add(owner); pref.push(owner); }
     }
+    // "Zones": with zone_replicas, the first node of each zone in P's
+    // order, then the rest of P in its order.
+    let owners = pref;
+    if (zoneReplicas) {
+      const used = new Set();
+      const first = [], rest = [];
+      for (const node of pref) {
+        const z = zoneOf.get(node);
+        if (used.has(z)) rest.push(node); else { used.add(z); first.push(node); }
+      }
+      owners = first.concat(rest);
+    }
+    owners = owners.slice(0, n);
     out.push(owners[0] + '\t' + owners.join(','));
   }
   process.stdout.write(out.length ? out.join('\n') + '\n' : '');

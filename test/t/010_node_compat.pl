@@ -1,7 +1,8 @@
 # Cross-checks the extension's vnode routing against an independent Node.js
 # reimplementation of docs/routing-spec.md (test/compat/vnode_ring.js) on
 # >= 100,000 keys over a ring of >= 60 weighted nodes, plus a small-vnodes ring
-# and bytea keys.
+# and bytea keys; and zone-aware replicas (routing-spec.md, "Zones") on rings
+# of 3 zones x 4 nodes and 5 zones x 20 unequal nodes, with a node down.
 use strict;
 use warnings;
 
@@ -209,9 +210,10 @@ sub write_nodes_file
 {
 	my ($ring) = @_;
 	my $v = $node->safe_psql('postgres',
-		"SELECT vnodes FROM hashring.rings WHERE ring = '$ring'");
+		"SELECT vnodes || CASE WHEN zone_replicas THEN E'\\tzones' ELSE '' END "
+		  . "FROM hashring.rings WHERE ring = '$ring'");
 	$node->safe_psql('postgres',
-		    "COPY (SELECT node, weight::float8::text, state FROM hashring.nodes "
+		    "COPY (SELECT node, weight::float8::text, state, zone FROM hashring.nodes "
 		  . "WHERE ring = '$ring' ORDER BY ordinal) TO '$dir/$ring.body' WITH (ENCODING 'UTF8')");
 	my $file = "$dir/$ring.nodes";
 	open my $fh, '>:raw', $file or die "$file: $!";
@@ -267,6 +269,46 @@ $compared += compare('compatbig', 3, 'ks', 'k', "$dir/keys.hex",
 $compared += compare('compat', 5, 'bks', 'b', "$dir/bkeys.hex",
 	'ring compat, binary bytea keys, n=5');
 cmp_ok($compared, '>=', 200000, "total keys compared ($compared)");
+
+# ---------------------------------------------------------------------------
+# Zones: 3 zones x 4 nodes, and 5 zones x 20 nodes of unequal weights, over
+# 100,000 keys; then with a node down (its replicas go to the next node of
+# the walk, zones still first).
+# ---------------------------------------------------------------------------
+$node->safe_psql(
+	'postgres', q{
+SELECT hashring.ring_create('z34', 'vnode', 160);
+SELECT hashring.ring_add_node('z34', 'z34-' || z || '-' || i, zone => 'zone-' || z)
+  FROM generate_series(1, 3) z, generate_series(1, 4) i ORDER BY i, z;
+SELECT hashring.ring_create('z520', 'vnode', 100);
+SELECT hashring.ring_add_node('z520', 'z520-' || z || '-' || i,
+         (ARRAY[1, 0.5, 1.25, 3, 2, 0.75, 1.5])[1 + (i * 5 + z) % 7]::real, zone => 'az-' || z)
+  FROM generate_series(1, 5) z, generate_series(1, 20) i ORDER BY z, i;
+CREATE TABLE zks (id bigserial PRIMARY KEY, k text NOT NULL);
+INSERT INTO zks (k) SELECT 'tenant:' || i FROM generate_series(1, 100000) i;
+});
+$node->safe_psql('postgres',
+	"COPY (SELECT encode(convert_to(k, 'UTF8'), 'hex') FROM zks ORDER BY id) TO '$dir/zkeys.hex'");
+compare('z34', 3, 'zks', 'k', "$dir/zkeys.hex", 'ring z34 (3 zones x 4), n=3');
+compare('z34', 5, 'zks', 'k', "$dir/zkeys.hex", 'ring z34, n=5 (more replicas than zones)');
+compare('z520', 3, 'zks', 'k', "$dir/zkeys.hex", 'ring z520 (5 zones x 20, unequal), n=3');
+compare('z520', 7, 'zks', 'k', "$dir/zkeys.hex", 'ring z520, n=7');
+$node->safe_psql('postgres',
+	"SELECT hashring.ring_set_state('z34', 'z34-2-1', 'down'); SELECT hashring.ring_set_state('z520', 'z520-3-7', 'down')");
+compare('z34', 3, 'zks', 'k', "$dir/zkeys.hex", 'ring z34 with a node down, n=3');
+compare('z520', 5, 'zks', 'k', "$dir/zkeys.hex", 'ring z520 with a node down, n=5');
+# every replica set spans min(n, live zones) zones, and the spec says so too
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM zks, LATERAL (VALUES ('z34', 3), ('z34', 5), ('z520', 3), ('z520', 7)) AS c (ring, n)
+ WHERE (SELECT count(DISTINCT nd.zone) FROM unnest(hashring.ring_nodes(c.ring, zks.k, c.n)) AS r (node)
+          JOIN hashring.nodes AS nd ON nd.ring = c.ring AND nd.node = r.node) <> least(c.n, CASE c.ring WHEN 'z34' THEN 3 ELSE 5 END)
+}),
+	'0',
+	'every replica set of 100,000 keys spans min(n, zones) zones, a node down');
+# opting out: the zone-blind walk, as the spec says without "zones"
+$node->safe_psql('postgres', "SELECT hashring.ring_set_zone_replicas('z520', false)");
+compare('z520', 3, 'zks', 'k', "$dir/zkeys.hex", 'ring z520 opted out of zones, n=3');
 
 # bytea keys route like the text with the same bytes.
 is( $node->safe_psql(
