@@ -131,81 +131,82 @@ BEGIN
        AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
     DROP FUNCTION hashring.ring_diff(text, bigint, bigint);
     DROP FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer);
-    CREATE FUNCTION hashring.ring_diff(ring text, from_version bigint, to_version bigint DEFAULT NULL,
-        replicas integer DEFAULT NULL,
-        OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[])
-    RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
-    LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
-    COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees; with replicas: of replica copies)';
-    CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
-                                             from_version bigint, to_version bigint DEFAULT NULL,
-                                             top_keys integer DEFAULT 5, replicas integer DEFAULT NULL,
-        OUT from_node text, OUT to_node text, OUT rows bigint, OUT bytes bigint, OUT hot_keys text[])
-    RETURNS SETOF record
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-    DECLARE
-        key_expr text;
-    BEGIN
-        IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR from_version IS NULL THEN
-            RAISE EXCEPTION 'ring, table, key column and from_version must not be null'
-                USING ERRCODE = 'null_value_not_allowed';
-        END IF;
-        IF top_keys IS NULL OR top_keys OPERATOR(pg_catalog.<) 0 THEN
-            RAISE EXCEPTION 'top_keys must be zero or more' USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF replicas OPERATOR(pg_catalog.<) 1 THEN
-            RAISE EXCEPTION 'number of replicas must be at least 1'
-                USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('The value given was %s.', replicas);
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column
-                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
-            RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
-                USING ERRCODE = 'undefined_column';
-        END IF;
-        key_expr := CASE WHEN (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
-                                 WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column)
-                              IN ('pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype,
-                                  'pg_catalog.uuid'::pg_catalog.regtype)
-                         THEN pg_catalog.format('t.%I', key_column)
-                         ELSE pg_catalog.format('t.%I::text', key_column) END;
-        RETURN QUERY EXECUTE pg_catalog.format($q$
-            WITH routed AS (
-                SELECT %4$s AS fa, %5$s AS ta, t.%3$I::text AS k, pg_catalog.pg_column_size(t.*)::bigint AS sz
-                  FROM %2$s AS t),
-            copies AS (
-                SELECT p.f, p.t, r.k, r.sz
-                  FROM routed AS r,
-                       LATERAL (SELECT l.x AS f, g.x AS t
-                                  FROM (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
-                                          FROM pg_catalog.unnest(r.fa) WITH ORDINALITY AS u (x, o)
-                                         WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.ta)) AS l
-                                  FULL JOIN (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
-                                               FROM pg_catalog.unnest(r.ta) WITH ORDINALITY AS u (x, o)
-                                              WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.fa)) AS g
-                                    ON l.i OPERATOR(pg_catalog.=) g.i) AS p),
-            per_key AS (
-                SELECT f, t, k, pg_catalog.count(*) AS c, pg_catalog.sum(sz) AS b FROM copies GROUP BY f, t, k),
-            ranked AS (
-                SELECT *, pg_catalog.row_number() OVER (PARTITION BY f, t ORDER BY c DESC, k) AS rn FROM per_key)
-            SELECT f, t, pg_catalog.sum(c)::bigint, pg_catalog.sum(b)::bigint,
-                   COALESCE(pg_catalog.array_agg(k OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ')'
-                                                 ORDER BY c DESC, k) FILTER (WHERE rn OPERATOR(pg_catalog.<=) %6$s), '{}')
-              FROM ranked GROUP BY f, t ORDER BY f, t$q$,
-            ring, tbl, key_column,
-            CASE WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, from_version)
-                 ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, from_version) END,
-            CASE WHEN replicas IS NULL AND to_version IS NULL
-                      THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s)]', ring, key_expr)
-                 WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, to_version)
-                 WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_nodes(%L, %s, %s)', ring, key_expr, replicas)
-                 ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, to_version) END,
-            top_keys);
-    END
-    $$;
-    COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions (with replicas: of their replica copies)';
+-- (the definitions unindented: their text is that of a fresh install)
+CREATE FUNCTION hashring.ring_diff(ring text, from_version bigint, to_version bigint DEFAULT NULL,
+    replicas integer DEFAULT NULL,
+    OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees; with replicas: of replica copies)';
+CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
+                                         from_version bigint, to_version bigint DEFAULT NULL,
+                                         top_keys integer DEFAULT 5, replicas integer DEFAULT NULL,
+    OUT from_node text, OUT to_node text, OUT rows bigint, OUT bytes bigint, OUT hot_keys text[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_expr text;
+BEGIN
+    IF ring IS NULL OR tbl IS NULL OR key_column IS NULL OR from_version IS NULL THEN
+        RAISE EXCEPTION 'ring, table, key column and from_version must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF top_keys IS NULL OR top_keys OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'top_keys must be zero or more' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF replicas OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'number of replicas must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('The value given was %s.', replicas);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column
+                      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', key_column, tbl
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    key_expr := CASE WHEN (SELECT a.atttypid FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column)
+                          IN ('pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype,
+                              'pg_catalog.uuid'::pg_catalog.regtype)
+                     THEN pg_catalog.format('t.%I', key_column)
+                     ELSE pg_catalog.format('t.%I::text', key_column) END;
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+        WITH routed AS (
+            SELECT %4$s AS fa, %5$s AS ta, t.%3$I::text AS k, pg_catalog.pg_column_size(t.*)::bigint AS sz
+              FROM %2$s AS t),
+        copies AS (
+            SELECT p.f, p.t, r.k, r.sz
+              FROM routed AS r,
+                   LATERAL (SELECT l.x AS f, g.x AS t
+                              FROM (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
+                                      FROM pg_catalog.unnest(r.fa) WITH ORDINALITY AS u (x, o)
+                                     WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.ta)) AS l
+                              FULL JOIN (SELECT u.x, pg_catalog.row_number() OVER (ORDER BY u.o) AS i
+                                           FROM pg_catalog.unnest(r.ta) WITH ORDINALITY AS u (x, o)
+                                          WHERE u.x OPERATOR(pg_catalog.<>) ALL (r.fa)) AS g
+                                ON l.i OPERATOR(pg_catalog.=) g.i) AS p),
+        per_key AS (
+            SELECT f, t, k, pg_catalog.count(*) AS c, pg_catalog.sum(sz) AS b FROM copies GROUP BY f, t, k),
+        ranked AS (
+            SELECT *, pg_catalog.row_number() OVER (PARTITION BY f, t ORDER BY c DESC, k) AS rn FROM per_key)
+        SELECT f, t, pg_catalog.sum(c)::bigint, pg_catalog.sum(b)::bigint,
+               COALESCE(pg_catalog.array_agg(k OPERATOR(pg_catalog.||) ' (' OPERATOR(pg_catalog.||) c OPERATOR(pg_catalog.||) ')'
+                                             ORDER BY c DESC, k) FILTER (WHERE rn OPERATOR(pg_catalog.<=) %6$s), '{}')
+          FROM ranked GROUP BY f, t ORDER BY f, t$q$,
+        ring, tbl, key_column,
+        CASE WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, from_version)
+             ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, from_version) END,
+        CASE WHEN replicas IS NULL AND to_version IS NULL
+                  THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s)]', ring, key_expr)
+             WHEN replicas IS NULL THEN pg_catalog.format('ARRAY[hashring.ring_node(%L, %s, %s)]', ring, key_expr, to_version)
+             WHEN to_version IS NULL THEN pg_catalog.format('hashring.ring_nodes(%L, %s, %s)', ring, key_expr, replicas)
+             ELSE pg_catalog.format('hashring.ring_nodes(%L, %s, %s, %s)', ring, key_expr, replicas, to_version) END,
+        top_keys);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions (with replicas: of their replica copies)';
     REVOKE ALL ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) FROM PUBLIC;
     REVOKE ALL ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) FROM PUBLIC;
     FOREACH r IN ARRAY COALESCE(grantees, '{}') LOOP
@@ -253,6 +254,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('move', 'function', 'ring_settle', 'EXECUTE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
+$$;
 
 REVOKE ALL ON FUNCTION hashring._nodes_check_zone() FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) FROM PUBLIC;

@@ -94,7 +94,8 @@ sub bg_query
 }
 
 # SQL that creates ring $dst with the same vnodes/replicas and the same
-# nodes (weight, state, target, zone) as ring $src, as currently committed.
+# nodes (weight, state, target, zone) and zone_replicas as ring $src, as
+# currently committed.
 sub copy_ring_sql
 {
 	my ($src, $dst) = @_;
@@ -105,11 +106,14 @@ SELECT hashring.ring_add_node('$dst', node, weight, target, zone)
   FROM hashring.nodes WHERE ring = '$src' ORDER BY ordinal;
 SELECT hashring.ring_set_state('$dst', node, state)
   FROM hashring.nodes WHERE ring = '$src' AND state <> 'active' ORDER BY ordinal;
+SELECT hashring.ring_set_zone_replicas('$dst', zone_replicas)
+  FROM hashring.rings WHERE ring = '$src';
 };
 }
 
 # SQL (for any database, e.g. on another cluster) that creates ring $dst with
-# the membership ring $ring currently has in database $db of $node.
+# the membership ring $ring currently has in database $db of $node (its
+# zone_replicas too, when its catalog has it: 0.7).
 sub export_ring_sql
 {
 	my ($node, $db, $ring, $dst) = @_;
@@ -126,6 +130,9 @@ SELECT sql FROM (
   UNION ALL
   SELECT 2, ordinal, format('SELECT hashring.ring_set_state(%L, %L, %L);', '$dst', node, state)
     FROM hashring.nodes WHERE ring = '$ring' AND state <> 'active'
+  UNION ALL
+  SELECT 3, 0, format('SELECT hashring.ring_set_zone_replicas(%L, %s);', '$dst', to_jsonb(r) ->> 'zone_replicas')
+    FROM hashring.rings AS r WHERE ring = '$ring' AND to_jsonb(r) ? 'zone_replicas'
 ) s ORDER BY phase, ord
 });
 	die "ring $ring not found in $db" if $sql eq '';

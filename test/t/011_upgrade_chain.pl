@@ -128,13 +128,20 @@ for my $i (0 .. $#chain)
 		$node->safe_psql('chain',
 			$a eq 'vnode' ? "SELECT hashring.ring_create('$r', vnodes => 40)" : "SELECT hashring.ring_create('$r', '$a')");
 		my $w = ($a =~ /^(vnode|ketama|maglev|rendezvous)$/) ? 'i' : '1';
+		# in two zones, which rings older than 0.7 do not use: the update to
+		# 0.7 must keep their replica sets (zone_replicas false)
 		$node->safe_psql('chain',
-			"SELECT hashring.ring_add_node('$r', 'node-' || i, $w) FROM generate_series(1, 5) AS i ORDER BY i");
+			"SELECT hashring.ring_add_node('$r', 'node-' || i, $w, zone => 'zone-' || i % 2) FROM generate_series(1, 5) AS i ORDER BY i");
 		$node->safe_psql('chain', "SELECT hashring.ring_set_state('$r', 'node-2', 'down')");
 	}
 	$prev = digest_all('chain');
 	$prev_past = past_all('chain');
 }
+
+is( $node->safe_psql('chain',
+		q{SELECT string_agg(DISTINCT (ring LIKE '%\_0\_7')::text || '=' || zone_replicas::text, ' ') FROM hashring.rings}),
+	'false=false true=true',
+	'rings older than the update to 0.7 stay zone-blind; rings created at 0.7 spread replicas over zones');
 
 $node->safe_psql('fresh', 'CREATE EXTENSION hashring');
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'hashring'}), $latest, "fresh install is $latest");
@@ -180,6 +187,20 @@ is( $node->safe_psql(
 	'hr_up_change=true hr_up_read=false hr_up_route=false public=false '
 	  . 'hr_up_change=true hr_up_read=false hr_up_route=false public=false',
 	'the update to 0.6 grants ring_add_servers() and ring_set_node_tokens() to the roles that hold change, only to them');
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, f, 'EXECUTE'), ' ' ORDER BY f, r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r,
+                           unnest(ARRAY['hashring.ring_diff(text, bigint, bigint, integer)',
+                                        'hashring.ring_nodes(text, integer, integer, bigint)',
+                                        'hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer)',
+                                        'hashring.ring_set_zone_replicas(text, boolean)',
+                                        'hashring.ring_zone_balance(text, integer)']) AS f}),
+	'hr_up_change=true hr_up_read=true hr_up_route=false public=false '
+	  . 'hr_up_change=true hr_up_read=true hr_up_route=true public=false '
+	  . 'hr_up_change=true hr_up_read=true hr_up_route=false public=false '
+	  . 'hr_up_change=true hr_up_read=false hr_up_route=false public=false '
+	  . 'hr_up_change=true hr_up_read=true hr_up_route=false public=false',
+	'the update to 0.7 gives the recreated ring_diff() and ring_plan_moves(), ring_zone_balance(), the versioned typed ring_nodes() and ring_set_zone_replicas() to the roles of their capabilities, only to them');
 $node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
                              SELECT hashring.ring_revoke('hr_up_change', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');

@@ -1,0 +1,58 @@
+-- How many replica sets change when one node joins a zoned ring: zone-aware
+-- placement against the zone-blind walk (docs/production.md, "Zones").
+--
+--   psql -X -d DB -f test/bench/zone_churn.sql   (a database with hashring)
+--
+-- For each shape and algorithm two rings with the same nodes are built, one
+-- zone-aware and one zone-blind; then one node (weight 1) joins zone z1 of
+-- each.  Printed per ring, with 3 replicas: the share of 100,000 keys whose
+-- replica set (as a set) changed; the replica copies that move per key,
+-- exact, from ring_diff(..., replicas => 3); and, for scale, 3 x the new
+-- node's share of the weight (the copies a weight-proportional placement
+-- gives it; with zones its zone's nodes share that zone's copies instead, so
+-- zone-aware rings can move less).  Deterministic: the same figures on
+-- every machine.  Creates and drops rings named zc_*.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+CREATE TEMP TABLE zc_ring (ring text, shape text, algorithm text, placement text, v0 bigint);
+CREATE TEMP TABLE zc_keys AS SELECT 'tenant:' || i AS k FROM generate_series(1, 100000) i;
+
+DO $$
+DECLARE
+    s record;
+    a text;
+    p text;
+    r text;
+BEGIN
+    FOR s IN SELECT * FROM (VALUES ('3 zones x 4', 3, 4, false), ('5 zones x 20, unequal', 5, 20, true))
+                        AS t (shape, zones, per_zone, unequal) LOOP
+        FOREACH a IN ARRAY ARRAY['vnode', 'ketama', 'maglev'] LOOP
+            FOREACH p IN ARRAY ARRAY['zone-blind', 'zone-aware'] LOOP
+                r := format('zc_%s_%s_%s', a, s.zones, p);
+                PERFORM hashring.ring_create(r, a, vnodes => 160);
+                PERFORM hashring.ring_set_zone_replicas(r, p = 'zone-aware');
+                PERFORM hashring.ring_add_node(r, 'n' || z || '-' || i,
+                                               CASE WHEN s.unequal THEN (ARRAY[1, 0.5, 1.25, 3, 2, 0.75, 1.5])[1 + (i * 5 + z) % 7]
+                                                    ELSE 1 END::real,
+                                               zone => 'z' || z)
+                   FROM generate_series(1, s.zones) z, generate_series(1, s.per_zone) i;
+                INSERT INTO zc_ring VALUES (r, s.shape, a, p, 0);
+            END LOOP;
+        END LOOP;
+    END LOOP;
+END
+$$;
+UPDATE zc_ring AS c SET v0 = r.version FROM hashring.rings AS r WHERE r.ring = c.ring;
+SELECT hashring.ring_add_node(ring, 'joiner', 1, zone => 'z1') FROM zc_ring \g /dev/null
+
+SELECT c.shape, c.algorithm, c.placement,
+       round(100.0 * (SELECT count(*) FROM zc_keys AS k
+                       WHERE (SELECT array_agg(x ORDER BY x) FROM unnest(hashring.ring_nodes(c.ring, k.k, 3, c.v0)) AS x)
+                             <> (SELECT array_agg(x ORDER BY x) FROM unnest(hashring.ring_nodes(c.ring, k.k, 3)) AS x))
+             / 100000, 2) AS "keys whose set changed %",
+       round((SELECT sum(d.share) FROM hashring.ring_diff(c.ring, c.v0, NULL, 3) AS d)::numeric, 4) AS "copies moved per key",
+       round((3.0 / (SELECT sum(n.weight) FROM hashring.nodes AS n WHERE n.ring = c.ring))::numeric, 4) AS "3 x joiner's weight share"
+  FROM zc_ring AS c
+ ORDER BY c.shape, c.algorithm, c.placement;
+
+SELECT hashring.ring_drop(ring) FROM zc_ring \g /dev/null
