@@ -369,7 +369,8 @@ hashring_collect(const HashringImage *img, uint32 node, int n, uint32 *out, int 
 /*
  * A preference walk's distinct live owners: init, add owners in preference
  * order until add returns true (n found), then done returns how many.  Up
- * to 8 wanted, a linear scan of out[] beats clearing per-node flags.
+ * to 16 wanted (zone walks take 2n), a linear scan of out[] beats clearing
+ * per-node flags.
  */
 typedef struct HashringCollector
 {
@@ -387,7 +388,7 @@ hashring_collector_init(HashringCollector *c, const HashringImage *img, int n, u
 	c->out = out;
 	c->n = n;
 	c->found = 0;
-	c->seen = n > 8 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
+	c->seen = n > 16 ? palloc0(sizeof(bool) * img->nnodes) : NULL;
 }
 
 static inline bool

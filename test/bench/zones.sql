@@ -1,8 +1,9 @@
--- How many replica sets change when one node joins a zoned ring: zone-aware
--- placement against the zone-blind walk (docs/production.md, "Zones").
+-- Zones (docs/production.md, "Zones"), two measurements:
 --
---   psql -X -d DB -f test/bench/zone_churn.sql   (a database with hashring)
+--   psql -X -d DB -f test/bench/zones.sql   (a database with hashring)
 --
+-- 1. How many replica sets change when one node joins a zoned ring:
+-- zone-aware placement against the zone-blind walk.
 -- For each shape and algorithm two rings with the same nodes are built, one
 -- zone-aware and one zone-blind; then one node (weight 1) joins zone z1 of
 -- each.  Printed per ring, with 3 replicas: the share of 100,000 keys whose
@@ -56,3 +57,39 @@ SELECT c.shape, c.algorithm, c.placement,
  ORDER BY c.shape, c.algorithm, c.placement;
 
 SELECT hashring.ring_drop(ring) FROM zc_ring \g /dev/null
+
+-- 2. What zones cost ring_nodes: the same 100-node ring (5 zones x 20) with
+-- zone_replicas on and off, 500,000 keys, n = 3 and 5; medians of 5 runs,
+-- interleaved, server-side execution time (EXPLAIN ANALYZE, TIMING OFF);
+-- the ratio is zone-aware over zone-blind, measured in the same run.
+SET jit = off;
+SET max_parallel_workers_per_gather = 0;
+SELECT hashring.ring_create('zp_on', 'vnode', 160) \g /dev/null
+SELECT hashring.ring_create('zp_off', 'vnode', 160) \g /dev/null
+SELECT hashring.ring_add_node(r, 'n' || z || '-' || i, zone => 'z' || z)
+  FROM (VALUES ('zp_on'), ('zp_off')) v (r), generate_series(1, 5) z, generate_series(1, 20) i \g /dev/null
+SELECT hashring.ring_set_zone_replicas('zp_off', false) \g /dev/null
+CREATE TEMP TABLE pk AS SELECT 'tenant:' || i AS k FROM generate_series(1, 500000) i;
+CREATE FUNCTION pg_temp.t(q text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE l text; ms numeric;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF) ' || q LOOP
+    IF l LIKE 'Execution Time%' THEN ms := substring(l from '([0-9.]+) ms')::numeric; END IF;
+  END LOOP;
+  RETURN ms;
+END $$;
+CREATE TEMP TABLE res (ring text, n int, rep int, ms numeric);
+DO $$ BEGIN
+  FOR rep IN 1..5 LOOP
+    FOR n IN 1..2 LOOP
+      INSERT INTO res SELECT 'zp_off', CASE n WHEN 1 THEN 3 ELSE 5 END, rep, pg_temp.t(format('SELECT count(hashring.ring_nodes(%L, k, %s)) FROM pk', 'zp_off', CASE n WHEN 1 THEN 3 ELSE 5 END));
+      INSERT INTO res SELECT 'zp_on', CASE n WHEN 1 THEN 3 ELSE 5 END, rep, pg_temp.t(format('SELECT count(hashring.ring_nodes(%L, k, %s)) FROM pk', 'zp_on', CASE n WHEN 1 THEN 3 ELSE 5 END));
+    END LOOP;
+  END LOOP;
+END $$;
+SELECT n, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ring = 'zp_off') AS blind_ms,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ring = 'zp_on') AS zones_ms,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ring = 'zp_on') /
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE ring = 'zp_off'))::numeric, 2) AS ratio
+  FROM res GROUP BY n ORDER BY n;
+SELECT hashring.ring_drop('zp_on'), hashring.ring_drop('zp_off') \g /dev/null
