@@ -104,7 +104,6 @@ typedef struct CheckerNodeStatus
 	double		latency_ms; /* < 0: no successful probe in the last round */
 	int			failures;
 	int			successes;
-	int64		round;
 	char		last_error[CHECKER_ERROR_LEN];
 	char		last_action[CHECKER_ACTION_LEN];
 	TimestampTz last_action_at;
@@ -191,6 +190,8 @@ typedef struct CheckerRound
 } CheckerRound;
 
 static HTAB *checker_nodes = NULL;
+
+static void	 checker_publish(CheckerRound *r, TimestampTz started);
 static int64 checker_round_no = 0;
 
 /* ------------------------------------------------------------------------
@@ -270,6 +271,27 @@ checker_note(const char *fmt, ...)
 	LWLockRelease(checker_shared->lock);
 }
 
+/*
+ * A round that can do nothing (no role, no extension, no access): the
+ * reason goes into the status, and into the log as a WARNING when it
+ * differs from the last one, not at every round.
+ */
+static char checker_last_idle[CHECKER_ERROR_LEN] = "";
+
+static void
+checker_idle(int sqlerrcode, const char *msg, TimestampTz started)
+{
+	if (strcmp(checker_last_idle, msg) != 0)
+	{
+		ereport(WARNING,
+				(errcode(sqlerrcode),
+				 errmsg("health checker cannot run: %s", msg)));
+		strlcpy(checker_last_idle, msg, sizeof(checker_last_idle));
+	}
+	checker_note("%s", msg);
+	checker_publish(NULL, started);
+}
+
 /* ------------------------------------------------------------------------
  * small helpers
  * ---------------------------------------------------------------------- */
@@ -331,11 +353,11 @@ checker_extension_owner(void)
 /*
  * Runs fn(arg) in a transaction of its own as role `roleid` (restored
  * after commit, so deferred triggers at commit see it too).  An error is
- * caught: logged as a WARNING, copied into errbuf (if not NULL), the
- * transaction rolled back; returns false then.
+ * caught and the transaction rolled back; returns false then, with the
+ * error in *edp (in the caller's memory context) for the caller to report.
  */
 static bool
-checker_transaction(Oid roleid, void (*fn)(void *), void *arg, char *errbuf, size_t errlen)
+checker_transaction(Oid roleid, void (*fn)(void *), void *arg, ErrorData **edp)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			  save_user;
@@ -358,21 +380,12 @@ checker_transaction(Oid roleid, void (*fn)(void *), void *arg, char *errbuf, siz
 	}
 	PG_CATCH();
 	{
-		ErrorData *ed;
-
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
+		*edp = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		RESUME_INTERRUPTS();
-		ereport(WARNING,
-				(errcode(ed->sqlerrcode),
-				 errmsg("%s", ed->message),
-				 ed->detail ? errdetail_internal("%s", ed->detail) : 0));
-		if (errbuf)
-			strlcpy(errbuf, ed->message, errlen);
-		FreeErrorData(ed);
 		ok = false;
 	}
 	PG_END_TRY();
@@ -838,11 +851,16 @@ static void
 checker_apply(CheckerRound *r, CheckerEntry *e, bool down, TimestampTz now)
 {
 	CheckerChange c = {e, down, NULL};
-	char		  err[CHECKER_ERROR_LEN];
+	ErrorData	 *ed = NULL;
 
-	if (!checker_transaction(r->roleid, checker_change, &c, err, sizeof(err)))
+	if (!checker_transaction(r->roleid, checker_change, &c, &ed))
 	{
-		strlcpy(e->st.last_error, err, sizeof(e->st.last_error));
+		ereport(WARNING,
+				(errcode(ed->sqlerrcode),
+				 errmsg("health checker could not set node \"%s\" of ring \"%s\" %s: %s", e->st.node, e->st.ring,
+						down ? "down" : "active", ed->message)));
+		strlcpy(e->st.last_error, ed->message, sizeof(e->st.last_error));
+		FreeErrorData(ed);
 		checker_set_action(e, down ? "failed to set down" : "failed to set active", now);
 		return;
 	}
@@ -988,7 +1006,7 @@ checker_round(MemoryContext cxt)
 	TimestampTz					  now;
 	HASH_SEQ_STATUS				  seq;
 	CheckerEntry				 *e;
-	char						  err[CHECKER_ERROR_LEN];
+	ErrorData					 *ed = NULL;
 	int							  from;
 
 	checker_round_no++;
@@ -996,8 +1014,7 @@ checker_round(MemoryContext cxt)
 	r.cxt = cxt;
 	if (s->role[0] == '\0')
 	{
-		checker_note("hashring.health_check_role is not set");
-		checker_publish(NULL, started);
+		checker_idle(ERRCODE_INVALID_PARAMETER_VALUE, "hashring.health_check_role is not set", started);
 		return;
 	}
 	StartTransactionCommand();
@@ -1006,20 +1023,20 @@ checker_round(MemoryContext cxt)
 	MemoryContextSwitchTo(cxt);
 	if (!OidIsValid(r.roleid))
 	{
-		checker_note("role \"%s\" (hashring.health_check_role) does not exist", s->role);
-		checker_publish(NULL, started);
+		checker_idle(ERRCODE_UNDEFINED_OBJECT,
+					 psprintf("role \"%s\" (hashring.health_check_role) does not exist", s->role), started);
 		return;
 	}
 
 	hash_seq_init(&seq, checker_nodes);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		e->seen = false;
-	if (!checker_transaction(r.roleid, checker_read_nodes, &r, err, sizeof(err)))
+	if (!checker_transaction(r.roleid, checker_read_nodes, &r, &ed))
 	{
-		checker_note("%s", err);
-		checker_publish(NULL, started);
+		checker_idle(ed->sqlerrcode, ed->message, started);
 		return;
 	}
+	checker_last_idle[0] = '\0';
 	/* nodes no longer listed are forgotten */
 	hash_seq_init(&seq, checker_nodes);
 	while ((e = hash_seq_search(&seq)) != NULL)
@@ -1034,7 +1051,6 @@ checker_round(MemoryContext cxt)
 		CheckerProbe *p = &r.probes[i];
 
 		e = p->entry;
-		e->st.round = checker_round_no;
 		if (p->keys == NULL)
 		{
 			/* a target that names nothing is a configuration error, not an outage */
@@ -1129,6 +1145,8 @@ hashring_checker_main(Datum arg)
 		}
 		else
 		{
+			checker_note("%s", "");
+			checker_last_idle[0] = '\0';
 			checker_publish(NULL, started);
 			hash_destroy(checker_nodes);
 			checker_nodes = hash_create("hashring health checker nodes", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
