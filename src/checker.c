@@ -1103,6 +1103,28 @@ hashring_checker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	LWLockAcquire(checker_shared->lock, LW_EXCLUSIVE);
+	checker_shared->pid = MyProcPid;
+	LWLockRelease(checker_shared->lock);
+	before_shmem_exit(checker_detach_shmem, 0);
+
+	/*
+	 * Not connected until first switched on: a server that preloads hashring
+	 * only for its cache never needs the checker's database to exist.
+	 */
+	while (!s->enabled)
+	{
+		checker_publish(NULL, 0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+
 	/* connected as the bootstrap superuser; every transaction runs as the role */
 	BackgroundWorkerInitializeConnection(s->database, NULL, 0);
 	pgstat_report_appname("hashring health checker");
@@ -1111,11 +1133,6 @@ hashring_checker_main(Datum arg)
 	errcb.arg = NULL;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-
-	LWLockAcquire(checker_shared->lock, LW_EXCLUSIVE);
-	checker_shared->pid = MyProcPid;
-	LWLockRelease(checker_shared->lock);
-	before_shmem_exit(checker_detach_shmem, 0);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CheckerKey);

@@ -36,11 +36,13 @@ PG_MODULE_MAGIC;
  * Every setting lives here, static; the other files read them through the
  * accessors below (hashring.h), never write them.
  */
-static char					 *hashring_default_ring = NULL;
-static double				  hashring_balance_alert_ratio = 2.0;
-static int					  hashring_shared_memory_kb = 65536;
-static int					  hashring_inject_commit_pause_ms = 0;
-static char					 *hashring_inject_move_fault = NULL;
+static char	 *hashring_default_ring = NULL;
+static double hashring_balance_alert_ratio = 2.0;
+static int	  hashring_shared_memory_kb = 65536;
+static int	  hashring_inject_commit_pause_ms = 0;
+static char	 *hashring_inject_move_fault = NULL;
+
+/* the health checker's (checker.c), one struct for its one reader */
 static HashringHealthSettings hashring_health = {
 	.enabled = false,
 	.interval_ms = 5000,

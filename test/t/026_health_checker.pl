@@ -73,7 +73,7 @@ my $coord = hr_node(
 	'coord',
 	preload => 1,
 	conf => q{
-hashring.health_check = on
+hashring.health_check = off
 hashring.health_check_interval = 200ms
 hashring.health_check_timeout = 1000ms
 hashring.health_check_failures = 2
@@ -83,7 +83,16 @@ hashring.health_check_role = 'hc_checker'
 hashring.health_check_max_down_fraction = 0.5
 });
 
-# the role does not exist yet: the checker says so and waits
+# preloaded and off: the worker runs, waits, and has not even connected
+$coord->poll_query_until('postgres', q{SELECT status = 'off' FROM hashring.health_checker()})
+  or die 'the checker is not waiting';
+my $pid_off = $coord->safe_psql('postgres', q{SELECT pid FROM hashring.health_checker()});
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $pid_off}),
+	'0', 'while off the worker waits without a database connection');
+
+# switched on by a reload; the role does not exist yet: the checker says so and waits
+$coord->append_conf('postgresql.conf', 'hashring.health_check = on');
+$coord->reload;
 $coord->poll_query_until('postgres',
 	q{SELECT status = 'idle' AND note = 'role "hc_checker" (hashring.health_check_role) does not exist' FROM hashring.health_checker()})
   or die 'the checker did not report its missing role';
@@ -151,6 +160,7 @@ poll_ok(q{SELECT count(*) = 4 FROM hashring.health_status
            WHERE ring = 'main' AND consecutive_successes >= 1 AND last_error IS NULL AND latency_ms >= 0},
 	'every reachable node of main is probed successfully');
 my $pid = q1(q{SELECT pid FROM hashring.health_checker()});
+is($pid, $pid_off, 'the worker that waited is the one that runs');
 is(q1(qq{SELECT backend_type || '|' || usename FROM pg_stat_activity WHERE pid = $pid}),
 	'hashring health checker|' . q1('SELECT current_user'),
 	'the worker shows in pg_stat_activity');
