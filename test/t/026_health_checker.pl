@@ -1,10 +1,11 @@
 # The health checker (src/checker.c) against real servers: a coordinator
-# preloading hashring with the checker on, four shard servers (three behind
+# preloading hashring with the checker (switched on by a reload), four shard servers (three behind
 # postgres_fdw servers with the checker role's user mappings, one reached by
 # a connection string), and targets that fail in every way a target can: no
 # server listening, wrong password, a TCP listener that accepts and never
-# answers, a name that is neither a server nor a connection string, and a
-# malformed connection string.  A stopped shard is set down (keys go to the
+# answers, a server whose probe query hangs on a lock, a name that is
+# neither a server nor a connection string, and a malformed connection
+# string.  A stopped shard is set down (keys go to the
 # successors) and active again once it answers, by committed changes that
 # ring_history names the checker's role in; a node a person set down stays
 # down; with every shard stopped at most max_down_fraction of the live nodes
@@ -81,6 +82,7 @@ hashring.health_check_successes = 2
 hashring.health_check_rings = 'main, bad'
 hashring.health_check_role = 'hc_checker'
 hashring.health_check_max_down_fraction = 0.5
+hashring.health_check_query = 'SELECT x FROM hc_probe'
 });
 
 # preloaded and off: the worker runs, waits, and has not even connected
@@ -108,7 +110,7 @@ SELECT hashring.ring_grant('hc_checker', 'change');
 my @shards;
 for my $i (1 .. 4)
 {
-	push @shards, hr_shard($coord, "shard$i", undef);
+	push @shards, hr_shard($coord, "shard$i", 'CREATE TABLE hc_probe (x integer); INSERT INTO hc_probe VALUES (1)');
 	$coord->safe_psql('postgres', qq{
 CREATE USER MAPPING FOR hc_checker SERVER shard$i OPTIONS (password_required 'false');
 GRANT USAGE ON FOREIGN SERVER shard$i TO hc_checker;
@@ -253,6 +255,21 @@ poll_ok(qq{SELECT consecutive_successes >= $succ + 4 FROM hashring.health_status
 is(q1(q{SELECT state FROM hashring.nodes WHERE ring = 'main' AND node = 'n2'}), 'down',
 	'a node a person set down is not set active by the checker');
 q1(q{SELECT hashring.ring_set_state('main', 'n2', 'active')});
+poll_ok(q{SELECT consecutive_successes >= 1 FROM hashring.health_status WHERE node = 'n2'}, 'n2 is probed again');
+
+# --- a server that accepts the connection but hangs on the probe query ----
+my $locker = $shards[1]->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE hc_probe IN ACCESS EXCLUSIVE MODE');
+poll_ok(q{SELECT last_error = 'timed out after 1000 ms waiting for the probe query' FROM hashring.health_status WHERE node = 'n2'},
+	'a probe query that hangs times out');
+poll_ok(q{SELECT state = 'down' FROM hashring.nodes WHERE ring = 'main' AND node = 'n2'},
+	'and its node is set down');
+ok($shards[1]->wait_for_log(qr/ERROR:  canceling statement due to statement timeout\n.*STATEMENT:  SELECT x FROM hc_probe/),
+	'the shard itself cancelled the abandoned probe query (statement_timeout)');
+$locker->query_safe('COMMIT');
+$locker->quit;
+poll_ok(q{SELECT state = 'active' FROM hashring.nodes WHERE ring = 'main' AND node = 'n2'},
+	'once the query answers, the node is active again');
 
 # --- every shard stopped: at most the fraction goes down -------------------
 $offset = log_offset($coord);
