@@ -916,7 +916,8 @@ checker_decide_ring(CheckerRound *r, int from, int to, TimestampTz now)
 		else if (e->st.marked)
 			marked++;
 	}
-	limit = (int) floor(s->max_down_fraction * (live + marked) + 1e-9);
+	live += marked; /* the base: active nodes and the checker's, constant through the round */
+	limit = (int) floor(s->max_down_fraction * live + 1e-9);
 
 	/* back first: a node that answers again makes room for another */
 	for (int i = from; i < to; i++)
@@ -965,7 +966,7 @@ checker_decide_ring(CheckerRound *r, int from, int to, TimestampTz now)
 				 errmsg("not setting %d failing nodes of ring \"%s\" down", ncand - Min(ncand, allowed),
 						r->entries[from]->st.ring),
 				 errdetail("Setting them down would exceed hashring.health_check_max_down_fraction = %g: at most %d of the ring's %d live nodes may be down by the health checker, and %d are.",
-						   s->max_down_fraction, limit, live + marked, marked + Min(ncand, allowed)),
+						   s->max_down_fraction, limit, live, marked + Min(ncand, allowed)),
 				 errhint("When every probe fails at once, the coordinator may have lost its network; the nodes stay active until the probes succeed or someone sets them down.")));
 	pfree(cand);
 }
