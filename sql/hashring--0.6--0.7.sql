@@ -216,7 +216,8 @@ COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigin
 END
 $update$;
 
--- ring_zone_balance belongs to the read capability, ring_set_zone_replicas to change
+-- ring_zone_balance belongs to the read capability, ring_set_zone_replicas to
+-- change, the health checker's status to read
 CREATE OR REPLACE FUNCTION hashring._capability(capability text, OUT kind text, OUT object text, OUT privileges text)
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE
@@ -235,6 +236,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'table', 'rings', 'SELECT'), ('read', 'table', 'nodes', 'SELECT'),
     ('read', 'table', 'slot_ranges', 'SELECT'), ('read', 'table', 'ring_history', 'SELECT'),
     ('read', 'table', 'moves', 'SELECT'), ('read', 'table', 'ring_move_progress', 'SELECT'),
+    ('read', 'function', 'health_status', 'EXECUTE'), ('read', 'function', 'health_checker', 'EXECUTE'),
+    ('read', 'table', 'health_status', 'SELECT'), ('read', 'table', 'health_marks', 'SELECT'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
@@ -288,3 +291,98 @@ BEGIN
     END LOOP;
 END
 $$;
+
+/* --- health checker (0.7) --- */
+
+/*
+ * The nodes the health checker set down (src/checker.c): only these may it
+ * set active again.  Written by the checker as the extension's owner; any
+ * other change of a node's state, name or ring, its removal or a TRUNCATE of
+ * the nodes deletes the node's mark (_health_forget), so a node a person set
+ * down, or set down again, stays down.  Kept by pg_dump with the membership
+ * it describes.
+ */
+CREATE TABLE hashring.health_marks (
+    ring      text        NOT NULL,
+    node      text        NOT NULL,
+    marked_at timestamptz NOT NULL,
+    marked_by text        NOT NULL,
+    PRIMARY KEY (ring, node)
+);
+COMMENT ON TABLE hashring.health_marks IS 'nodes the health checker set down, which it may set active again';
+SELECT pg_catalog.pg_extension_config_dump('hashring.health_marks', '');
+
+CREATE FUNCTION hashring._health_forget()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        DELETE FROM hashring.health_marks;
+    ELSE
+        DELETE FROM hashring.health_marks AS m
+         WHERE m.ring OPERATOR(pg_catalog.=) OLD.ring AND m.node OPERATOR(pg_catalog.=) OLD.node;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION hashring._health_forget() IS 'internal: a change of a node''s state by anyone (the checker writes its mark after its own) forgets the health checker''s mark';
+CREATE TRIGGER nodes_health_forget AFTER UPDATE OF ring, node, state OR DELETE ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._health_forget();
+CREATE TRIGGER nodes_health_forget_all AFTER TRUNCATE ON hashring.nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._health_forget();
+
+CREATE FUNCTION hashring.health_status(
+    OUT ring text, OUT node text, OUT target text, OUT state text, OUT down_by_checker boolean,
+    OUT last_probe timestamptz, OUT latency_ms double precision,
+    OUT consecutive_failures integer, OUT consecutive_successes integer,
+    OUT last_error text, OUT last_action text, OUT last_action_at timestamptz)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_health_status'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 100;
+COMMENT ON FUNCTION hashring.health_status() IS 'the health checker''s last probe of every node it checks, and what it did';
+
+CREATE VIEW hashring.health_status AS
+    SELECT s.ring, s.node, s.target, s.state, s.down_by_checker, s.last_probe, s.latency_ms,
+           s.consecutive_failures, s.consecutive_successes, s.last_error, s.last_action, s.last_action_at
+      FROM hashring.health_status() AS s;
+COMMENT ON VIEW hashring.health_status IS 'the health checker''s last probe of every node it checks, and what it did';
+
+CREATE FUNCTION hashring.health_checker(
+    OUT status text, OUT pid integer, OUT role text, OUT rounds bigint,
+    OUT last_round timestamptz, OUT last_round_ms double precision, OUT nodes integer,
+    OUT interval_ms integer, OUT timeout_ms integer, OUT failures integer, OUT successes integer,
+    OUT max_down_fraction double precision, OUT note text)
+RETURNS record AS 'MODULE_PATHNAME', 'hashring_health_checker'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring.health_checker() IS 'the health checker worker: whether it runs, its last round and the settings it works with';
+
+REVOKE ALL ON FUNCTION hashring._health_forget() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.health_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.health_checker() FROM PUBLIC;
+
+
+-- The read capability covers the health checker's function, view and
+-- marks (_capability, replaced above), and every role that holds read
+-- (EXECUTE on ring_balance) gets them, as ring_grant(role, 'read') now
+-- gives.
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole
+               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+                AND p.proname OPERATOR(pg_catalog.=) 'ring_balance'
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_status() TO %s', r);
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_checker() TO %s', r);
+        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status TO %s', r);
+        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_marks TO %s', r);
+    END LOOP;
+END
+$$;
+
+/* --- end health checker --- */

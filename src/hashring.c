@@ -6,8 +6,10 @@
  *
  * With shared_preload_libraries = 'hashring' the module requests a shared
  * region of hashring.shared_memory bytes (plus a small directory) and one
- * LWLock; cache.c documents how they are used.  Loaded any other way, the
- * settings still exist and every ring image is kept in backend memory.
+ * LWLock; cache.c documents how they are used.  It also registers the
+ * health checker background worker and its status array (checker.c).
+ * Loaded any other way, the settings still exist and every ring image is
+ * kept in backend memory.
  *
  * No shared state of its own.
  *
@@ -21,6 +23,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 PG_MODULE_MAGIC;
 
@@ -38,6 +41,17 @@ static double hashring_balance_alert_ratio = 2.0;
 static int	  hashring_shared_memory_kb = 65536;
 static int	  hashring_inject_commit_pause_ms = 0;
 static char	 *hashring_inject_move_fault = NULL;
+
+/* the health checker's (checker.c), one struct for its one reader */
+static HashringHealthSettings hashring_health = {
+	.enabled = false,
+	.interval_ms = 5000,
+	.timeout_ms = 2000,
+	.failures = 3,
+	.successes = 2,
+	.max_down_fraction = 0.5,
+	.max_nodes = 1024,
+};
 
 const char *
 hashring_setting_default_ring(void)
@@ -69,6 +83,27 @@ hashring_setting_inject_move_fault(void)
 	return hashring_inject_move_fault;
 }
 
+const HashringHealthSettings *
+hashring_setting_health(void)
+{
+	return &hashring_health;
+}
+
+/* A ring list: names separated by commas, double-quoted where need be. */
+static bool
+hashring_check_ring_list(char **newval, void **extra, GucSource source)
+{
+	char *copy = pstrdup(*newval);
+	List *names = NIL;
+	bool  ok = SplitGUCList(copy, ',', &names);
+
+	list_free(names);
+	pfree(copy);
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	return ok;
+}
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -80,6 +115,7 @@ hashring_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	hashring_shmem_request();
+	hashring_checker_shmem_request();
 }
 
 static void
@@ -88,6 +124,7 @@ hashring_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	hashring_shmem_startup();
+	hashring_checker_shmem_startup();
 }
 
 void
@@ -145,6 +182,111 @@ _PG_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 
+	/*
+	 * The health checker (checker.c).  Everything but the database and the
+	 * size of the status array is read again at every reload, so turning it
+	 * on, off or retuning it needs no restart.
+	 */
+	DefineCustomBoolVariable("hashring.health_check",
+							 "Enables the health checker, which probes the nodes' targets and sets unreachable nodes down.",
+							 "Takes effect only when hashring is in shared_preload_libraries.",
+							 &hashring_health.enabled,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.health_check_interval",
+							"Sets the time between the starts of two rounds of health probes.",
+							NULL,
+							&hashring_health.interval_ms,
+							5000, 10, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.health_check_timeout",
+							"Sets the time a health probe (connection and probe query) may take before it counts as failed.",
+							NULL,
+							&hashring_health.timeout_ms,
+							2000, 10, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.health_check_failures",
+							"Sets the number of consecutive failed probes after which the health checker sets an active node down.",
+							NULL,
+							&hashring_health.failures,
+							3, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.health_check_successes",
+							"Sets the number of consecutive successful probes after which the health checker sets a node it set down active again.",
+							NULL,
+							&hashring_health.successes,
+							2, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("hashring.health_check_rings",
+							   "Sets the rings the health checker probes (a comma-separated list; empty or * for every ring).",
+							   NULL,
+							   &hashring_health.rings,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   hashring_check_ring_list, NULL, NULL);
+
+	DefineCustomStringVariable("hashring.health_check_role",
+							   "Sets the role the health checker works as: it changes node states and uses its user mappings.",
+							   "The role needs the change capability (hashring.ring_grant); while it is empty the checker does nothing.",
+							   &hashring_health.role,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomRealVariable("hashring.health_check_max_down_fraction",
+							 "Sets the largest fraction of a ring's live nodes that the health checker may have set down at one time.",
+							 NULL,
+							 &hashring_health.max_down_fraction,
+							 0.5, 0.0, 1.0,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("hashring.health_check_query",
+							   "Sets the query a health probe runs on a node's server once connected.",
+							   NULL,
+							   &hashring_health.query,
+							   "SELECT 1",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	/* as hashring.shared_memory: PGC_POSTMASTER only while preloading */
+	DefineCustomStringVariable("hashring.health_check_database",
+							   "Sets the database whose rings the health checker probes and changes.",
+							   "Takes effect only when hashring is in shared_preload_libraries.",
+							   &hashring_health.database,
+							   "postgres",
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.health_check_max_nodes",
+							"Sets the maximum number of nodes the health checker probes (the size of its status array).",
+							"Takes effect only when hashring is in shared_preload_libraries.",
+							&hashring_health.max_nodes,
+							1024, 1, 1000000,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("hashring");
 
 	hashring_register_xact_callback();
@@ -156,4 +298,6 @@ _PG_init(void)
 	shmem_request_hook = hashring_shmem_request_hook;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = hashring_shmem_startup_hook;
+
+	hashring_checker_register();
 }

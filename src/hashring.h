@@ -314,6 +314,24 @@ extern Size		   hashring_setting_shared_memory_bytes(void);
 extern int		   hashring_setting_inject_commit_pause_ms(void);
 extern const char *hashring_setting_inject_move_fault(void);
 
+/* the health checker's settings (hashring.health_check*), read by checker.c */
+typedef struct HashringHealthSettings
+{
+	bool   enabled;
+	int	   interval_ms;
+	int	   timeout_ms;
+	int	   failures;
+	int	   successes;
+	char  *rings; /* comma-separated ring names; '' or '*': every ring */
+	char  *role;
+	char  *database;
+	double max_down_fraction;
+	char  *query;
+	int	   max_nodes;
+} HashringHealthSettings;
+
+extern const HashringHealthSettings *hashring_setting_health(void);
+
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);
 extern uint64 hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed);
@@ -481,5 +499,14 @@ extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
 extern Datum				hashring_cache_info_rows(FunctionCallInfo fcinfo);
+
+/* in move.c: libpq options of a postgres_fdw server and a user mapping */
+extern int hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys,
+								const char ***vals, bool *password_required);
+
+/* in checker.c: the health checker background worker */
+extern void hashring_checker_register(void);
+extern void hashring_checker_shmem_request(void);
+extern void hashring_checker_shmem_startup(void);
 
 #endif /* HASHRING_H */

@@ -297,45 +297,68 @@ move_add_options(List *options, const char **keys, const char **vals, int *n, bo
 }
 
 /*
- * Connects to the node's target: a postgres_fdw foreign server, with the
- * caller's user mapping, under the rules postgres_fdw applies (USAGE on the
- * server; a non-superuser must authenticate with a password).
+ * The libpq keywords and values that reach the postgres_fdw server `server`
+ * (the target of node `node`) as role `userid`: the server's options, then
+ * userid's user mapping's, under the rules postgres_fdw applies (USAGE on
+ * the server; whether a non-superuser must authenticate with a password is
+ * returned in *password_required, for the caller to check once connected).
+ * The arrays (palloc'd, in keyword order) have room for `extra` more entries
+ * and the terminating NULLs; returns how many are filled.  ring_move and the
+ * health checker (checker.c) connect through it.
  */
-static void
-move_connect(MoveConn *c)
+int
+hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys_out,
+					 const char ***vals_out, bool *password_required)
 {
-	ForeignServer	   *server = GetForeignServerByName(c->server, true);
+	ForeignServer	   *fs = GetForeignServerByName(server, true);
 	ForeignDataWrapper *fdw;
 	UserMapping		   *um;
 	AclResult			acl;
 	const char		  **keys;
 	const char		  **vals;
 	int					n = 0;
-	bool				password_required = true;
 
-	if (server == NULL)
+	if (fs == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("foreign server \"%s\" (target of node \"%s\") does not exist", c->server, c->node),
+				 errmsg("foreign server \"%s\" (target of node \"%s\") does not exist", server, node),
 				 errhint("CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.")));
-	fdw = GetForeignDataWrapper(server->fdwid);
+	fdw = GetForeignDataWrapper(fs->fdwid);
 	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("foreign server \"%s\" (target of node \"%s\") does not use postgres_fdw", c->server, c->node)));
+				 errmsg("foreign server \"%s\" (target of node \"%s\") does not use postgres_fdw", server, node)));
 #if PG_VERSION_NUM >= 160000
-	acl = object_aclcheck(ForeignServerRelationId, server->serverid, GetUserId(), ACL_USAGE);
+	acl = object_aclcheck(ForeignServerRelationId, fs->serverid, userid, ACL_USAGE);
 #else
-	acl = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+	acl = pg_foreign_server_aclcheck(fs->serverid, userid, ACL_USAGE);
 #endif
 	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, server->servername);
-	um = GetUserMapping(GetUserId(), server->serverid);
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, fs->servername);
+	um = GetUserMapping(userid, fs->serverid);
 
-	keys = palloc0(sizeof(char *) * (list_length(server->options) + list_length(um->options) + 4));
-	vals = palloc0(sizeof(char *) * (list_length(server->options) + list_length(um->options) + 4));
-	move_add_options(server->options, keys, vals, &n, &password_required);
-	move_add_options(um->options, keys, vals, &n, &password_required);
+	keys = palloc0(sizeof(char *) * (list_length(fs->options) + list_length(um->options) + extra + 1));
+	vals = palloc0(sizeof(char *) * (list_length(fs->options) + list_length(um->options) + extra + 1));
+	*password_required = true;
+	move_add_options(fs->options, keys, vals, &n, password_required);
+	move_add_options(um->options, keys, vals, &n, password_required);
+	*keys_out = keys;
+	*vals_out = vals;
+	return n;
+}
+
+/*
+ * Connects to the node's target: a postgres_fdw foreign server, with the
+ * caller's user mapping (hashring_fdw_options).
+ */
+static void
+move_connect(MoveConn *c)
+{
+	const char **keys;
+	const char **vals;
+	bool		 password_required;
+	int			 n = hashring_fdw_options(c->server, c->node, GetUserId(), 3, &keys, &vals, &password_required);
+
 	keys[n] = "fallback_application_name";
 	vals[n++] = "hashring ring_move";
 	keys[n] = "client_encoding";

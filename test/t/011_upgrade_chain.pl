@@ -201,6 +201,13 @@ is( $node->safe_psql(
 	  . 'hr_up_change=true hr_up_read=false hr_up_route=false public=false '
 	  . 'hr_up_change=true hr_up_read=true hr_up_route=false public=false',
 	'the update to 0.7 gives the recreated ring_diff() and ring_plan_moves(), ring_zone_balance(), the versioned typed ring_nodes() and ring_set_zone_replicas() to the roles of their capabilities, only to them');
+# 0.7's health checker status belongs to `read`
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, 'hashring.health_status()', 'EXECUTE')
+                                      || '/' || has_table_privilege(r, 'hashring.health_status', 'SELECT'), ' ' ORDER BY r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
+	'hr_up_change=true/true hr_up_read=true/true hr_up_route=false/false public=false/false',
+	'the update to 0.7 grants the health checker status to the roles that hold read, only to them');
 $node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
                              SELECT hashring.ring_revoke('hr_up_change', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');
