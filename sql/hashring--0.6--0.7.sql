@@ -269,31 +269,6 @@ REVOKE ALL ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint) FROM 
 REVOKE ALL ON FUNCTION hashring.ring_nodes(text, bigint, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.ring_nodes(text, uuid, integer, bigint) FROM PUBLIC;
 
--- every role that has a capability gets its new functions, as
--- ring_grant(role, capability) now gives
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.grantee::regrole AS r, p.proname AS f
-               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
-              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_nodes', 'ring_balance', 'ring_add_node'])
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        IF g.f OPERATOR(pg_catalog.=) 'ring_nodes' THEN
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint), '
-                                      'hashring.ring_nodes(text, bigint, integer, bigint), '
-                                      'hashring.ring_nodes(text, uuid, integer, bigint) TO %s', g.r);
-        ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer) TO %s', g.r);
-        ELSE
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) TO %s', g.r);
-        END IF;
-    END LOOP;
-END
-$$;
 
 /* --- health checker (0.7) --- */
 
@@ -365,28 +340,6 @@ REVOKE ALL ON FUNCTION hashring.health_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.health_checker() FROM PUBLIC;
 
 
--- The read capability covers the health checker's function, view and
--- marks (_capability, replaced above), and every role that holds read
--- (EXECUTE on ring_balance) gets them, as ring_grant(role, 'read') now
--- gives.
-DO $$
-DECLARE
-    r regrole;
-BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::regrole
-               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
-              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) 'ring_balance'
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_status() TO %s', r);
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_checker() TO %s', r);
-        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status TO %s', r);
-        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_marks TO %s', r);
-    END LOOP;
-END
-$$;
 
 /* --- end health checker --- */
 
@@ -462,8 +415,13 @@ REVOKE ALL ON TABLE hashring.routing_stats FROM PUBLIC;
 
 /* --- end routing statistics --- */
 
--- the routing statistics belong to read (the view) and change (the reset):
--- every role that has them gets them, as ring_grant now gives
+/*
+ * Every role that has a capability gets what 0.7 adds to it, as
+ * ring_grant(role, capability) now gives: route (EXECUTE on ring_nodes)
+ * the versioned typed ring_nodes; read (ring_balance) ring_zone_balance,
+ * the health checker's status and the routing statistics; change
+ * (ring_add_node) ring_set_zone_replicas and ring_stats_reset.
+ */
 DO $$
 DECLARE
     g record;
@@ -471,15 +429,23 @@ BEGIN
     FOR g IN SELECT DISTINCT a.grantee::regrole AS r, p.proname AS f
                FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
               WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_balance', 'ring_add_node'])
+                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_nodes', 'ring_balance', 'ring_add_node'])
                 AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
                 AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        IF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring._routing_counts(), hashring.routing_stats_info() TO %s', g.r);
-            EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.routing_stats TO %s', g.r);
+        IF g.f OPERATOR(pg_catalog.=) 'ring_nodes' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint), '
+                                      'hashring.ring_nodes(text, bigint, integer, bigint), '
+                                      'hashring.ring_nodes(text, uuid, integer, bigint) TO %s', g.r);
+        ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer), '
+                                      'hashring.health_status(), hashring.health_checker(), '
+                                      'hashring._routing_counts(), hashring.routing_stats_info() TO %s', g.r);
+            EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status, hashring.health_marks, '
+                                      'hashring.routing_stats TO %s', g.r);
         ELSE
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_stats_reset(text), hashring._routing_reset(bigint) TO %s', g.r);
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean), '
+                                      'hashring.ring_stats_reset(text), hashring._routing_reset(bigint) TO %s', g.r);
         END IF;
     END LOOP;
 END
