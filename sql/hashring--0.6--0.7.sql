@@ -238,6 +238,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'table', 'moves', 'SELECT'), ('read', 'table', 'ring_move_progress', 'SELECT'),
     ('read', 'function', 'health_status', 'EXECUTE'), ('read', 'function', 'health_checker', 'EXECUTE'),
     ('read', 'table', 'health_status', 'SELECT'), ('read', 'table', 'health_marks', 'SELECT'),
+    ('read', 'function', '_routing_counts', 'EXECUTE'), ('read', 'function', 'routing_stats_info', 'EXECUTE'),
+    ('read', 'table', 'routing_stats', 'SELECT'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
@@ -248,6 +250,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'function', '_check_point_limit', 'EXECUTE'), ('change', 'function', '_check_jump_removal', 'EXECUTE'),
     ('change', 'function', '_is_prime', 'EXECUTE'),
     ('change', 'function', 'ring_set_node_tokens', 'EXECUTE'), ('change', 'function', 'ring_set_zone_replicas', 'EXECUTE'),
+    ('change', 'function', 'ring_stats_reset', 'EXECUTE'), ('change', 'function', '_routing_reset', 'EXECUTE'),
     ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'nodes', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
@@ -266,31 +269,6 @@ REVOKE ALL ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint) FROM 
 REVOKE ALL ON FUNCTION hashring.ring_nodes(text, bigint, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.ring_nodes(text, uuid, integer, bigint) FROM PUBLIC;
 
--- every role that has a capability gets its new functions, as
--- ring_grant(role, capability) now gives
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN SELECT DISTINCT a.grantee::regrole AS r, p.proname AS f
-               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
-              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_nodes', 'ring_balance', 'ring_add_node'])
-                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-                AND a.grantee OPERATOR(pg_catalog.<>) 0
-                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        IF g.f OPERATOR(pg_catalog.=) 'ring_nodes' THEN
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint), '
-                                      'hashring.ring_nodes(text, bigint, integer, bigint), '
-                                      'hashring.ring_nodes(text, uuid, integer, bigint) TO %s', g.r);
-        ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer) TO %s', g.r);
-        ELSE
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean) TO %s', g.r);
-        END IF;
-    END LOOP;
-END
-$$;
 
 /* --- health checker (0.7) --- */
 
@@ -362,27 +340,113 @@ REVOKE ALL ON FUNCTION hashring.health_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.health_checker() FROM PUBLIC;
 
 
--- The read capability covers the health checker's function, view and
--- marks (_capability, replaced above), and every role that holds read
--- (EXECUTE on ring_balance) gets them, as ring_grant(role, 'read') now
--- gives.
+
+/* --- end health checker --- */
+
+/* --- routing statistics (0.7) --- */
+
+/*
+ * Lookups routed to each node (src/stats.c), counted with
+ * hashring.track_routing on in each backend and added to shared memory at
+ * commit and at backend exit; reset by a restart.
+ */
+CREATE FUNCTION hashring._routing_counts(OUT ring_id bigint, OUT node text, OUT lookups bigint, OUT since timestamptz)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_routing_counts'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring._routing_counts() IS 'internal: this database''s routing counters, by ring_id and node';
+
+CREATE FUNCTION hashring._routing_reset(ring_id bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'hashring_routing_reset'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring._routing_reset(bigint) IS 'internal: forgets the routing counters of one ring of this database (NULL: all)';
+
+CREATE FUNCTION hashring.routing_stats_info(OUT tracking boolean, OUT preloaded boolean, OUT entries bigint,
+                                            OUT max_entries integer, OUT dropped bigint)
+RETURNS record AS 'MODULE_PATHNAME', 'hashring_routing_stats_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring.routing_stats_info() IS 'whether lookups are counted, the counters in use and the lookups no counter was left for';
+
+CREATE FUNCTION hashring.ring_stats_reset(ring text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF ring_stats_reset.ring IS NULL THEN
+        PERFORM hashring._routing_reset(NULL);
+        RETURN;
+    END IF;
+    SELECT r.ring_id INTO id FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_stats_reset.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_stats_reset.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM hashring._routing_reset(id);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_stats_reset(text) IS 'forgets the routing statistics of a ring (NULL: of every ring of this database)';
+
+CREATE VIEW hashring.routing_stats AS
+WITH c AS (
+    SELECT r.ring, s.node, s.lookups, s.since
+      FROM hashring._routing_counts() AS s
+      JOIN hashring.rings AS r ON r.ring_id OPERATOR(pg_catalog.=) s.ring_id),
+t AS (
+    SELECT c.*, c.lookups::double precision OPERATOR(pg_catalog./)
+                NULLIF(pg_catalog.sum(c.lookups) OVER (PARTITION BY c.ring), 0)::double precision AS traffic_share
+      FROM c),
+b AS (
+    SELECT x.ring, rb.node, rb.share, rb.expected_share
+      FROM (SELECT DISTINCT c.ring FROM c) AS x, LATERAL hashring.ring_balance(x.ring) AS rb)
+SELECT t.ring, t.node, t.lookups, t.traffic_share, b.share AS key_share, b.expected_share,
+       COALESCE(t.traffic_share OPERATOR(pg_catalog.>)
+                (COALESCE(pg_catalog.current_setting('hashring.balance_alert_ratio', true)::double precision, 2)
+                 OPERATOR(pg_catalog.*) b.expected_share), false) AS overloaded,
+       t.since
+  FROM t LEFT JOIN b ON b.ring OPERATOR(pg_catalog.=) t.ring AND b.node OPERATOR(pg_catalog.=) t.node;
+COMMENT ON VIEW hashring.routing_stats IS 'lookups routed to each node, its share of the ring''s traffic against its share of the key space and of the weight';
+
+REVOKE ALL ON FUNCTION hashring._routing_counts() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._routing_reset(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.routing_stats_info() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_stats_reset(text) FROM PUBLIC;
+REVOKE ALL ON TABLE hashring.routing_stats FROM PUBLIC;
+
+/* --- end routing statistics --- */
+
+/*
+ * Every role that has a capability gets what 0.7 adds to it, as
+ * ring_grant(role, capability) now gives: route (EXECUTE on ring_nodes)
+ * the versioned typed ring_nodes; read (ring_balance) ring_zone_balance,
+ * the health checker's status and the routing statistics; change
+ * (ring_add_node) ring_set_zone_replicas and ring_stats_reset.
+ */
 DO $$
 DECLARE
-    r regrole;
+    g record;
 BEGIN
-    FOR r IN SELECT DISTINCT a.grantee::regrole
+    FOR g IN SELECT DISTINCT a.grantee::regrole AS r, p.proname AS f
                FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
               WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
-                AND p.proname OPERATOR(pg_catalog.=) 'ring_balance'
+                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_nodes', 'ring_balance', 'ring_add_node'])
                 AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
                 AND a.grantee OPERATOR(pg_catalog.<>) 0
                 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_status() TO %s', r);
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.health_checker() TO %s', r);
-        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status TO %s', r);
-        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_marks TO %s', r);
+        IF g.f OPERATOR(pg_catalog.=) 'ring_nodes' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_nodes(text, integer, integer, bigint), '
+                                      'hashring.ring_nodes(text, bigint, integer, bigint), '
+                                      'hashring.ring_nodes(text, uuid, integer, bigint) TO %s', g.r);
+        ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer), '
+                                      'hashring.health_status(), hashring.health_checker(), '
+                                      'hashring._routing_counts(), hashring.routing_stats_info() TO %s', g.r);
+            EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status, hashring.health_marks, '
+                                      'hashring.routing_stats TO %s', g.r);
+        ELSE
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean), '
+                                      'hashring.ring_stats_reset(text), hashring._routing_reset(bigint) TO %s', g.r);
+        END IF;
     END LOOP;
 END
 $$;
-
-/* --- end health checker --- */

@@ -47,6 +47,7 @@ PG_FUNCTION_INFO_V1(hashring_ring_cache_info);
 typedef struct FuncsCall
 {
 	HashringCacheHint cache_hint; /* cache.c's entry for the last ring used */
+	HashringStatsHint stats_hint; /* stats.c's counts for the last image counted */
 	Oid				  key_type;
 	bool			  key_varlena; /* text or bytea: the bytes as stored */
 	FmgrInfo		  key_out;	   /* output function of other key types */
@@ -206,8 +207,13 @@ funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 versi
 	const HashringImage *img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, version, fcinfo);
 	HashringKey			 key;
 
+	uint32 owner;
+
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
-	PG_RETURN_TEXT_P(funcs_node_name(img, hashring_algo(img->algorithm)->owner(img, &key)));
+	owner = hashring_algo(img->algorithm)->owner(img, &key);
+	if (hashring_setting_track_routing())
+		hashring_stats_count(&funcs_call(fcinfo)->stats_hint, img, owner);
+	PG_RETURN_TEXT_P(funcs_node_name(img, owner));
 }
 
 /* ring_node(ring text, key text|bytea) */
@@ -300,6 +306,8 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 vers
 	n = (int32) Min((uint32) n, img->nlive);
 	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
 	found = hashring_preference(img, &key, n, owners);
+	if (hashring_setting_track_routing())
+		hashring_stats_count(&funcs_call(fcinfo)->stats_hint, img, owners[0]);
 	PG_RETURN_ARRAYTYPE_P(funcs_name_array(img, owners, found));
 }
 

@@ -41,6 +41,8 @@ static double hashring_balance_alert_ratio = 2.0;
 static int	  hashring_shared_memory_kb = 65536;
 static int	  hashring_inject_commit_pause_ms = 0;
 static char	 *hashring_inject_move_fault = NULL;
+static bool	  hashring_track_routing = false;
+static int	  hashring_track_routing_max = 10000;
 
 /* the health checker's (checker.c), one struct for its one reader */
 static HashringHealthSettings hashring_health = {
@@ -83,6 +85,18 @@ hashring_setting_inject_move_fault(void)
 	return hashring_inject_move_fault;
 }
 
+bool
+hashring_setting_track_routing(void)
+{
+	return hashring_track_routing;
+}
+
+int
+hashring_setting_track_routing_max(void)
+{
+	return hashring_track_routing_max;
+}
+
 const HashringHealthSettings *
 hashring_setting_health(void)
 {
@@ -116,6 +130,7 @@ hashring_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	hashring_shmem_request();
 	hashring_checker_shmem_request();
+	hashring_stats_shmem_request();
 }
 
 static void
@@ -125,6 +140,7 @@ hashring_shmem_startup_hook(void)
 		prev_shmem_startup_hook();
 	hashring_shmem_startup();
 	hashring_checker_shmem_startup();
+	hashring_stats_shmem_startup();
 }
 
 void
@@ -287,9 +303,28 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("hashring.track_routing",
+							 "Counts the lookups routed to each node of each ring (hashring.routing_stats).",
+							 "Takes effect only when hashring is in shared_preload_libraries.",
+							 &hashring_track_routing,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.track_routing_max",
+							"Sets the maximum number of (ring, node) counters hashring.routing_stats keeps.",
+							"Takes effect only when hashring is in shared_preload_libraries.",
+							&hashring_track_routing_max,
+							10000, 100, 10000000,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("hashring");
 
 	hashring_register_xact_callback();
+	hashring_stats_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

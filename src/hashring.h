@@ -313,6 +313,8 @@ extern double	   hashring_setting_balance_alert_ratio(void);
 extern Size		   hashring_setting_shared_memory_bytes(void);
 extern int		   hashring_setting_inject_commit_pause_ms(void);
 extern const char *hashring_setting_inject_move_fault(void);
+extern bool		   hashring_setting_track_routing(void);
+extern int		   hashring_setting_track_routing_max(void);
 
 /* the health checker's settings (hashring.health_check*), read by checker.c */
 typedef struct HashringHealthSettings
@@ -508,5 +510,21 @@ extern int hashring_fdw_options(const char *server, const char *node, Oid userid
 extern void hashring_checker_register(void);
 extern void hashring_checker_shmem_request(void);
 extern void hashring_checker_shmem_startup(void);
+
+/*
+ * in stats.c: routing statistics.  A call site's hint keeps the pending
+ * counts of the image it last counted for.
+ */
+typedef struct HashringStatsHint
+{
+	HashringImageId id;
+	uint64			generation;
+	void		   *pending;
+} HashringStatsHint;
+
+extern void hashring_stats_init(void);
+extern void hashring_stats_shmem_request(void);
+extern void hashring_stats_shmem_startup(void);
+extern void hashring_stats_count(HashringStatsHint *hint, const HashringImage *img, uint32 node);
 
 #endif /* HASHRING_H */

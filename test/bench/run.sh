@@ -233,18 +233,23 @@ timed() {
         NF && label != "" && label != "_" { print "value", label, $0 }'
 }
 # emit SQL for REPS interleaved timed runs of the labelled queries, rotating
-# the order each round; queries in the associative array QRY
-declare -A QRY
+# the order each round; queries in the associative array QRY, each run with
+# hashring.track_routing as TRACK says (default off)
+declare -A QRY TRACK
 emit_runs() {   # labels...
     local labels=("$@") nl=$# i j
     echo "SET jit = off; SET max_parallel_workers_per_gather = 0;"
     for l in "${labels[@]}"; do      # warm-up, and the result for the sanity checks
+        echo "\\echo @@ _"
+        echo "SET hashring.track_routing = ${TRACK[$l]:-off};"
         echo "\\echo @@ count_$l"
         echo "SELECT count(*) FROM ${QRY[$l]};"
     done
     for ((i = 0; i < REPS; i++)); do
         for ((j = 0; j < nl; j++)); do
             l=${labels[$(( (i + j) % nl ))]}
+            echo "\\echo @@ _"
+            echo "SET hashring.track_routing = ${TRACK[$l]:-off};"
             echo "\\echo @@ $l"
             echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(*) FROM ${QRY[$l]};"
         done
@@ -345,8 +350,8 @@ for r in "${PGB_RINGS[@]}"; do
     printf '\\set id random(1, %d)\nSELECT hashring.ring_node('"'"'%s'"'"', '"'"'user:'"'"' || :id);\n' "$NKEYS" "$r" >"$dir/pgb_$r.sql"
 done
 chown postgres "$dir"/pgb_*.sql
-pgb() {   # script seconds -> tps
-    as_pg "$bin/pgbench" -n -h "$dir" -p "$port" -c 2 -j 2 -M prepared -T "$2" -f "$dir/$1" bench 2>&1 |
+pgb() {   # script seconds [PGOPTIONS] -> tps
+    as_pg env PGOPTIONS="${3:-}" "$bin/pgbench" -n -h "$dir" -p "$port" -c 2 -j 2 -M prepared -T "$2" -f "$dir/$1" bench 2>&1 |
         awk '/^tps = / { print $3; found = 1 } END { if (!found) exit 1 }'
 }
 for r in "${PGB_RINGS[@]}"; do
@@ -361,6 +366,34 @@ for r in "${PGB_RINGS[@]}"; do
             add_sample pgbbase_$r "$(pgb pgb_base.sql "$PGB_SECONDS")"
         fi
     done
+done
+
+# ---------------------------------------------------------------------------
+# Scenario 9: routing statistics (hashring.track_routing) on against off: the
+# 2M-key scan and pgbench, interleaved; every counted lookup must be there
+# ---------------------------------------------------------------------------
+STATR=r10
+echo "SELECT hashring.ring_stats_reset()" | q >/dev/null
+log "routing statistics on vs off: scans on $NKEYS keys and pgbench, ring $STATR"
+QRY[statoff]="keys WHERE hashring.ring_node('$STATR', k) = 'node-7'"
+QRY[staton]=${QRY[statoff]}
+TRACK[staton]=on
+run_block statoff staton
+counted=$(echo "SELECT COALESCE(sum(lookups), 0) FROM hashring.routing_stats WHERE ring = '$STATR'" | q)
+if [ "$counted" != $(( (REPS + 1) * NKEYS )) ]; then
+    echo "SANITY CHECK FAILED: routing_stats counted $counted lookups of ring $STATR, expected $(( (REPS + 1) * NKEYS ))" >&2
+    sanity_failed=1
+fi
+printf '\\set id random(1, %d)\nSELECT hashring.ring_node('"'"'%s'"'"', '"'"'user:'"'"' || :id);\n' "$NKEYS" "$STATR" >"$dir/pgb_stat.sql"
+chown postgres "$dir/pgb_stat.sql"
+for ((i = 0; i < PGB_REPS; i++)); do
+    if (( i % 2 == 0 )); then
+        add_sample pgbstatoff "$(pgb pgb_stat.sql "$PGB_SECONDS")"
+        add_sample pgbstaton "$(pgb pgb_stat.sql "$PGB_SECONDS" "-c hashring.track_routing=on")"
+    else
+        add_sample pgbstaton "$(pgb pgb_stat.sql "$PGB_SECONDS" "-c hashring.track_routing=on")"
+        add_sample pgbstatoff "$(pgb pgb_stat.sql "$PGB_SECONDS")"
+    fi
 done
 
 # ---------------------------------------------------------------------------
@@ -464,6 +497,10 @@ for r in "${PGB_RINGS[@]}"; do
     m=$(med pgbring_$r) b=$(med pgbbase_$r)
     row "6 pgbench -c 2 -M prepared: ring_node (vs hashtextextended), tps" "$(ringdesc $r)" "$(calc "sprintf(\"%.0f tps\", $m)")" "$(calc "sprintf(\"%.0f tps\", $b)")" "$(ratio "$m" "$b")" "≥ 0.9×" "$(judge "$(calc "$m / $b")" ">=" 0.9)"
 done
+m=$(med staton) b=$(med statoff)
+row "9 ring_node scan with hashring.track_routing on (vs off)" "$(ringdesc $STATR)" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")" "≤ 1.05×" "$(judge "$(calc "$m / $b")" "<=" 1.05)"
+m=$(med pgbstaton) b=$(med pgbstatoff)
+row "9 pgbench -c 2 -M prepared: ring_node with track_routing on (vs off), tps" "$(ringdesc $STATR)" "$(calc "sprintf(\"%.0f tps\", $m)")" "$(calc "sprintf(\"%.0f tps\", $b)")" "$(ratio "$m" "$b")" "≥ 0.95× (cost ≤ 1.05×)" "$(judge "$(calc "$m / $b")" ">=" 0.952)"
 for r in "${RINGS[@]}"; do
     bpp=$(calc "${VAL[bytes_$r]} / ${VAL[points_$r]}")
     row "7 shared image bytes per point (${VAL[loc_$r]}: ${VAL[bytes_$r]} B / ${VAL[points_$r]} points)" "$(ringdesc $r)" "$(calc "sprintf(\"%.2f B\", $bpp)")" "—" "—" "≤ 16 B" "$(judge "$bpp" "<=" 16)"

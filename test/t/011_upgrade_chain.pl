@@ -208,6 +208,12 @@ is( $node->safe_psql(
                       FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
 	'hr_up_change=true/true hr_up_read=true/true hr_up_route=false/false public=false/false',
 	'the update to 0.7 grants the health checker status to the roles that hold read, only to them');
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_table_privilege(r, 'hashring.routing_stats', 'SELECT')
+                                      || '/' || has_function_privilege(r, 'hashring.ring_stats_reset(text)', 'EXECUTE'), ' ' ORDER BY r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
+	'hr_up_change=true/true hr_up_read=true/false hr_up_route=false/false public=false/false',
+	'the update to 0.7 grants routing_stats to the roles that hold read and ring_stats_reset() to those that hold change');
 $node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
                              SELECT hashring.ring_revoke('hr_up_change', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');
