@@ -175,7 +175,7 @@ diff_cells(HashringDiff *d, uint32 ca, uint32 cb, uint128 amount, uint64 lo, uin
 							  ((const uint32 *) HR_IMAGE_DATA(d->b))[cb], amount, lo, hi, closed_lo);
 		return;
 	}
-	pa = palloc(sizeof(uint32) * d->replicas * 4);
+	pa = d->lists;
 	pb = pa + d->replicas;
 	lost = pb + d->replicas;
 	gained = lost + d->replicas;
@@ -190,7 +190,6 @@ diff_cells(HashringDiff *d, uint32 ca, uint32 cb, uint128 amount, uint64 lo, uin
 	for (int i = 0; i < Max(nlost, ngained); i++)
 		hashring_diff_add(d, i < nlost ? lost[i] : HR_DIFF_NO_NODE, i < ngained ? gained[i] : HR_DIFF_NO_NODE, amount,
 						  lo, hi, closed_lo);
-	pfree(pa);
 }
 
 /*
@@ -361,6 +360,8 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 	diff.b = b;
 	diff.flows = flows;
 	diff.replicas = (int) Min((uint32) diff.replicas, Max(a->nlive, b->nlive));
+	if (diff.replicas > 0)
+		diff.lists = palloc(sizeof(uint32) * diff.replicas * 4);
 	/* 2^bits hash values, or the entries of the table */
 	diff.space = algo->key_space_bits > 0 ? (uint128) 1 << algo->key_space_bits : (uint128) a->data_count;
 

@@ -222,6 +222,7 @@ typedef struct HashringDiff
 	int					 replicas; /* > 0: flows of replica placements (ring_diff's
 									 * replicas), which only the cell sweeps report */
 	bool				 swept;	   /* hashring_diff_points or _entries ran */
+	uint32				*lists;	   /* with replicas: 4 x replicas node indexes, diff_cells' */
 } HashringDiff;
 
 /* A flow's missing end: a copy made (no from) or dropped (no to). */
