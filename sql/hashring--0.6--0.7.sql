@@ -79,6 +79,208 @@ COMMENT ON FUNCTION hashring.ring_nodes(text, uuid, integer, bigint) IS 'n disti
 
 /* ====================== end of 0.7: zone-aware replicas ====================== */
 
+/* ======================== 0.7: per-key pins ======================== */
+
+/*
+ * A pin routes one key to one node, whatever its hash says (tenant
+ * isolation: a hot key on a node of its own).  Pins are membership: a
+ * change is a new version, recorded in ring_history, dumped, replayed by
+ * standbys, and validated like every membership change.  The key is the
+ * bytes the ring routes by: a text key as stored, a bytea key's bytes, an
+ * integer, bigint or uuid key its text form (docs/routing-spec.md, "Pins").
+ * A pinned key's preference list is its node, then its own list without
+ * that node; a pin of a down node routes to the next of them.
+ */
+CREATE TABLE hashring.pins (
+    ring text NOT NULL,
+    key  text NOT NULL,
+    node text NOT NULL,
+    PRIMARY KEY (ring, key),
+    FOREIGN KEY (ring, node) REFERENCES hashring.nodes (ring, node) ON UPDATE CASCADE ON DELETE CASCADE
+);
+CREATE INDEX pins_node_idx ON hashring.pins (ring, node);
+COMMENT ON TABLE hashring.pins IS 'hashring: keys routed to a node of their ring regardless of their hash';
+SELECT pg_catalog.pg_extension_config_dump('hashring.pins', '');
+
+CREATE TYPE hashring.history_pin AS (
+    key  text,
+    node text
+);
+COMMENT ON TYPE hashring.history_pin IS 'hashring: a pin of a past ring version (the columns of hashring.pins)';
+ALTER TABLE hashring.ring_history ADD COLUMN pins hashring.history_pin[];
+COMMENT ON COLUMN hashring.ring_history.pins IS 'the pins of the version (NULL: recorded before 0.7, none)';
+
+CREATE FUNCTION hashring._pins_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ring_algorithm text;
+BEGIN
+    SELECT r.algorithm INTO ring_algorithm FROM hashring.rings AS r
+     WHERE r.ring OPERATOR(pg_catalog.=) NEW.ring FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', NEW.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF EXISTS (SELECT 1 FROM hashring.ring_algorithms() AS a
+                WHERE a.algorithm OPERATOR(pg_catalog.=) ring_algorithm AND a.typed_keys) THEN
+        RAISE EXCEPTION 'ring "%" uses the % algorithm, whose keys cannot be pinned', NEW.ring, ring_algorithm
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its placement is that of PostgreSQL''s hash partitioning, which routes every key by its hash.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hashring.nodes AS n
+                    WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.node OPERATOR(pg_catalog.=) NEW.node) THEN
+        RAISE EXCEPTION 'node "%" does not exist in ring "%"', NEW.node, NEW.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF pg_catalog.octet_length(NEW.key) OPERATOR(pg_catalog.>) 1024 THEN
+        RAISE EXCEPTION 'a pinned key must be at most 1024 bytes long'
+            USING ERRCODE = 'string_data_right_truncation',
+                  DETAIL = pg_catalog.format('The key given is %s bytes long.', pg_catalog.octet_length(NEW.key));
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION hashring._pins_validate() IS 'internal: validates a pin';
+
+CREATE FUNCTION hashring._pins_bump()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1 WHERE ring OPERATOR(pg_catalog.=) OLD.ring;
+    END IF;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.ring OPERATOR(pg_catalog.<>) OLD.ring) THEN
+        UPDATE hashring.rings SET version = version OPERATOR(pg_catalog.+) 1 WHERE ring OPERATOR(pg_catalog.=) NEW.ring;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION hashring._pins_bump() IS 'internal: bumps the ring version after a pin change';
+
+/* A node with pinned keys is not removed (dropping its ring removes them). */
+CREATE FUNCTION hashring._nodes_check_pins()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    npins bigint;
+BEGIN
+    SELECT pg_catalog.count(*) INTO npins FROM hashring.pins AS p
+     WHERE p.ring OPERATOR(pg_catalog.=) OLD.ring AND p.node OPERATOR(pg_catalog.=) OLD.node;
+    IF npins OPERATOR(pg_catalog.>) 0
+       AND EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) OLD.ring) THEN
+        RAISE EXCEPTION 'node "%" of ring "%" has % pinned keys', OLD.node, OLD.ring, npins
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Pin them to another node with hashring.ring_pin() or unpin them with hashring.ring_unpin() first.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION hashring._nodes_check_pins() IS 'internal: refuses removing a node that has pinned keys';
+CREATE TRIGGER nodes_check_pins BEFORE DELETE ON hashring.nodes
+    FOR EACH ROW EXECUTE FUNCTION hashring._nodes_check_pins();
+
+CREATE TRIGGER pins_lock BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashring.pins
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._lock_membership();
+CREATE TRIGGER pins_validate BEFORE INSERT OR UPDATE ON hashring.pins
+    FOR EACH ROW EXECUTE FUNCTION hashring._pins_validate();
+CREATE TRIGGER pins_bump AFTER INSERT OR UPDATE OR DELETE ON hashring.pins
+    FOR EACH ROW EXECUTE FUNCTION hashring._pins_bump();
+CREATE TRIGGER pins_truncate AFTER TRUNCATE ON hashring.pins
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._nodes_truncate();
+CREATE TRIGGER pins_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON hashring.pins
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._invalidate();
+CREATE TRIGGER pins_invalidate_replica AFTER INSERT OR UPDATE OR DELETE ON hashring.pins
+    FOR EACH ROW EXECUTE FUNCTION hashring._invalidate();
+CREATE TRIGGER pins_truncate_replica AFTER TRUNCATE ON hashring.pins
+    FOR EACH STATEMENT EXECUTE FUNCTION hashring._invalidate();
+ALTER TABLE hashring.pins ENABLE REPLICA TRIGGER pins_invalidate_replica;
+ALTER TABLE hashring.pins ENABLE REPLICA TRIGGER pins_truncate_replica;
+
+CREATE FUNCTION hashring.ring_pin(ring text, key text, node text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ring_pin.ring IS NULL OR ring_pin.key IS NULL OR ring_pin.node IS NULL THEN
+        RAISE EXCEPTION 'ring, key and node must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO hashring.pins AS p (ring, key, node) VALUES (ring_pin.ring, ring_pin.key, ring_pin.node)
+        ON CONFLICT ON CONSTRAINT pins_pkey DO UPDATE SET node = EXCLUDED.node
+        WHERE p.node OPERATOR(pg_catalog.<>) EXCLUDED.node;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_pin(text, text, text) IS 'routes a key to a node of the ring regardless of its hash (a new version)';
+
+CREATE FUNCTION hashring.ring_unpin(ring text, key text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ring_unpin.ring IS NULL OR ring_unpin.key IS NULL THEN
+        RAISE EXCEPTION 'ring and key must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_unpin.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_unpin.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM hashring.pins AS p
+     WHERE p.ring OPERATOR(pg_catalog.=) ring_unpin.ring AND p.key OPERATOR(pg_catalog.=) ring_unpin.key;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_unpin(text, text) IS 'routes a pinned key by its hash again (a new version if it was pinned)';
+
+CREATE FUNCTION hashring.ring_pins(ring text, version bigint DEFAULT NULL,
+    OUT key text, OUT node text, OUT routes_to text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid bigint;
+BEGIN
+    IF ring_pins.ring IS NULL THEN
+        RAISE EXCEPTION 'ring must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.ring_id INTO rid FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_pins.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_pins.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    IF ring_pins.version IS NULL THEN
+        RETURN QUERY SELECT p.key, p.node, hashring.ring_node(ring_pins.ring, p.key)
+                       FROM hashring.pins AS p WHERE p.ring OPERATOR(pg_catalog.=) ring_pins.ring ORDER BY p.key;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM hashring.ring_history AS h
+                    WHERE h.ring_id OPERATOR(pg_catalog.=) rid AND h.version OPERATOR(pg_catalog.=) ring_pins.version) THEN
+        RAISE EXCEPTION 'version % of ring "%" does not exist', ring_pins.version, ring_pins.ring
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Only committed versions are kept, until they are pruned; hashring.ring_versions() lists them.';
+    END IF;
+    RETURN QUERY SELECT e.key, e.node, hashring.ring_node(ring_pins.ring, e.key, ring_pins.version)
+                   FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e
+                  WHERE h.ring_id OPERATOR(pg_catalog.=) rid AND h.version OPERATOR(pg_catalog.=) ring_pins.version
+                  ORDER BY e.key;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_pins(text, bigint) IS 'the pinned keys of a ring (at a committed version), each with the node it routes to';
+
+REVOKE ALL ON TABLE hashring.pins FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._pins_validate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._pins_bump() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._nodes_check_pins() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_pin(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_unpin(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_pins(text, bigint) FROM PUBLIC;
+
+/* ====================== end of 0.7: per-key pins ====================== */
+
 -- history records zone_replicas
 CREATE OR REPLACE FUNCTION hashring._write_history(ring_id bigint, committed_by name)
 RETURNS void
@@ -108,7 +310,9 @@ BEGIN
                     FROM hashring.nodes AS n WHERE n.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY n.node),
             ARRAY(SELECT ROW(s.node, s.first_slot, s.last_slot)::hashring.history_slot_range
                     FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY s.first_slot),
-            cur.zone_replicas);
+            cur.zone_replicas,
+            ARRAY(SELECT ROW(p.key, p.node)::hashring.history_pin
+                    FROM hashring.pins AS p WHERE p.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY p.key));
 END
 $$;
 
@@ -120,6 +324,7 @@ $$;
 DO $update$
 DECLARE
     grantees regrole[];
+    balance_grantees regrole[];
     r regrole;
 BEGIN
     SELECT pg_catalog.array_agg(DISTINCT a.grantee::regrole) INTO grantees
@@ -129,15 +334,40 @@ BEGIN
        AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
        AND a.grantee OPERATOR(pg_catalog.<>) 0
        AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+    SELECT pg_catalog.array_agg(DISTINCT a.grantee::regrole) INTO balance_grantees
+      FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+     WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+       AND p.proname OPERATOR(pg_catalog.=) 'ring_balance'
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+       AND a.grantee OPERATOR(pg_catalog.<>) 0
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
     DROP FUNCTION hashring.ring_diff(text, bigint, bigint);
     DROP FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer);
+    DROP FUNCTION hashring.ring_balance(text);
+    DROP FUNCTION hashring.ring_balance();
 -- (the definitions unindented: their text is that of a fresh install)
 CREATE FUNCTION hashring.ring_diff(ring text, from_version bigint, to_version bigint DEFAULT NULL,
     replicas integer DEFAULT NULL,
-    OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[])
+    OUT from_node text, OUT to_node text, OUT share double precision, OUT ranges numrange[],
+    OUT pinned_keys text[])
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_diff'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
-COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees; with replicas: of replica copies)';
+COMMENT ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) IS 'exact share of the key space moving from node to node between two versions (NULL: the version this transaction sees; with replicas: of replica copies), and the pinned keys that change node';
+CREATE FUNCTION hashring.ring_balance(ring text,
+    OUT node text, OUT weight real, OUT points bigint, OUT share double precision,
+    OUT expected_share double precision, OUT deviation double precision, OUT overloaded boolean,
+    OUT pinned_keys bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_balance'
+LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION hashring.ring_balance(text) IS 'exact share of the hash space owned by each node, and the pinned keys routed to it';
+
+CREATE FUNCTION hashring.ring_balance(
+    OUT node text, OUT weight real, OUT points bigint, OUT share double precision,
+    OUT expected_share double precision, OUT deviation double precision, OUT overloaded boolean,
+    OUT pinned_keys bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_balance_default'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION hashring.ring_balance() IS 'exact share of the hash space owned by each node of the default ring, and the pinned keys routed to it';
 CREATE FUNCTION hashring.ring_plan_moves(ring text, tbl regclass, key_column name,
                                          from_version bigint, to_version bigint DEFAULT NULL,
                                          top_keys integer DEFAULT 5, replicas integer DEFAULT NULL,
@@ -209,6 +439,11 @@ $$;
 COMMENT ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) IS 'rows, bytes and hottest keys of a table that move per flow between two ring versions (with replicas: of their replica copies)';
     REVOKE ALL ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) FROM PUBLIC;
     REVOKE ALL ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) FROM PUBLIC;
+    REVOKE ALL ON FUNCTION hashring.ring_balance(text) FROM PUBLIC;
+    REVOKE ALL ON FUNCTION hashring.ring_balance() FROM PUBLIC;
+    FOREACH r IN ARRAY COALESCE(balance_grantees, '{}') LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_balance(text), hashring.ring_balance() TO %s', r);
+    END LOOP;
     FOREACH r IN ARRAY COALESCE(grantees, '{}') LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_diff(text, bigint, bigint, integer) TO %s', r);
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_plan_moves(text, regclass, name, bigint, bigint, integer, integer) TO %s', r);
@@ -240,6 +475,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'table', 'health_status', 'SELECT'), ('read', 'table', 'health_marks', 'SELECT'),
     ('read', 'function', '_routing_counts', 'EXECUTE'), ('read', 'function', 'routing_stats_info', 'EXECUTE'),
     ('read', 'table', 'routing_stats', 'SELECT'),
+    ('read', 'table', 'pins', 'SELECT'), ('read', 'function', 'ring_pins', 'EXECUTE'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
@@ -254,6 +490,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'nodes', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'table', 'pins', 'INSERT, UPDATE, DELETE, TRUNCATE'),
+    ('change', 'function', 'ring_pin', 'EXECUTE'), ('change', 'function', 'ring_unpin', 'EXECUTE'),
     ('move', 'function', 'ring_move', 'EXECUTE'), ('move', 'function', '_move_begin', 'EXECUTE'),
     ('move', 'function', '_move_nodes', 'EXECUTE'), ('move', 'function', '_move_progress', 'EXECUTE'),
     ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE'),
@@ -441,11 +679,14 @@ BEGIN
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer), '
                                       'hashring.health_status(), hashring.health_checker(), '
                                       'hashring._routing_counts(), hashring.routing_stats_info() TO %s', g.r);
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_pins(text, bigint) TO %s', g.r);
             EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status, hashring.health_marks, '
-                                      'hashring.routing_stats TO %s', g.r);
+                                      'hashring.routing_stats, hashring.pins TO %s', g.r);
         ELSE
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean), '
-                                      'hashring.ring_stats_reset(text), hashring._routing_reset(bigint) TO %s', g.r);
+                                      'hashring.ring_stats_reset(text), hashring._routing_reset(bigint), '
+                                      'hashring.ring_pin(text, text, text), hashring.ring_unpin(text, text) TO %s', g.r);
+            EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE, TRUNCATE ON TABLE hashring.pins TO %s', g.r);
         END IF;
     END LOOP;
 END

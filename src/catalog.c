@@ -59,6 +59,7 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  *	          zone_replicas
  *	  nodes   node, weight, state, ordinal, node_id, tokens, zone
  *	  slots   first_slot, last_slot, node
+ *	  pins    key, node (0.7)
  * (0.2 to 0.4 keep history as jsonb, which their past-version queries
  * unpack; 0.5 keeps it in the shape of the current tables; 0.6 adds
  * murmur3's tokens to nodes and history_node, NULL in older catalogs and
@@ -74,7 +75,7 @@ typedef enum CatalogVersion
 	CATALOG_V2, /* 0.2 to 0.4: ring_history keeps nodes and slot ranges as jsonb */
 	CATALOG_V3, /* 0.5: as arrays of history_node and history_slot_range */
 	CATALOG_V4, /* 0.6: nodes.tokens, history_node.tokens */
-	CATALOG_V5, /* 0.7: rings.zone_replicas, ring_history.zone_replicas; zones read */
+	CATALOG_V5, /* 0.7: rings.zone_replicas, ring_history.zone_replicas; zones read; pins */
 	CATALOG_NVERSIONS
 } CatalogVersion;
 
@@ -86,6 +87,8 @@ typedef enum CatalogQuery
 	Q_PAST_RING,
 	Q_PAST_NODES,
 	Q_PAST_SLOTS,
+	Q_PINS,
+	Q_PAST_PINS,
 	CATALOG_NQUERIES
 } CatalogQuery;
 
@@ -169,6 +172,10 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
 						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+		[Q_PINS] = "SELECT key, node FROM hashring.pins WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_PAST_PINS] = "SELECT e.key, e.node "
+						"FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e "
+						"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
 	},
 };
 
@@ -179,6 +186,8 @@ static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
 	[Q_PAST_RING] = {TEXTOID, INT8OID},
 	[Q_PAST_NODES] = {INT8OID, INT8OID},
 	[Q_PAST_SLOTS] = {INT8OID, INT8OID},
+	[Q_PINS] = {TEXTOID},
+	[Q_PAST_PINS] = {INT8OID, INT8OID},
 };
 
 static CatalogVersion catalog_version = CATALOG_V5;
@@ -514,8 +523,30 @@ catalog_decode_slots(HashringDef *def, MemoryContext cxt)
 	}
 }
 
+/* The pins (Q_PINS, Q_PAST_PINS columns) into def->pins, in cxt. */
+static void
+catalog_decode_pins(HashringDef *def, MemoryContext cxt)
+{
+	TupleDesc desc = SPI_tuptable->tupdesc;
+
+	def->npins = (int) SPI_processed;
+	def->pins = MemoryContextAllocZero(cxt, sizeof(HashringDefPin) * Max(def->npins, 1));
+	for (int i = 0; i < def->npins; i++)
+	{
+		HeapTuple tup = SPI_tuptable->vals[i];
+		char	 *key = SPI_getvalue(tup, desc, 1);
+		char	 *node = SPI_getvalue(tup, desc, 2);
+
+		if (key == NULL || node == NULL)
+			catalog_corrupt(def->ring, "A pin has a null key or node.");
+		def->pins[i].key_len = (int) strlen(key);
+		def->pins[i].key = MemoryContextStrdup(cxt, key);
+		def->pins[i].node = MemoryContextStrdup(cxt, node);
+	}
+}
+
 /*
- * Read the ring row, and with_nodes its nodes and slot ranges, of the
+ * Read the ring row, and with_nodes its nodes, slot ranges and pins, of the
  * current version (version 0, hashring.rings and the tables beside it) or
  * of a past one (ring_history), into *def in the caller's context.
  */
@@ -561,6 +592,8 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 		catalog_decode_nodes(algo, def, callercxt);
 		if (algo->slot_ranges && catalog_run(historic ? Q_PAST_SLOTS : Q_SLOTS, args, "hashring.slot_ranges"))
 			catalog_decode_slots(def, callercxt);
+		if (catalog_run(historic ? Q_PAST_PINS : Q_PINS, args, "hashring.pins"))
+			catalog_decode_pins(def, callercxt);
 	}
 	SPI_finish();
 	return true;

@@ -24,9 +24,15 @@
  * has no from or no to node.  The other algorithms' diffs are analytic
  * and report primaries only.
  *
- * Output rows: from_node, to_node, share (of the whole key space), and the
- * moved ranges: (lo, hi] arcs of hash positions, or [lo, hi] runs of table
- * entries / slots, merged where they touch.  murmur3's positions are shown
+ * Pinned keys (docs/routing-spec.md, "Pins") have no share of the key
+ * space: the keys pinned in either version whose owner (with replicas:
+ * copies) changes are listed in their flow's pinned_keys, a flow of
+ * pinned keys alone having share 0 and no ranges.
+ *
+ * Output rows: from_node, to_node, share (of the whole key space), the
+ * moved ranges and the pinned keys.  Ranges are (lo, hi] arcs of hash
+ * positions, or [lo, hi] runs of table entries / slots, merged where they
+ * touch.  murmur3's positions are shown
  * as the signed tokens they stand for (HashringAlgo.signed_positions).
  *
  * No shared state.
@@ -61,6 +67,7 @@ typedef struct DiffFlow
 	DiffKey key;
 	uint128 amount; /* positions or entries */
 	List   *ranges; /* of DiffRange *, in order */
+	List   *keys;	/* pinned keys (text *) that take this flow */
 } DiffFlow;
 
 typedef struct DiffRange
@@ -94,17 +101,15 @@ hashring_diff_too_many(void)
  * [lo, hi] of entries (closed_lo); ranges of one flow must come in order.
  * Algorithms without ranges pass lo = hi = 0, closed_lo = false.
  */
-void
-hashring_diff_add(HashringDiff *d, uint32 from, uint32 to, uint128 amount, uint64 lo, uint64 hi, bool closed_lo)
+/* The flow from node index `from` of d->a to `to` of d->b, made on first use. */
+static DiffFlow *
+diff_flow(HashringDiff *d, uint32 from, uint32 to)
 {
-	HTAB	  *flows = d->flows;
-	DiffKey	   key;
-	DiffFlow  *flow;
-	bool	   found;
-	DiffRange *last;
+	HTAB	 *flows = d->flows;
+	DiffKey	  key;
+	DiffFlow *flow;
+	bool	  found;
 
-	if (amount == 0 || (from != HR_DIFF_NO_NODE && to != HR_DIFF_NO_NODE && diff_same_name(d->a, from, d->b, to)))
-		return;
 	key.from = from;
 	key.to = to;
 	flow = hash_search(flows, &key, HASH_FIND, NULL);
@@ -115,7 +120,20 @@ hashring_diff_add(HashringDiff *d, uint32 from, uint32 to, uint128 amount, uint6
 	{
 		flow->amount = 0;
 		flow->ranges = NIL;
+		flow->keys = NIL;
 	}
+	return flow;
+}
+
+void
+hashring_diff_add(HashringDiff *d, uint32 from, uint32 to, uint128 amount, uint64 lo, uint64 hi, bool closed_lo)
+{
+	DiffFlow  *flow;
+	DiffRange *last;
+
+	if (amount == 0 || (from != HR_DIFF_NO_NODE && to != HR_DIFF_NO_NODE && diff_same_name(d->a, from, d->b, to)))
+		return;
+	flow = diff_flow(d, from, to);
 	flow->amount += amount;
 	last = flow->ranges ? llast(flow->ranges) : NULL;
 	if (last && last->hi == lo && !closed_lo)
@@ -153,6 +171,29 @@ diff_in(const HashringImage *img, uint32 node, const HashringImage *other, const
 }
 
 /*
+ * Of the replica sets d->lists[0..na) (in d->a) and d->lists[n..n+nb) (in
+ * d->b), n = max(replicas, 1): the nodes that lose a copy into the third
+ * list and those that gain one into the fourth, each in its version's
+ * preference order; a lost copy pairs with the gained copy of its rank.
+ */
+static void
+diff_pair(HashringDiff *d, int na, int nb, int *nlost, int *ngained)
+{
+	int		n = Max(d->replicas, 1);
+	uint32 *pa = d->lists;
+	uint32 *pb = pa + n;
+	uint32 *lost = pb + n;
+	uint32 *gained = lost + n;
+
+	for (int i = 0; i < na; i++)
+		if (!diff_in(d->a, pa[i], d->b, pb, nb))
+			lost[(*nlost)++] = pa[i];
+	for (int i = 0; i < nb; i++)
+		if (!diff_in(d->b, pb[i], d->a, pa, na))
+			gained[(*ngained)++] = pb[i];
+}
+
+/*
  * The keys of cell ca of d->a, which are in cell cb of d->b: `amount` of
  * them over (lo, hi] or [lo, hi] (closed_lo).  Their owners' flow, or with
  * replicas the flows of their copies.
@@ -181,15 +222,59 @@ diff_cells(HashringDiff *d, uint32 ca, uint32 cb, uint128 amount, uint64 lo, uin
 	gained = lost + d->replicas;
 	na = hashring_cell_preference(d->a, ca, d->replicas, pa);
 	nb = hashring_cell_preference(d->b, cb, d->replicas, pb);
-	for (int i = 0; i < na; i++)
-		if (!diff_in(d->a, pa[i], d->b, pb, nb))
-			lost[nlost++] = pa[i];
-	for (int i = 0; i < nb; i++)
-		if (!diff_in(d->b, pb[i], d->a, pa, na))
-			gained[ngained++] = pb[i];
+	diff_pair(d, na, nb, &nlost, &ngained);
 	for (int i = 0; i < Max(nlost, ngained); i++)
 		hashring_diff_add(d, i < nlost ? lost[i] : HR_DIFF_NO_NODE, i < ngained ? gained[i] : HR_DIFF_NO_NODE, amount,
 						  lo, hi, closed_lo);
+}
+
+/*
+ * The pinned keys of either version whose owner (with replicas: replica
+ * set) differs between them, each added to its flows' keys: a pinned key
+ * has no share of the key space, so it is listed rather than measured
+ * (its hash position lies in some range flow, which it does not follow).
+ */
+static void
+diff_pins(HashringDiff *d)
+{
+	const HashringImage *imgs[2] = {d->a, d->b};
+	int					 n = Max(d->replicas, 1);
+	uint32				*pa = d->lists;
+	uint32				*pb = pa + n;
+	uint32				*lost = pb + n;
+	uint32				*gained = lost + n;
+
+	for (int side = 0; side < 2; side++)
+	{
+		const HashringImage	   *img = imgs[side];
+		const HashringImagePin *pins = HR_IMAGE_PINS(img);
+
+		for (uint32 s = 0; img->npins > 0 && s <= img->pin_mask; s++)
+		{
+			HashringKey key = {0};
+			int			na, nb, nlost = 0, ngained = 0;
+
+			if (pins[s].key_len == HR_PIN_EMPTY)
+				continue;
+			key.data = (const char *) img + pins[s].key_off;
+			key.len = pins[s].key_len;
+			key.type = TEXTOID;
+			/* a key pinned on both sides is seen from the "from" side */
+			if (side == 1 && hashring_pin_lookup(d->a, key.data, key.len) != PG_UINT32_MAX)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			na = hashring_preference(d->a, &key, (int) Min((uint32) n, d->a->nlive), pa);
+			nb = hashring_preference(d->b, &key, (int) Min((uint32) n, d->b->nlive), pb);
+			diff_pair(d, na, nb, &nlost, &ngained);
+			for (int i = 0; i < Max(nlost, ngained); i++)
+			{
+				DiffFlow *flow = diff_flow(d, i < nlost ? lost[i] : HR_DIFF_NO_NODE,
+										   i < ngained ? gained[i] : HR_DIFF_NO_NODE);
+
+				flow->keys = lappend(flow->keys, cstring_to_text_with_len(key.data, key.len));
+			}
+		}
+	}
 }
 
 /*
@@ -296,6 +381,19 @@ diff_range(TypeCacheEntry *tc, RangeBound *lower, RangeBound *upper)
 #endif
 }
 
+/* Bytewise order of two pinned keys (text *). */
+static int
+diff_key_cmp(const ListCell *a, const ListCell *b)
+{
+	text *ta = lfirst(a);
+	text *tb = lfirst(b);
+	int	  la = VARSIZE_ANY_EXHDR(ta);
+	int	  lb = VARSIZE_ANY_EXHDR(tb);
+	int	  c = memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), Min(la, lb));
+
+	return c != 0 ? c : (la > lb) - (la < lb);
+}
+
 Datum
 hashring_ring_diff(PG_FUNCTION_ARGS)
 {
@@ -360,8 +458,7 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 	diff.b = b;
 	diff.flows = flows;
 	diff.replicas = (int) Min((uint32) diff.replicas, Max(a->nlive, b->nlive));
-	if (diff.replicas > 0)
-		diff.lists = palloc(sizeof(uint32) * diff.replicas * 4);
+	diff.lists = palloc(sizeof(uint32) * Max(diff.replicas, 1) * 4);
 	/* 2^bits hash values, or the entries of the table */
 	diff.space = algo->key_space_bits > 0 ? (uint128) 1 << algo->key_space_bits : (uint128) a->data_count;
 
@@ -373,12 +470,16 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ring_diff reports replica flows only for rings of point and table algorithms, not %s", algo->name),
 				 errhint("Plan with hashring.ring_plan_moves(..., replicas => n) over the table's keys instead.")));
+	if (a->nlive > 0 && b->nlive > 0)
+		diff_pins(&diff);
 
 	hash_seq_init(&seq, flows);
 	while ((flow = hash_seq_search(&seq)) != NULL)
 	{
-		Datum	  values[4];
-		bool	  nulls[4] = {0};
+		Datum	  values[5];
+		bool	  nulls[5] = {0};
+		Datum	 *keys;
+		int		  nkeys = 0;
 		Datum	 *ranges = palloc(sizeof(Datum) * Max(list_length(flow->ranges), 1));
 		int		  n = 0;
 		ListCell *lc;
@@ -426,6 +527,11 @@ hashring_ring_diff(PG_FUNCTION_ARGS)
 			ranges[n++] = diff_range(range_type, &lower, &upper);
 		}
 		values[3] = PointerGetDatum(construct_array(ranges, n, NUMRANGEOID, -1, false, TYPALIGN_INT));
+		list_sort(flow->keys, diff_key_cmp);
+		keys = palloc(sizeof(Datum) * Max(list_length(flow->keys), 1));
+		foreach (lc, flow->keys)
+			keys[nkeys++] = PointerGetDatum(lfirst(lc));
+		values[4] = PointerGetDatum(construct_array(keys, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

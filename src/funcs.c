@@ -21,6 +21,7 @@
  */
 #include "hashring.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -210,7 +211,7 @@ funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 versi
 	uint32 owner;
 
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
-	owner = hashring_algo(img->algorithm)->owner(img, &key);
+	owner = hashring_owner(img, &key);
 	if (hashring_setting_track_routing())
 		hashring_stats_count(&funcs_call(fcinfo)->stats_hint, img, owner);
 	PG_RETURN_TEXT_P(funcs_node_name(img, owner));
@@ -368,9 +369,37 @@ hashring_ring_slot(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The pinned keys each node index is routed (a pin of a down node goes
+ * where its key's preference list goes next); none without a live node.
+ */
+static int64 *
+funcs_pinned_keys(const HashringImage *img)
+{
+	const HashringImagePin *pins = HR_IMAGE_PINS(img);
+	int64				   *pinned = palloc0(sizeof(int64) * Max(img->nnodes, 1));
+
+	if (img->npins == 0 || img->nlive == 0)
+		return pinned;
+	for (uint32 s = 0; s <= img->pin_mask; s++)
+	{
+		HashringKey key = {0};
+
+		if (pins[s].key_len == HR_PIN_EMPTY)
+			continue;
+		key.data = (const char *) img + pins[s].key_off;
+		key.len = pins[s].key_len;
+		key.type = TEXTOID;
+		key.collation = DEFAULT_COLLATION_OID;
+		pinned[hashring_owner(img, &key)]++;
+	}
+	return pinned;
+}
+
+/*
  * ring_balance: one row per node with its exact share of the hash space.
  * Expected shares are weight / total weight of the active nodes; a down node
- * expects and owns nothing, and its deviation is NULL.
+ * expects and owns nothing, and its deviation is NULL.  Pinned keys have
+ * no share of the hash space: they are counted apart (pinned_keys).
  */
 static Datum
 funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
@@ -381,6 +410,7 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 	const HashringAlgo		*algo;
 	double					*shares;
 	double					 live_weight = 0;
+	int64					*pinned;
 
 	InitMaterializedSRF(fcinfo, 0);
 	img = funcs_image(ring, fcinfo);
@@ -392,11 +422,12 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 	for (uint32 i = 0; i < img->nnodes; i++)
 		if (nodes[i].state == HASHRING_NODE_ACTIVE)
 			live_weight += nodes[i].weight;
+	pinned = funcs_pinned_keys(img);
 
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
-		Datum  values[7];
-		bool   nulls[7] = {0};
+		Datum  values[8];
+		bool   nulls[8] = {0};
 		bool   live = nodes[i].state == HASHRING_NODE_ACTIVE;
 		double expected = live ? nodes[i].weight / live_weight : 0.0;
 
@@ -411,6 +442,7 @@ funcs_ring_balance(FunctionCallInfo fcinfo, text *ring)
 		else
 			nulls[5] = true;
 		values[6] = BoolGetDatum(live && shares[i] > hashring_setting_balance_alert_ratio() * expected);
+		values[7] = Int64GetDatum(pinned[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

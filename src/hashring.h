@@ -32,7 +32,9 @@
 #define HASHRING_MAGLEV_MAX_SIZE 16777213 /* largest prime table_size, < 2^24 */
 #define HASHRING_MAX_NODE_TOKENS 100000	  /* murmur3: explicit tokens per node, as vnodes */
 
-#define HASHRING_IMAGE_MAGIC 0x48524933 /* "HRI3": 0.7 added zones */
+#define HASHRING_IMAGE_MAGIC 0x48524934 /* "HRI4": 0.7 added zones and pins */
+#define HASHRING_MAX_PINS	 1000000	/* per ring */
+#define HASHRING_PIN_KEY_MAX 1024		/* bytes; also enforced by the pins trigger */
 
 typedef enum HashringNodeState
 {
@@ -64,6 +66,21 @@ typedef struct HashringImageZone
 } HashringImageZone;
 
 #define HR_ZONE_UNNAMED PG_UINT32_MAX
+
+/*
+ * One slot of an image's pin table: open addressing over a power-of-two
+ * number of slots (at least twice the pins), probed linearly from the key's
+ * hash; key_len HR_PIN_EMPTY marks an empty slot.
+ */
+typedef struct HashringImagePin
+{
+	uint32 hash;	/* low 32 bits of hashring_hash_bytes(key) */
+	uint32 node;	/* node index of the pinned node */
+	uint32 key_off; /* offset of the key's bytes from the image start */
+	uint32 key_len;
+} HashringImagePin;
+
+#define HR_PIN_EMPTY PG_UINT32_MAX
 
 /*
  * One vnode point: its 64-bit position split in two 32-bit halves, so that
@@ -115,6 +132,9 @@ typedef struct HashringImage
 	uint64			off_nodes;	   /* HashringImageNode[nnodes] */
 	uint64			off_rank;	   /* uint32[nnodes]: node index of each rank */
 	uint64			off_zones;	   /* HashringImageZone[nzones] */
+	uint32			npins;		   /* pinned keys */
+	uint32			pin_mask;	   /* pin slots - 1 (0 without pins) */
+	uint64			off_pins;	   /* HashringImagePin[pin_mask + 1] */
 	/* algorithm data; meaning per algo_*.c */
 	uint64 off_data;
 	uint64 off_index;
@@ -132,6 +152,7 @@ typedef struct HashringImage
 #define HR_IMAGE_POINTS(img) ((const HashringPoint *) HR_IMAGE_DATA(img))
 #define HR_IMAGE_ZONES(img)	 ((const HashringImageZone *) ((const char *) (img) + (img)->off_zones))
 #define HR_NODE_ZONE(img, n) (HR_IMAGE_NODES(img)[n].zone)
+#define HR_IMAGE_PINS(img)	 ((const HashringImagePin *) ((const char *) (img) + (img)->off_pins))
 
 /* An index entry with this bit set is an empty bucket; the rest is the owner. */
 #define HR_INDEX_EMPTY		  0x80000000U
@@ -161,6 +182,13 @@ typedef struct HashringSlotRange
 	char *node;
 } HashringSlotRange;
 
+typedef struct HashringDefPin
+{
+	char *key;
+	int	  key_len;
+	char *node;
+} HashringDefPin;
+
 typedef struct HashringDef
 {
 	char			   ring[HASHRING_RING_NAME_MAX + 1];
@@ -175,6 +203,8 @@ typedef struct HashringDef
 	HashringDefNode	  *nodes;
 	int				   nranges; /* slots: explicit ranges */
 	HashringSlotRange *ranges;
+	int				   npins; /* 0.7: hashring.pins */
+	HashringDefPin	  *pins;
 } HashringDef;
 
 /*
@@ -356,10 +386,25 @@ extern HashringImage *hashring_image_build(const HashringDef *def, MemoryContext
 extern void			  hashring_image_check(const HashringDef *def);
 extern uint32		  hashring_owner_by_rank(const HashringImage *img, uint32 rank);
 extern int			  hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
-extern int			  hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
-extern int			  hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
-extern void			  hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
-extern void			  hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
+extern uint32		  hashring_pin_lookup(const HashringImage *img, const char *data, size_t len);
+extern uint32		  hashring_pinned_owner(const HashringImage *img, const HashringKey *key);
+
+/*
+ * The key's owner: its pinned node while that node is live, else the
+ * algorithm's owner (docs/routing-spec.md, "Pins").  Inline: every
+ * ring_node runs it, and a ring without pins pays one predictable branch.
+ */
+static inline uint32
+hashring_owner(const HashringImage *img, const HashringKey *key)
+{
+	if (unlikely(img->npins > 0))
+		return hashring_pinned_owner(img, key);
+	return hashring_algo(img->algorithm)->owner(img, key);
+}
+extern int	hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
+extern int	hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
+extern void hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
+extern void hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
 
 /*
  * Add node index `node` to out[0..found) if it is live and not there yet;

@@ -12,8 +12,12 @@
  *	                              in this array is its "node index"
  *	  uint32 by_rank[nnodes]      node index of each rank in node order
  *	                              (the order nodes were added: ordinal)
- *	  node names                  not NUL-terminated
+ *	  HashringImageZone[nzones]   sorted by name, no zone last
+ *	  node and zone names         not NUL-terminated
  *	  algorithm data              see the algo_*.c file
+ *	  HashringImagePin[slots]     the pin table (pins only): open
+ *	                              addressing on the key's hash
+ *	  pinned keys' bytes
  *
  * Shared helpers: walks and shares along node order (jump, pg_hash), over
  * an owner array (vnode, ketama, maglev), arc shares of a sorted point
@@ -60,6 +64,111 @@ image_zone_cmp(const void *a, const void *b)
 	return (na->zone_len > nb->zone_len) - (na->zone_len < nb->zone_len);
 }
 
+/* The node index of the node named `name` (b->nodes sorted by name), or -1. */
+static int
+image_node_index(const HashringBuild *b, int n, const char *name)
+{
+	HashringDefNode	  key;
+	HashringDefNode	 *keyp = &key;
+	HashringDefNode **found;
+
+	key.name = (char *) name;
+	key.name_len = (int) strlen(name);
+	found = bsearch(&keyp, b->nodes, n, sizeof(HashringDefNode *), image_name_cmp);
+	return found ? (int) (found - b->nodes) : -1;
+}
+
+/* Slots of the pin table for npins pins: a power of two, at least 2 npins. */
+static uint32
+image_pin_slots(uint32 npins)
+{
+	uint32 slots = 2;
+
+	if (npins == 0)
+		return 0;
+	while (slots < npins * 2)
+		slots <<= 1;
+	return slots;
+}
+
+/*
+ * Check the pins of `def` (every pin names a node of the ring, no key
+ * twice, a key of at most HASHRING_PIN_KEY_MAX bytes, no more than
+ * HASHRING_MAX_PINS, an algorithm that routes keys by their bytes) and
+ * return the node index of each.
+ */
+static uint32 *
+image_pin_nodes(const HashringBuild *b, const HashringAlgo *algo, int n)
+{
+	const HashringDef *def = b->def;
+	uint32			  *nodes = palloc(sizeof(uint32) * Max(def->npins, 1));
+
+	if (def->npins == 0)
+		return nodes;
+	if (algo->typed_keys)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ring \"%s\" uses the %s algorithm, whose keys cannot be pinned", def->ring, algo->name),
+				 errhint("Unpin its keys (DELETE FROM hashring.pins WHERE ring = '%s') or keep its algorithm.",
+						 def->ring)));
+	if (def->npins > HASHRING_MAX_PINS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ring \"%s\" would have %d pinned keys", def->ring, def->npins),
+				 errdetail("A ring has at most %d pinned keys.", HASHRING_MAX_PINS)));
+	for (int p = 0; p < def->npins; p++)
+	{
+		int node = image_node_index(b, n, def->pins[p].node);
+
+		if (node < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ring \"%s\" pins key \"%s\" to node \"%s\", which is not in the ring", def->ring,
+							def->pins[p].key, def->pins[p].node)));
+		if (def->pins[p].key_len > HASHRING_PIN_KEY_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ring \"%s\" has a pinned key of %d bytes", def->ring, def->pins[p].key_len),
+					 errdetail("A pinned key is at most %d bytes long.", HASHRING_PIN_KEY_MAX)));
+		nodes[p] = (uint32) node;
+	}
+	return nodes;
+}
+
+/* Write the pin table and the keys of `def` at `table` and `keys` of img. */
+static void
+image_fill_pins(const HashringDef *def, const uint32 *pin_node, HashringImage *img, Size off_keys)
+{
+	HashringImagePin *table = (HashringImagePin *) ((char *) img + img->off_pins);
+	Size			  off = off_keys;
+
+	for (uint32 s = 0; s <= img->pin_mask; s++)
+		table[s].key_len = HR_PIN_EMPTY;
+	for (int p = 0; p < def->npins; p++)
+	{
+		const HashringDefPin *pin = &def->pins[p];
+		uint32				  hash = (uint32) hashring_hash_bytes(pin->key, pin->key_len);
+		uint32				  s = hash & img->pin_mask;
+
+		while (table[s].key_len != HR_PIN_EMPTY)
+		{
+			if (table[s].key_len == (uint32) pin->key_len &&
+				memcmp((char *) img + table[s].key_off, pin->key, pin->key_len) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("ring \"%s\" pins key \"%s\" twice", def->ring, pin->key)));
+			s = (s + 1) & img->pin_mask;
+		}
+		table[s].hash = hash;
+		table[s].node = pin_node[p];
+		table[s].key_off = (uint32) off;
+		table[s].key_len = (uint32) pin->key_len;
+		memcpy((char *) img + off, pin->key, pin->key_len);
+		off += pin->key_len;
+	}
+	img->npins = (uint32) def->npins;
+}
+
 /* Node order: ordinal, then name. */
 static const HashringBuild *image_sort_build;
 
@@ -92,7 +201,9 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	uint32				nlive = 0;
 	Size				names_bytes = 0;
 	Size				data_bytes;
-	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, total;
+	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, off_pins, off_pin_keys, total;
+	Size				pin_key_bytes = 0;
+	uint32			   *pin_node;
 	HashringDefNode	  **by_zone;
 	uint32			   *zone_of; /* node index -> zone index */
 	uint32				nzones = 0;
@@ -161,6 +272,10 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 		}
 	}
 
+	pin_node = image_pin_nodes(&b, algo, n);
+	for (int p = 0; p < def->npins; p++)
+		pin_key_bytes += def->pins[p].key_len;
+
 	points = palloc0(sizeof(uint32) * Max(n, 1));
 	data_bytes = algo->plan ? algo->plan(&b, points) : 0;
 	if (check_only)
@@ -181,6 +296,10 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	off += MAXALIGN(names_bytes);
 	off_data = off;
 	off += MAXALIGN(data_bytes);
+	off_pins = off;
+	off += MAXALIGN(sizeof(HashringImagePin) * image_pin_slots((uint32) def->npins));
+	off_pin_keys = off;
+	off += MAXALIGN(pin_key_bytes);
 	total = off;
 
 	img = MemoryContextAllocExtended(cxt, total, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -199,6 +318,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img->off_rank = off_rank;
 	img->off_zones = off_zones;
 	img->off_data = off_data;
+	img->off_pins = off_pins;
+	img->pin_mask = def->npins > 0 ? image_pin_slots((uint32) def->npins) - 1 : 0;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
 	inodes = (HashringImageNode *) ((char *) img + off_nodes);
@@ -231,6 +352,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 
 	if (algo->fill)
 		algo->fill(&b, img, (char *) img + off_data);
+	if (def->npins > 0)
+		image_fill_pins(def, pin_node, img, off_pin_keys);
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(b.scratch);
@@ -380,10 +503,78 @@ image_preference(const HashringImage *img, ImageWalk walk, const void *arg, int 
 	return found;
 }
 
-/* The first n live nodes of the key's preference list (n <= nlive). */
+/* The node index the key is pinned to, or PG_UINT32_MAX. */
+uint32
+hashring_pin_lookup(const HashringImage *img, const char *data, size_t len)
+{
+	const HashringImagePin *table = HR_IMAGE_PINS(img);
+	uint32					hash;
+
+	if (img->npins == 0 || len > HASHRING_PIN_KEY_MAX)
+		return PG_UINT32_MAX;
+	hash = (uint32) hashring_hash_bytes(data, len);
+	for (uint32 s = hash & img->pin_mask;; s = (s + 1) & img->pin_mask)
+	{
+		const HashringImagePin *pin = &table[s];
+
+		if (pin->key_len == HR_PIN_EMPTY)
+			return PG_UINT32_MAX;
+		if (pin->hash == hash && pin->key_len == len && memcmp((const char *) img + pin->key_off, data, len) == 0)
+			return pin->node;
+	}
+}
+
+/* hashring_owner() of a ring with pins. */
+uint32
+hashring_pinned_owner(const HashringImage *img, const HashringKey *key)
+{
+	uint32 node = hashring_pin_lookup(img, key->data, key->len);
+
+	if (node != PG_UINT32_MAX && HR_NODE_LIVE(img, node))
+		return node;
+	return hashring_algo(img->algorithm)->owner(img, key);
+}
+
+/* A pinned key's walk: its live pinned node, then its own walk without it. */
+typedef struct ImagePinnedKey
+{
+	const HashringKey *key;
+	uint32			   node;
+} ImagePinnedKey;
+
+static int
+image_pinned_walk(const HashringImage *img, const void *arg, int n, uint32 *out)
+{
+	const ImagePinnedKey *pk = arg;
+	uint32				  small[64];
+	uint32				 *own = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
+	int					  got = hashring_algo(img->algorithm)->walk(img, pk->key, n, own);
+	int					  found = 0;
+
+	if (n > 0)
+		out[found++] = pk->node;
+	for (int i = 0; i < got && found < n; i++)
+		if (own[i] != pk->node)
+			out[found++] = own[i];
+	if (own != small)
+		pfree(own);
+	return found;
+}
+
+/*
+ * The first n live nodes of the key's preference list (n <= nlive); a key
+ * pinned to a live node has that node first (docs/routing-spec.md, "Pins").
+ */
 int
 hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 {
+	if (unlikely(img->npins > 0))
+	{
+		ImagePinnedKey pk = {key, hashring_pin_lookup(img, key->data, key->len)};
+
+		if (pk.node != PG_UINT32_MAX && HR_NODE_LIVE(img, pk.node))
+			return image_preference(img, image_pinned_walk, &pk, n, out);
+	}
 	return image_preference(img, image_key_walk, key, n, out);
 }
 

@@ -650,7 +650,7 @@ move_owner(Move *m, Oid keytypid, const char *key, int len)
 				k.value = PointerGetDatum(cstring_to_text_with_len(key, len));
 		}
 	}
-	return m->by_img_node[hashring_algo(img->algorithm)->owner(img, &k)];
+	return m->by_img_node[hashring_owner(img, &k)];
 }
 
 /* The keys as one text[] literal: {"a","b\"c"} */
