@@ -131,7 +131,7 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM hashring.nodes AS n
                     WHERE n.ring OPERATOR(pg_catalog.=) NEW.ring AND n.node OPERATOR(pg_catalog.=) NEW.node) THEN
-        RAISE EXCEPTION 'node "%" does not exist in ring "%"', NEW.node, NEW.ring USING ERRCODE = 'undefined_object';
+        PERFORM hashring._node_not_found(NEW.ring, NEW.node);
     END IF;
     IF pg_catalog.octet_length(NEW.key) OPERATOR(pg_catalog.>) 1024 THEN
         RAISE EXCEPTION 'a pinned key must be at most 1024 bytes long'

@@ -246,19 +246,15 @@ diff_pins(HashringDiff *d)
 
 	for (int side = 0; side < 2; side++)
 	{
-		const HashringImage	   *img = imgs[side];
-		const HashringImagePin *pins = HR_IMAGE_PINS(img);
+		const HashringImage *img = imgs[side];
 
 		for (uint32 s = 0; img->npins > 0 && s <= img->pin_mask; s++)
 		{
-			HashringKey key = {0};
+			HashringKey key;
 			int			na, nb, nlost = 0, ngained = 0;
 
-			if (pins[s].key_len == HR_PIN_EMPTY)
+			if (!hashring_pin_key(img, s, &key))
 				continue;
-			key.data = (const char *) img + pins[s].key_off;
-			key.len = pins[s].key_len;
-			key.type = TEXTOID;
 			/* a key pinned on both sides is seen from the "from" side */
 			if (side == 1 && hashring_pin_lookup(d->a, key.data, key.len) != PG_UINT32_MAX)
 				continue;

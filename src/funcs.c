@@ -21,7 +21,6 @@
  */
 #include "hashring.h"
 
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -375,22 +374,16 @@ hashring_ring_slot(PG_FUNCTION_ARGS)
 static int64 *
 funcs_pinned_keys(const HashringImage *img)
 {
-	const HashringImagePin *pins = HR_IMAGE_PINS(img);
-	int64				   *pinned = palloc0(sizeof(int64) * Max(img->nnodes, 1));
+	int64 *pinned = palloc0(sizeof(int64) * Max(img->nnodes, 1));
 
 	if (img->npins == 0 || img->nlive == 0)
 		return pinned;
 	for (uint32 s = 0; s <= img->pin_mask; s++)
 	{
-		HashringKey key = {0};
+		HashringKey key;
 
-		if (pins[s].key_len == HR_PIN_EMPTY)
-			continue;
-		key.data = (const char *) img + pins[s].key_off;
-		key.len = pins[s].key_len;
-		key.type = TEXTOID;
-		key.collation = DEFAULT_COLLATION_OID;
-		pinned[hashring_owner(img, &key)]++;
+		if (hashring_pin_key(img, s, &key))
+			pinned[hashring_owner(img, &key)]++;
 	}
 	return pinned;
 }

@@ -387,7 +387,12 @@ extern void			  hashring_image_check(const HashringDef *def);
 extern uint32		  hashring_owner_by_rank(const HashringImage *img, uint32 rank);
 extern int			  hashring_preference(const HashringImage *img, const HashringKey *key, int n, uint32 *out);
 extern uint32		  hashring_pin_lookup(const HashringImage *img, const char *data, size_t len);
+extern bool			  hashring_pin_key(const HashringImage *img, uint32 slot, HashringKey *key);
 extern uint32		  hashring_pinned_owner(const HashringImage *img, const HashringKey *key);
+extern int			  hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
+extern int			  hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
+extern void			  hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
+extern void			  hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
 
 /*
  * The key's owner: its pinned node while that node is live, else the
@@ -401,10 +406,6 @@ hashring_owner(const HashringImage *img, const HashringKey *key)
 		return hashring_pinned_owner(img, key);
 	return hashring_algo(img->algorithm)->owner(img, key);
 }
-extern int	hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
-extern int	hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
-extern void hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
-extern void hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
 
 /*
  * Add node index `node` to out[0..found) if it is live and not there yet;

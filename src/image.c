@@ -32,6 +32,8 @@
 
 #include <math.h>
 
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -92,10 +94,10 @@ image_pin_slots(uint32 npins)
 }
 
 /*
- * Check the pins of `def` (every pin names a node of the ring, no key
- * twice, a key of at most HASHRING_PIN_KEY_MAX bytes, no more than
- * HASHRING_MAX_PINS, an algorithm that routes keys by their bytes) and
- * return the node index of each.
+ * Check the pins of `def` (every pin names a node of the ring, a key of at
+ * most HASHRING_PIN_KEY_MAX bytes, no more than HASHRING_MAX_PINS, an
+ * algorithm that routes keys by their bytes) and return the node index of
+ * each.  A key pinned twice is found while filling the table.
  */
 static uint32 *
 image_pin_nodes(const HashringBuild *b, const HashringAlgo *algo, int n)
@@ -135,7 +137,10 @@ image_pin_nodes(const HashringBuild *b, const HashringAlgo *algo, int n)
 	return nodes;
 }
 
-/* Write the pin table and the keys of `def` at `table` and `keys` of img. */
+/*
+ * Write the pin table (at img->off_pins, img->pin_mask + 1 slots) and the
+ * keys of `def` (from off_keys).
+ */
 static void
 image_fill_pins(const HashringDef *def, const uint32 *pin_node, HashringImage *img, Size off_keys)
 {
@@ -203,6 +208,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	Size				data_bytes;
 	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, off_pins, off_pin_keys, total;
 	Size				pin_key_bytes = 0;
+	uint32				pin_slots = image_pin_slots((uint32) def->npins);
 	uint32			   *pin_node;
 	HashringDefNode	  **by_zone;
 	uint32			   *zone_of; /* node index -> zone index */
@@ -297,7 +303,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	off_data = off;
 	off += MAXALIGN(data_bytes);
 	off_pins = off;
-	off += MAXALIGN(sizeof(HashringImagePin) * image_pin_slots((uint32) def->npins));
+	off += MAXALIGN(sizeof(HashringImagePin) * pin_slots);
 	off_pin_keys = off;
 	off += MAXALIGN(pin_key_bytes);
 	total = off;
@@ -319,7 +325,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img->off_zones = off_zones;
 	img->off_data = off_data;
 	img->off_pins = off_pins;
-	img->pin_mask = def->npins > 0 ? image_pin_slots((uint32) def->npins) - 1 : 0;
+	img->pin_mask = pin_slots > 0 ? pin_slots - 1 : 0;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
 	inodes = (HashringImageNode *) ((char *) img + off_nodes);
@@ -524,15 +530,41 @@ hashring_pin_lookup(const HashringImage *img, const char *data, size_t len)
 	}
 }
 
+/* The live node the key is pinned to, or PG_UINT32_MAX (none, or down). */
+static inline uint32
+image_live_pin(const HashringImage *img, const HashringKey *key)
+{
+	uint32 node = hashring_pin_lookup(img, key->data, key->len);
+
+	return node != PG_UINT32_MAX && HR_NODE_LIVE(img, node) ? node : PG_UINT32_MAX;
+}
+
+/*
+ * Pin table slot `slot` of img as a key (its bytes, as text); false for an
+ * empty slot.
+ */
+bool
+hashring_pin_key(const HashringImage *img, uint32 slot, HashringKey *key)
+{
+	const HashringImagePin *pin = &HR_IMAGE_PINS(img)[slot];
+
+	if (pin->key_len == HR_PIN_EMPTY)
+		return false;
+	memset(key, 0, sizeof(*key));
+	key->data = (const char *) img + pin->key_off;
+	key->len = pin->key_len;
+	key->type = TEXTOID;
+	key->collation = DEFAULT_COLLATION_OID;
+	return true;
+}
+
 /* hashring_owner() of a ring with pins. */
 uint32
 hashring_pinned_owner(const HashringImage *img, const HashringKey *key)
 {
-	uint32 node = hashring_pin_lookup(img, key->data, key->len);
+	uint32 node = image_live_pin(img, key);
 
-	if (node != PG_UINT32_MAX && HR_NODE_LIVE(img, node))
-		return node;
-	return hashring_algo(img->algorithm)->owner(img, key);
+	return node != PG_UINT32_MAX ? node : hashring_algo(img->algorithm)->owner(img, key);
 }
 
 /* A pinned key's walk: its live pinned node, then its own walk without it. */
@@ -570,9 +602,9 @@ hashring_preference(const HashringImage *img, const HashringKey *key, int n, uin
 {
 	if (unlikely(img->npins > 0))
 	{
-		ImagePinnedKey pk = {key, hashring_pin_lookup(img, key->data, key->len)};
+		ImagePinnedKey pk = {key, image_live_pin(img, key)};
 
-		if (pk.node != PG_UINT32_MAX && HR_NODE_LIVE(img, pk.node))
+		if (pk.node != PG_UINT32_MAX)
 			return image_preference(img, image_pinned_walk, &pk, n, out);
 	}
 	return image_preference(img, image_key_walk, key, n, out);
