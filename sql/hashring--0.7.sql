@@ -2353,10 +2353,10 @@ BEGIN
           FROM hashring._hot_keys_raw() AS h
          WHERE h.ring_id OPERATOR(pg_catalog.=) id),
     b AS (
-        SELECT GREATEST(COALESCE((SELECT o.count FROM o WHERE o.rank OPERATOR(pg_catalog.=) ring_hot_keys.n OPERATOR(pg_catalog.+) 1), 0),
+        SELECT GREATEST(COALESCE((SELECT o.count FROM o WHERE o.rank OPERATOR(pg_catalog.=) (ring_hot_keys.n OPERATOR(pg_catalog.+) 1)), 0),
                         COALESCE((SELECT o.floor FROM o LIMIT 1), 0)) AS outside)
     SELECT o.key, o.count, o.error,
-           NOT o.sampled AND o.count OPERATOR(pg_catalog.-) o.error OPERATOR(pg_catalog.>=) b.outside,
+           NOT o.sampled AND (o.count OPERATOR(pg_catalog.-) o.error) OPERATOR(pg_catalog.>=) b.outside,
            CASE WHEN NOT o.truncated THEN hashring._hot_key_owner(ring_hot_keys.ring, o.key, o.key_type) END,
            o.count::double precision OPERATOR(pg_catalog./) NULLIF(o.lookups_summarized, 0)::double precision,
            o.truncated
