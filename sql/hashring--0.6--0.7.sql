@@ -476,6 +476,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'function', '_routing_counts', 'EXECUTE'), ('read', 'function', 'routing_stats_info', 'EXECUTE'),
     ('read', 'table', 'routing_stats', 'SELECT'),
     ('read', 'table', 'pins', 'SELECT'), ('read', 'function', 'ring_pins', 'EXECUTE'),
+    ('read', 'function', '_hot_keys_raw', 'EXECUTE'), ('read', 'function', '_hot_key_owner', 'EXECUTE'),
+    ('read', 'function', 'hot_keys_info', 'EXECUTE'), ('read', 'function', 'ring_hot_keys', 'EXECUTE'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
@@ -487,6 +489,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'function', '_is_prime', 'EXECUTE'),
     ('change', 'function', 'ring_set_node_tokens', 'EXECUTE'), ('change', 'function', 'ring_set_zone_replicas', 'EXECUTE'),
     ('change', 'function', 'ring_stats_reset', 'EXECUTE'), ('change', 'function', '_routing_reset', 'EXECUTE'),
+    ('change', 'function', 'ring_hot_keys_reset', 'EXECUTE'), ('change', 'function', '_hot_keys_reset', 'EXECUTE'),
     ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'nodes', 'INSERT, UPDATE, DELETE, TRUNCATE'),
     ('change', 'table', 'slot_ranges', 'INSERT, UPDATE, DELETE, TRUNCATE'),
@@ -653,12 +656,114 @@ REVOKE ALL ON TABLE hashring.routing_stats FROM PUBLIC;
 
 /* --- end routing statistics --- */
 
+/* --- hottest keys (0.7) --- */
+
+/*
+ * The most looked-up keys of each ring (src/hotkeys.c): a Space-Saving
+ * summary of hashring.track_keys_counters keys per ring, counted with
+ * hashring.track_keys and hashring.track_routing on in each backend and
+ * merged into shared memory at commit and at backend exit; reset by a
+ * restart.
+ */
+CREATE FUNCTION hashring._hot_keys_raw(OUT ring_id bigint, OUT key text, OUT key_type regtype, OUT count bigint,
+                                       OUT error bigint, OUT lookups_summarized bigint, OUT floor bigint,
+                                       OUT truncated boolean, OUT sampled boolean)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_hot_keys_raw'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring._hot_keys_raw() IS 'internal: this database''s hottest-keys summaries, by ring_id';
+
+CREATE FUNCTION hashring._hot_keys_reset(ring_id bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'hashring_hot_keys_reset'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring._hot_keys_reset(bigint) IS 'internal: forgets the hottest-keys summary of one ring of this database (NULL: all)';
+
+CREATE FUNCTION hashring.hot_keys_info(OUT tracking boolean, OUT preloaded boolean, OUT rings integer,
+                                       OUT max_rings integer, OUT counters integer, OUT bytes_per_ring bigint,
+                                       OUT sample_rate double precision, OUT dropped bigint)
+RETURNS record AS 'MODULE_PATHNAME', 'hashring_hot_keys_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring.hot_keys_info() IS 'whether keys are counted, the rings summarized, the shared memory per ring and the lookups no summary was left for';
+
+CREATE FUNCTION hashring._hot_key_owner(ring text, key text, key_type regtype)
+RETURNS text AS 'MODULE_PATHNAME', 'hashring_hot_key_owner'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION hashring._hot_key_owner(text, text, regtype) IS 'internal: the owner of a key in the form _hot_keys_raw() shows it, routed without being counted (NULL: no active node)';
+
+CREATE FUNCTION hashring.ring_hot_keys(ring text, n integer DEFAULT 10, OUT key text, OUT lookups bigint,
+                                       OUT error bigint, OUT guaranteed boolean, OUT node text,
+                                       OUT traffic_share double precision, OUT truncated boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql STRICT VOLATILE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF ring_hot_keys.n OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'number of keys must be at least 1' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = pg_catalog.format('The value given was %s.', ring_hot_keys.n);
+    END IF;
+    SELECT r.ring_id INTO id FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_hot_keys.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_hot_keys.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    WITH o AS (
+        SELECT h.*, pg_catalog.row_number() OVER (ORDER BY h.count DESC, h.key) AS rank
+          FROM hashring._hot_keys_raw() AS h
+         WHERE h.ring_id OPERATOR(pg_catalog.=) id),
+    b AS (
+        SELECT GREATEST(COALESCE((SELECT o.count FROM o WHERE o.rank OPERATOR(pg_catalog.=) (ring_hot_keys.n OPERATOR(pg_catalog.+) 1)), 0),
+                        COALESCE((SELECT o.floor FROM o LIMIT 1), 0)) AS outside)
+    SELECT o.key, o.count, o.error,
+           NOT o.sampled AND (o.count OPERATOR(pg_catalog.-) o.error) OPERATOR(pg_catalog.>=) b.outside,
+           CASE WHEN NOT o.truncated THEN hashring._hot_key_owner(ring_hot_keys.ring, o.key, o.key_type) END,
+           o.count::double precision OPERATOR(pg_catalog./) NULLIF(o.lookups_summarized, 0)::double precision,
+           o.truncated
+      FROM o, b
+     WHERE o.rank OPERATOR(pg_catalog.<=) ring_hot_keys.n
+     ORDER BY o.rank;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_hot_keys(text, integer) IS 'the n most looked-up keys of a ring: estimated lookups, error bound, whether surely in the top n, current owner and share of the ring''s traffic';
+
+CREATE FUNCTION hashring.ring_hot_keys_reset(ring text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF ring_hot_keys_reset.ring IS NULL THEN
+        PERFORM hashring._hot_keys_reset(NULL);
+        RETURN;
+    END IF;
+    SELECT r.ring_id INTO id FROM hashring.rings AS r WHERE r.ring OPERATOR(pg_catalog.=) ring_hot_keys_reset.ring;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_hot_keys_reset.ring USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM hashring._hot_keys_reset(id);
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_hot_keys_reset(text) IS 'forgets the hottest keys of a ring (NULL: of every ring of this database)';
+
+REVOKE ALL ON FUNCTION hashring._hot_keys_raw() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._hot_keys_reset(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._hot_key_owner(text, text, regtype) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.hot_keys_info() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_hot_keys(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_hot_keys_reset(text) FROM PUBLIC;
+
+/* --- end hottest keys --- */
+
 /*
  * Every role that has a capability gets what 0.7 adds to it, as
  * ring_grant(role, capability) now gives: route (EXECUTE on ring_nodes)
  * the versioned typed ring_nodes; read (ring_balance) ring_zone_balance,
- * the health checker's status and the routing statistics; change
- * (ring_add_node) ring_set_zone_replicas and ring_stats_reset.
+ * the health checker's status, the routing statistics and the hottest
+ * keys; change (ring_add_node) ring_set_zone_replicas, ring_stats_reset
+ * and ring_hot_keys_reset.
  */
 DO $$
 DECLARE
@@ -678,13 +783,16 @@ BEGIN
         ELSIF g.f OPERATOR(pg_catalog.=) 'ring_balance' THEN
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_zone_balance(text, integer), '
                                       'hashring.health_status(), hashring.health_checker(), '
-                                      'hashring._routing_counts(), hashring.routing_stats_info() TO %s', g.r);
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_pins(text, bigint) TO %s', g.r);
+                                      'hashring._routing_counts(), hashring.routing_stats_info(), '
+                                      'hashring._hot_keys_raw(), hashring._hot_key_owner(text, text, regtype), '
+                                      'hashring.hot_keys_info(), hashring.ring_hot_keys(text, integer), '
+                                      'hashring.ring_pins(text, bigint) TO %s', g.r);
             EXECUTE pg_catalog.format('GRANT SELECT ON TABLE hashring.health_status, hashring.health_marks, '
                                       'hashring.routing_stats, hashring.pins TO %s', g.r);
         ELSE
             EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION hashring.ring_set_zone_replicas(text, boolean), '
                                       'hashring.ring_stats_reset(text), hashring._routing_reset(bigint), '
+                                      'hashring.ring_hot_keys_reset(text), hashring._hot_keys_reset(bigint), '
                                       'hashring.ring_pin(text, text, text), hashring.ring_unpin(text, text) TO %s', g.r);
             EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE, TRUNCATE ON TABLE hashring.pins TO %s', g.r);
         END IF;

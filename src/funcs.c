@@ -176,6 +176,25 @@ funcs_key(FunctionCallInfo fcinfo, int keyarg, bool typed, const HashringImage *
 	}
 }
 
+/*
+ * Give a routed key to the hottest-keys summary (hotkeys.c): its bytes, or
+ * for a typed key that reached the algorithm as its value (pg_hash) its
+ * text form, made only here, with key tracking on.
+ */
+static void
+funcs_count_key(FunctionCallInfo fcinfo, const HashringImage *img, const HashringKey *key)
+{
+	if (key->data != NULL)
+		hashring_hotkeys_count(img, key->data, (uint32) key->len, InvalidOid);
+	else
+	{
+		char *s = OutputFunctionCall(&funcs_call(fcinfo)->key_out, key->value);
+
+		hashring_hotkeys_count(img, s, (uint32) strlen(s), key->type);
+		pfree(s);
+	}
+}
+
 static text *
 funcs_node_name(const HashringImage *img, uint32 node)
 {
@@ -206,13 +225,16 @@ funcs_ring_node(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 versi
 {
 	const HashringImage *img = funcs_routable_image(with_ring ? PG_GETARG_TEXT_PP(0) : NULL, version, fcinfo);
 	HashringKey			 key;
-
-	uint32 owner;
+	uint32				 owner;
 
 	funcs_key(fcinfo, with_ring ? 1 : 0, typed, img, &key);
 	owner = hashring_owner(img, &key);
 	if (hashring_setting_track_routing())
+	{
 		hashring_stats_count(&funcs_call(fcinfo)->stats_hint, img, owner);
+		if (hashring_setting_track_keys())
+			funcs_count_key(fcinfo, img, &key);
+	}
 	PG_RETURN_TEXT_P(funcs_node_name(img, owner));
 }
 
@@ -307,7 +329,11 @@ funcs_ring_nodes(FunctionCallInfo fcinfo, bool with_ring, bool typed, int64 vers
 	owners = n <= lengthof(small) ? small : palloc(sizeof(uint32) * n);
 	found = hashring_preference(img, &key, n, owners);
 	if (hashring_setting_track_routing())
+	{
 		hashring_stats_count(&funcs_call(fcinfo)->stats_hint, img, owners[0]);
+		if (hashring_setting_track_keys())
+			funcs_count_key(fcinfo, img, &key);
+	}
 	PG_RETURN_ARRAYTYPE_P(funcs_name_array(img, owners, found));
 }
 

@@ -43,6 +43,10 @@ static int	  hashring_inject_commit_pause_ms = 0;
 static char	 *hashring_inject_move_fault = NULL;
 static bool	  hashring_track_routing = false;
 static int	  hashring_track_routing_max = 10000;
+static bool	  hashring_track_keys = false;
+static int	  hashring_track_keys_counters = 1000;
+static int	  hashring_track_keys_rings = 16;
+static double hashring_track_keys_sample_rate = 1.0;
 
 /* the health checker's (checker.c), one struct for its one reader */
 static HashringHealthSettings hashring_health = {
@@ -97,6 +101,30 @@ hashring_setting_track_routing_max(void)
 	return hashring_track_routing_max;
 }
 
+bool
+hashring_setting_track_keys(void)
+{
+	return hashring_track_keys;
+}
+
+int
+hashring_setting_track_keys_counters(void)
+{
+	return hashring_track_keys_counters;
+}
+
+int
+hashring_setting_track_keys_rings(void)
+{
+	return hashring_track_keys_rings;
+}
+
+double
+hashring_setting_track_keys_sample_rate(void)
+{
+	return hashring_track_keys_sample_rate;
+}
+
 const HashringHealthSettings *
 hashring_setting_health(void)
 {
@@ -131,6 +159,7 @@ hashring_shmem_request_hook(void)
 	hashring_shmem_request();
 	hashring_checker_shmem_request();
 	hashring_stats_shmem_request();
+	hashring_hotkeys_shmem_request();
 }
 
 static void
@@ -141,6 +170,7 @@ hashring_shmem_startup_hook(void)
 	hashring_shmem_startup();
 	hashring_checker_shmem_startup();
 	hashring_stats_shmem_startup();
+	hashring_hotkeys_shmem_startup();
 }
 
 void
@@ -321,10 +351,48 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	/* the hottest keys (hotkeys.c): counted only while track_routing is on too */
+	DefineCustomBoolVariable("hashring.track_keys",
+							 "Keeps a summary of the most looked-up keys of each ring (hashring.ring_hot_keys) while hashring.track_routing is on.",
+							 "Takes effect only when hashring is in shared_preload_libraries.",
+							 &hashring_track_keys,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.track_keys_counters",
+							"Sets the number of keys the summary of each ring keeps; estimates are at most lookups / counters too high.",
+							"Takes effect only when hashring is in shared_preload_libraries.",
+							&hashring_track_keys_counters,
+							1000, 10, 100000,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.track_keys_rings",
+							"Sets the maximum number of rings whose hottest keys are kept.",
+							"Takes effect only when hashring is in shared_preload_libraries.",
+							&hashring_track_keys_rings,
+							16, 1, 10000,
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("hashring.track_keys_sample_rate",
+							 "Sets the fraction of lookups counted in the hottest-keys summary (estimates are scaled up by its inverse).",
+							 NULL,
+							 &hashring_track_keys_sample_rate,
+							 1.0, 0.000001, 1.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("hashring");
 
 	hashring_register_xact_callback();
 	hashring_stats_init();
+	hashring_hotkeys_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -346,6 +346,10 @@ extern int		   hashring_setting_inject_commit_pause_ms(void);
 extern const char *hashring_setting_inject_move_fault(void);
 extern bool		   hashring_setting_track_routing(void);
 extern int		   hashring_setting_track_routing_max(void);
+extern bool		   hashring_setting_track_keys(void);
+extern int		   hashring_setting_track_keys_counters(void);
+extern int		   hashring_setting_track_keys_rings(void);
+extern double	   hashring_setting_track_keys_sample_rate(void);
 
 /* the health checker's settings (hashring.health_check*), read by checker.c */
 typedef struct HashringHealthSettings
@@ -573,5 +577,14 @@ extern void hashring_stats_init(void);
 extern void hashring_stats_shmem_request(void);
 extern void hashring_stats_shmem_startup(void);
 extern void hashring_stats_count(HashringStatsHint *hint, const HashringImage *img, uint32 node);
+
+/*
+ * in hotkeys.c: the hottest keys per ring.  `type` is InvalidOid for a key
+ * routed by its bytes, else the type of a typed key (given as its text).
+ */
+extern void hashring_hotkeys_init(void);
+extern void hashring_hotkeys_shmem_request(void);
+extern void hashring_hotkeys_shmem_startup(void);
+extern void hashring_hotkeys_count(const HashringImage *img, const char *data, uint32 len, Oid type);
 
 #endif /* HASHRING_H */
