@@ -126,15 +126,17 @@ typedef struct HashringImage
 	uint32			nlive; /* active nodes */
 	uint32			vnodes;
 	uint32			replicas;
-	uint32			nzones;		   /* zones of all nodes */
-	uint32			nlive_zones;   /* zones with an active node */
-	bool			zone_replicas; /* ring_nodes spreads replicas over zones */
-	uint64			off_nodes;	   /* HashringImageNode[nnodes] */
-	uint64			off_rank;	   /* uint32[nnodes]: node index of each rank */
-	uint64			off_zones;	   /* HashringImageZone[nzones] */
-	uint32			npins;		   /* pinned keys */
-	uint32			pin_mask;	   /* pin slots - 1 (0 without pins) */
-	uint64			off_pins;	   /* HashringImagePin[pin_mask + 1] */
+	uint32			nzones;			 /* zones of all nodes */
+	uint32			nlive_zones;	 /* zones with an active node */
+	bool			zone_replicas;	 /* ring_nodes spreads replicas over zones */
+	uint64			off_nodes;		 /* HashringImageNode[nnodes] */
+	uint64			off_rank;		 /* uint32[nnodes]: node index of each rank */
+	uint64			off_zones;		 /* HashringImageZone[nzones] */
+	uint32			npins;			 /* pinned keys */
+	uint32			pin_mask;		 /* pin slots - 1 (0 without pins) */
+	uint64			off_pins;		 /* HashringImagePin[pin_mask + 1] */
+	uint32			pin_filter_mask; /* filter words - 1 (0 without pins) */
+	uint64			off_pin_filter;	 /* uint64[pin_filter_mask + 1] */
 	/* algorithm data; meaning per algo_*.c */
 	uint64 off_data;
 	uint64 off_index;
@@ -145,14 +147,15 @@ typedef struct HashringImage
 	char   ring[HASHRING_RING_NAME_MAX + 1];
 } HashringImage;
 
-#define HR_IMAGE_NODES(img)	 ((const HashringImageNode *) ((const char *) (img) + (img)->off_nodes))
-#define HR_IMAGE_RANK(img)	 ((const uint32 *) ((const char *) (img) + (img)->off_rank))
-#define HR_IMAGE_DATA(img)	 ((const void *) ((const char *) (img) + (img)->off_data))
-#define HR_IMAGE_INDEX(img)	 ((const uint32 *) ((const char *) (img) + (img)->off_index))
-#define HR_IMAGE_POINTS(img) ((const HashringPoint *) HR_IMAGE_DATA(img))
-#define HR_IMAGE_ZONES(img)	 ((const HashringImageZone *) ((const char *) (img) + (img)->off_zones))
-#define HR_NODE_ZONE(img, n) (HR_IMAGE_NODES(img)[n].zone)
-#define HR_IMAGE_PINS(img)	 ((const HashringImagePin *) ((const char *) (img) + (img)->off_pins))
+#define HR_IMAGE_NODES(img)		 ((const HashringImageNode *) ((const char *) (img) + (img)->off_nodes))
+#define HR_IMAGE_RANK(img)		 ((const uint32 *) ((const char *) (img) + (img)->off_rank))
+#define HR_IMAGE_DATA(img)		 ((const void *) ((const char *) (img) + (img)->off_data))
+#define HR_IMAGE_INDEX(img)		 ((const uint32 *) ((const char *) (img) + (img)->off_index))
+#define HR_IMAGE_POINTS(img)	 ((const HashringPoint *) HR_IMAGE_DATA(img))
+#define HR_IMAGE_ZONES(img)		 ((const HashringImageZone *) ((const char *) (img) + (img)->off_zones))
+#define HR_NODE_ZONE(img, n)	 (HR_IMAGE_NODES(img)[n].zone)
+#define HR_IMAGE_PINS(img)		 ((const HashringImagePin *) ((const char *) (img) + (img)->off_pins))
+#define HR_IMAGE_PIN_FILTER(img) ((const uint64 *) ((const char *) (img) + (img)->off_pin_filter))
 
 /* An index entry with this bit set is an empty bucket; the rest is the owner. */
 #define HR_INDEX_EMPTY		  0x80000000U

@@ -17,6 +17,8 @@
  *	  algorithm data              see the algo_*.c file
  *	  HashringImagePin[slots]     the pin table (pins only): open
  *	                              addressing on the key's hash
+ *	  uint64 filter[words]        the pin filter (pins only): a blocked
+ *	                              Bloom filter of the pinned keys' hashes
  *	  pinned keys' bytes
  *
  * Shared helpers: walks and shares along node order (jump, pg_hash), over
@@ -94,6 +96,33 @@ image_pin_slots(uint32 npins)
 }
 
 /*
+ * Words of the pin filter for npins pins: a power of two with at least 16
+ * bits a pin.  An unpinned key reads one word of it; with two of 64 bits
+ * set a pin and 16 bits a pin, about 0.6% of unpinned keys pass it and
+ * probe the pin table (docs/design.md, "Pins").  10,000 pins: 32 kB.
+ */
+static uint32
+image_pin_filter_words(uint32 npins)
+{
+	uint32 words = 1;
+
+	if (npins == 0)
+		return 0;
+	while (words < npins / 4)
+		words <<= 1;
+	return words;
+}
+
+/* The filter word and its bits of a key's 64-bit hash. */
+static inline uint64
+image_pin_filter_bits(uint64 hash)
+{
+	return (UINT64CONST(1) << (hash & 63)) | (UINT64CONST(1) << ((hash >> 6) & 63));
+}
+
+#define HR_PIN_FILTER_WORD(img, hash) ((uint32) ((hash) >> 32) & (img)->pin_filter_mask)
+
+/*
  * Check the pins of `def` (every pin names a node of the ring, a key of at
  * most HASHRING_PIN_KEY_MAX bytes, no more than HASHRING_MAX_PINS, an
  * algorithm that routes keys by their bytes) and return the node index of
@@ -145,6 +174,7 @@ static void
 image_fill_pins(const HashringDef *def, const uint32 *pin_node, HashringImage *img, Size off_keys)
 {
 	HashringImagePin *table = (HashringImagePin *) ((char *) img + img->off_pins);
+	uint64			 *filter = (uint64 *) ((char *) img + img->off_pin_filter);
 	Size			  off = off_keys;
 
 	for (uint32 s = 0; s <= img->pin_mask; s++)
@@ -152,8 +182,11 @@ image_fill_pins(const HashringDef *def, const uint32 *pin_node, HashringImage *i
 	for (int p = 0; p < def->npins; p++)
 	{
 		const HashringDefPin *pin = &def->pins[p];
-		uint32				  hash = (uint32) hashring_hash_bytes(pin->key, pin->key_len);
+		uint64				  hash64 = hashring_hash_bytes(pin->key, pin->key_len);
+		uint32				  hash = (uint32) hash64;
 		uint32				  s = hash & img->pin_mask;
+
+		filter[HR_PIN_FILTER_WORD(img, hash64)] |= image_pin_filter_bits(hash64);
 
 		while (table[s].key_len != HR_PIN_EMPTY)
 		{
@@ -206,18 +239,20 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	uint32				nlive = 0;
 	Size				names_bytes = 0;
 	Size				data_bytes;
-	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, off_pins, off_pin_keys, total;
-	Size				pin_key_bytes = 0;
-	uint32				pin_slots = image_pin_slots((uint32) def->npins);
-	uint32			   *pin_node;
-	HashringDefNode	  **by_zone;
-	uint32			   *zone_of; /* node index -> zone index */
-	uint32				nzones = 0;
-	uint32				nlive_zones = 0;
-	bool			   *zone_live;
-	HashringImage	   *img;
-	HashringImageNode  *inodes;
-	int					n = def->nnodes;
+	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, off_pins, off_pin_filter, off_pin_keys,
+		total;
+	Size			   pin_key_bytes = 0;
+	uint32			   pin_slots = image_pin_slots((uint32) def->npins);
+	uint32			   pin_filter_words = image_pin_filter_words((uint32) def->npins);
+	uint32			  *pin_node;
+	HashringDefNode	 **by_zone;
+	uint32			  *zone_of; /* node index -> zone index */
+	uint32			   nzones = 0;
+	uint32			   nlive_zones = 0;
+	bool			  *zone_live;
+	HashringImage	  *img;
+	HashringImageNode *inodes;
+	int				   n = def->nnodes;
 
 	memset(&b, 0, sizeof(b));
 	b.def = def;
@@ -304,6 +339,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	off += MAXALIGN(data_bytes);
 	off_pins = off;
 	off += MAXALIGN(sizeof(HashringImagePin) * pin_slots);
+	off_pin_filter = off;
+	off += sizeof(uint64) * pin_filter_words;
 	off_pin_keys = off;
 	off += MAXALIGN(pin_key_bytes);
 	total = off;
@@ -326,6 +363,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img->off_data = off_data;
 	img->off_pins = off_pins;
 	img->pin_mask = pin_slots > 0 ? pin_slots - 1 : 0;
+	img->off_pin_filter = off_pin_filter;
+	img->pin_filter_mask = pin_filter_words > 0 ? pin_filter_words - 1 : 0;
 	strlcpy(img->ring, def->ring, sizeof(img->ring));
 
 	inodes = (HashringImageNode *) ((char *) img + off_nodes);
@@ -514,11 +553,17 @@ uint32
 hashring_pin_lookup(const HashringImage *img, const char *data, size_t len)
 {
 	const HashringImagePin *table = HR_IMAGE_PINS(img);
+	uint64					hash64;
+	uint64					bits;
 	uint32					hash;
 
 	if (img->npins == 0 || len > HASHRING_PIN_KEY_MAX)
 		return PG_UINT32_MAX;
-	hash = (uint32) hashring_hash_bytes(data, len);
+	hash64 = hashring_hash_bytes(data, len);
+	bits = image_pin_filter_bits(hash64);
+	if ((HR_IMAGE_PIN_FILTER(img)[HR_PIN_FILTER_WORD(img, hash64)] & bits) != bits)
+		return PG_UINT32_MAX;
+	hash = (uint32) hash64;
 	for (uint32 s = hash & img->pin_mask;; s = (s + 1) & img->pin_mask)
 	{
 		const HashringImagePin *pin = &table[s];
