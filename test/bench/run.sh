@@ -233,15 +233,16 @@ timed() {
         NF && label != "" && label != "_" { print "value", label, $0 }'
 }
 # emit SQL for REPS interleaved timed runs of the labelled queries, rotating
-# the order each round; queries in the associative array QRY, each run with
-# hashring.track_routing as TRACK says (default off)
-declare -A QRY TRACK
+# the order each round; queries in the associative array QRY, each run after
+# the SET statements in SETS (default: routing statistics and key tracking off)
+declare -A QRY SETS
+NOTRACK="SET hashring.track_routing = off; SET hashring.track_keys = off; SET hashring.track_keys_sample_rate = 1;"
 emit_runs() {   # labels...
     local labels=("$@") nl=$# i j
     echo "SET jit = off; SET max_parallel_workers_per_gather = 0;"
     for l in "${labels[@]}"; do      # warm-up, and the result for the sanity checks
         echo "\\echo @@ _"
-        echo "SET hashring.track_routing = ${TRACK[$l]:-off};"
+        echo "${SETS[$l]:-$NOTRACK}"
         echo "\\echo @@ count_$l"
         echo "SELECT count(*) FROM ${QRY[$l]};"
     done
@@ -249,7 +250,7 @@ emit_runs() {   # labels...
         for ((j = 0; j < nl; j++)); do
             l=${labels[$(( (i + j) % nl ))]}
             echo "\\echo @@ _"
-            echo "SET hashring.track_routing = ${TRACK[$l]:-off};"
+            echo "${SETS[$l]:-$NOTRACK}"
             echo "\\echo @@ $l"
             echo "EXPLAIN (ANALYZE, TIMING OFF) SELECT count(*) FROM ${QRY[$l]};"
         done
@@ -369,32 +370,62 @@ for r in "${PGB_RINGS[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
-# Scenario 9: routing statistics (hashring.track_routing) on against off: the
-# 2M-key scan and pgbench, interleaved; every counted lookup must be there
+# Scenario 9: routing statistics (hashring.track_routing) and the hottest
+# keys (hashring.track_keys, with track_routing) on against both off: the
+# 2M-key scan and pgbench, interleaved; every counted lookup must be there.
+# The keys are uniform, the summary's worst case (most lookups replace a
+# counter).
 # ---------------------------------------------------------------------------
 STATR=r10
-echo "SELECT hashring.ring_stats_reset()" | q >/dev/null
-log "routing statistics on vs off: scans on $NKEYS keys and pgbench, ring $STATR"
+echo "SELECT hashring.ring_stats_reset(); SELECT hashring.ring_hot_keys_reset()" | q >/dev/null
+log "routing statistics and key tracking on vs off: scans on $NKEYS keys and pgbench, ring $STATR"
 QRY[statoff]="keys WHERE hashring.ring_node('$STATR', k) = 'node-7'"
 QRY[staton]=${QRY[statoff]}
-TRACK[staton]=on
-run_block statoff staton
+QRY[statkeys]=${QRY[statoff]}
+QRY[statkeys1]=${QRY[statoff]}
+SETS[staton]="SET hashring.track_routing = on; SET hashring.track_keys = off;"
+SETS[statkeys]="SET hashring.track_routing = on; SET hashring.track_keys = on; SET hashring.track_keys_sample_rate = 1;"
+SETS[statkeys1]="SET hashring.track_routing = on; SET hashring.track_keys = on; SET hashring.track_keys_sample_rate = 0.01;"
+run_block statoff staton statkeys statkeys1
 counted=$(echo "SELECT COALESCE(sum(lookups), 0) FROM hashring.routing_stats WHERE ring = '$STATR'" | q)
-if [ "$counted" != $(( (REPS + 1) * NKEYS )) ]; then
-    echo "SANITY CHECK FAILED: routing_stats counted $counted lookups of ring $STATR, expected $(( (REPS + 1) * NKEYS ))" >&2
+if [ "$counted" != $(( 3 * (REPS + 1) * NKEYS )) ]; then
+    echo "SANITY CHECK FAILED: routing_stats counted $counted lookups of ring $STATR, expected $(( 3 * (REPS + 1) * NKEYS ))" >&2
+    sanity_failed=1
+fi
+hot=$(echo "SELECT count(*) FROM hashring.ring_hot_keys('$STATR', 10) WHERE lookups > 0" | q)
+if [ "$hot" != 10 ]; then
+    echo "SANITY CHECK FAILED: ring_hot_keys('$STATR', 10) gave $hot keys after $(( 2 * (REPS + 1) * NKEYS )) tracked lookups" >&2
     sanity_failed=1
 fi
 printf '\\set id random(1, %d)\nSELECT hashring.ring_node('"'"'%s'"'"', '"'"'user:'"'"' || :id);\n' "$NKEYS" "$STATR" >"$dir/pgb_stat.sql"
 chown postgres "$dir/pgb_stat.sql"
+declare -A PGBOPT=([pgbstatoff]="" [pgbstaton]="-c hashring.track_routing=on"
+                   [pgbstatkeys]="-c hashring.track_routing=on -c hashring.track_keys=on")
+pgbseries=(pgbstatoff pgbstaton pgbstatkeys)
 for ((i = 0; i < PGB_REPS; i++)); do
-    if (( i % 2 == 0 )); then
-        add_sample pgbstatoff "$(pgb pgb_stat.sql "$PGB_SECONDS")"
-        add_sample pgbstaton "$(pgb pgb_stat.sql "$PGB_SECONDS" "-c hashring.track_routing=on")"
-    else
-        add_sample pgbstaton "$(pgb pgb_stat.sql "$PGB_SECONDS" "-c hashring.track_routing=on")"
-        add_sample pgbstatoff "$(pgb pgb_stat.sql "$PGB_SECONDS")"
-    fi
+    for ((j = 0; j < 3; j++)); do    # the order rotates each round
+        l=${pgbseries[$(( (i + j) % 3 ))]}
+        add_sample "$l" "$(pgb pgb_stat.sql "$PGB_SECONDS" "${PGBOPT[$l]}")"
+    done
 done
+
+# ---------------------------------------------------------------------------
+# Scenario 10: unpinned keys on a ring with 10,000 pins against the same ring
+# without pins (the 2M-key scan); both must route every key the same
+# ---------------------------------------------------------------------------
+log "10,000 pins vs none: scans on $NKEYS keys, ring ${STATR}p"
+q >/dev/null <<SQL
+SELECT hashring.ring_create('${STATR}p', vnodes => ${VNODES[$STATR]});
+SELECT hashring.ring_add_node('${STATR}p', 'node-' || i) FROM generate_series(1, ${NODES[$STATR]}) i;
+INSERT INTO hashring.pins SELECT '${STATR}p', 'tenant:' || i, 'node-' || (1 + i % ${NODES[$STATR]}) FROM generate_series(1, 10000) i;
+SQL
+QRY[pinsnone]="keys WHERE hashring.ring_node('$STATR', k) = 'node-7'"
+QRY[pins10k]="keys WHERE hashring.ring_node('${STATR}p', k) = 'node-7'"
+run_block pinsnone pins10k
+if [ "${VAL[count_pinsnone]}" != "${VAL[count_pins10k]}" ]; then
+    echo "SANITY CHECK FAILED: ring ${STATR}p with 10,000 pins selects ${VAL[count_pins10k]} rows, $STATR ${VAL[count_pinsnone]}" >&2
+    sanity_failed=1
+fi
 
 # ---------------------------------------------------------------------------
 # Scenario 7: backend memory after 1,000 and after MEM_CALLS calls, one session
@@ -501,6 +532,14 @@ m=$(med staton) b=$(med statoff)
 row "9 ring_node scan with hashring.track_routing on (vs off)" "$(ringdesc $STATR)" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")" "≤ 1.05×" "$(judge "$(calc "$m / $b")" "<=" 1.05)"
 m=$(med pgbstaton) b=$(med pgbstatoff)
 row "9 pgbench -c 2 -M prepared: ring_node with track_routing on (vs off), tps" "$(ringdesc $STATR)" "$(calc "sprintf(\"%.0f tps\", $m)")" "$(calc "sprintf(\"%.0f tps\", $b)")" "$(ratio "$m" "$b")" "≥ 0.95× (cost ≤ 1.05×)" "$(judge "$(calc "$m / $b")" ">=" 0.952)"
+m=$(med statkeys) b=$(med statoff)
+row "9b ring_node scan with track_routing and track_keys on (vs both off)" "$(ringdesc $STATR)" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")" "≤ 1.05×" "$(judge "$(calc "$m / $b")" "<=" 1.05)"
+m=$(med statkeys1) b=$(med statoff)
+row "9b the same, track_keys_sample_rate = 0.01 (vs both off)" "$(ringdesc $STATR)" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")" "—" ""
+m=$(med pgbstatkeys) b=$(med pgbstatoff)
+row "9b pgbench -c 2 -M prepared: track_routing and track_keys on (vs both off), tps" "$(ringdesc $STATR)" "$(calc "sprintf(\"%.0f tps\", $m)")" "$(calc "sprintf(\"%.0f tps\", $b)")" "$(ratio "$m" "$b")" "≥ 0.95× (cost ≤ 1.05×)" "$(judge "$(calc "$m / $b")" ">=" 0.952)"
+m=$(med pins10k) b=$(med pinsnone)
+row "10 ring_node scan of unpinned keys, 10,000 pins (vs no pins)" "$(ringdesc $STATR)" "$(ms "$m")" "$(ms "$b")" "$(ratio "$m" "$b")" "≤ 1.1×" "$(judge "$(calc "$m / $b")" "<=" 1.1)"
 for r in "${RINGS[@]}"; do
     bpp=$(calc "${VAL[bytes_$r]} / ${VAL[points_$r]}")
     row "7 shared image bytes per point (${VAL[loc_$r]}: ${VAL[bytes_$r]} B / ${VAL[points_$r]} points)" "$(ringdesc $r)" "$(calc "sprintf(\"%.2f B\", $bpp)")" "—" "—" "≤ 16 B" "$(judge "$bpp" "<=" 16)"
