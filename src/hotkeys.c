@@ -128,6 +128,7 @@ typedef struct HotkeysLocal
 	uint32				 mask;	   /* table size - 1 */
 	HotkeysEntry		*entries;  /* k */
 	uint32				*heap;	   /* entry indexes, min-heap on count */
+	uint64				*hcount;   /* heap position -> its entry's count */
 	uint32				*heap_pos; /* entry index -> heap position */
 	uint32				*table;	   /* entry index + 1, 0 empty */
 	struct HotkeysLocal *next;
@@ -204,8 +205,12 @@ hotkeys_heap_swap(HotkeysLocal *s, uint32 a, uint32 b)
 	uint32 ea = s->heap[a];
 	uint32 eb = s->heap[b];
 
+	uint64 ca = s->hcount[a];
+
 	s->heap[a] = eb;
 	s->heap[b] = ea;
+	s->hcount[a] = s->hcount[b];
+	s->hcount[b] = ca;
 	s->heap_pos[eb] = a;
 	s->heap_pos[ea] = b;
 }
@@ -218,9 +223,9 @@ hotkeys_sift_down(HotkeysLocal *s, uint32 pos)
 		uint32 l = 2 * pos + 1;
 		uint32 m = pos;
 
-		if (l < s->n && s->entries[s->heap[l]].count < s->entries[s->heap[m]].count)
+		if (l < s->n && s->hcount[l] < s->hcount[m])
 			m = l;
-		if (l + 1 < s->n && s->entries[s->heap[l + 1]].count < s->entries[s->heap[m]].count)
+		if (l + 1 < s->n && s->hcount[l + 1] < s->hcount[m])
 			m = l + 1;
 		if (m == pos)
 			return;
@@ -236,7 +241,7 @@ hotkeys_sift_up(HotkeysLocal *s, uint32 pos)
 	{
 		uint32 parent = (pos - 1) / 2;
 
-		if (s->entries[s->heap[parent]].count <= s->entries[s->heap[pos]].count)
+		if (s->hcount[parent] <= s->hcount[pos])
 			return;
 		hotkeys_heap_swap(s, pos, parent);
 		pos = parent;
@@ -297,6 +302,7 @@ hotkeys_local_for(int64 ring_id)
 	s->entries = MemoryContextAlloc(TopMemoryContext, sizeof(HotkeysEntry) * k);
 	s->heap = MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * k);
 	s->heap_pos = MemoryContextAlloc(TopMemoryContext, sizeof(uint32) * k);
+	s->hcount = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * k);
 	s->table = MemoryContextAllocZero(TopMemoryContext, sizeof(uint32) * size);
 	s->next = hk_local;
 	hk_local = s;
@@ -387,6 +393,7 @@ hashring_hotkeys_count(const HashringImage *img, const char *data, uint32 len, O
 		uint32 idx = s->table[t] - 1;
 
 		s->entries[idx].count++;
+		s->hcount[s->heap_pos[idx]]++;
 		hotkeys_sift_down(s, s->heap_pos[idx]);
 		return;
 	}
@@ -400,6 +407,7 @@ hashring_hotkeys_count(const HashringImage *img, const char *data, uint32 len, O
 		e->error = 0;
 		s->heap[idx] = idx;
 		s->heap_pos[idx] = idx;
+		s->hcount[idx] = 1;
 		s->table[t] = idx + 1;
 		hotkeys_sift_up(s, idx);
 	}
@@ -416,6 +424,7 @@ hashring_hotkeys_count(const HashringImage *img, const char *data, uint32 len, O
 		s->table[t] = idx + 1;
 		e->count = min + 1;
 		e->error = min;
+		s->hcount[0] = min + 1;
 		hotkeys_sift_down(s, 0);
 	}
 	e->hash = hash;
