@@ -204,7 +204,6 @@ hotkeys_heap_swap(HotkeysLocal *s, uint32 a, uint32 b)
 {
 	uint32 ea = s->heap[a];
 	uint32 eb = s->heap[b];
-
 	uint64 ca = s->hcount[a];
 
 	s->heap[a] = eb;
