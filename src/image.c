@@ -108,7 +108,7 @@ image_pin_filter_words(uint32 npins)
 
 	if (npins == 0)
 		return 0;
-	while (words < npins / 4)
+	while ((uint64) words * 4 < npins)
 		words <<= 1;
 	return words;
 }
