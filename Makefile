@@ -13,7 +13,7 @@ PGFILEDESC = "hashring - consistent-hash routing"
 # locale whatever the caller's environment: a root without LANG would
 # otherwise initdb as SQL_ASCII, where psql counts a multibyte key's column
 # width in bytes (the TAP helper and the demo force UTF8 the same way).
-REGRESS = setup membership routing balance cache bad_input algorithms history correctness placement zones pins privileges upgrade
+REGRESS = setup membership routing balance cache bad_input huge_key algorithms history correctness placement zones pins privileges upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
@@ -42,6 +42,12 @@ include $(PGXS)
 bench:
 	bash $(srcdir)/test/bench/run.sh
 	HASHRING_BENCH_SKIP_BUILD=1 bash $(srcdir)/test/bench/move.sh
+
+# Before a release (docs/testing.md): CI's parts with nothing left out --
+# valgrind over every pg_regress file, the whole suite on every major.
+.PHONY: check-full
+check-full:
+	HASHRING_CI_FULL=1 bash $(srcdir)/.ci/run
 
 # ASan+UBSan and valgrind runs (issue #8), as root: builds into private
 # copies of PostgreSQL under /tmp, never into the installation users get.

@@ -5,6 +5,8 @@
 # package checked by the file that is actually used.  Run as root.
 #   bash scripts/deps.sh          everything the test suite needs
 #   bash scripts/deps.sh build    only what building and running it needs (demo)
+#   bash scripts/deps.sh major    that, and what HASHRING_TEST_SUITE=major's
+#                                 tests need (scripts/test.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
@@ -20,9 +22,10 @@ need=()
 # ring_move talks to the shards over libpq (header and link library)
 [ -f /usr/include/postgresql/libpq-fe.h ] && ls /usr/lib/*/libpq.so >/dev/null 2>&1 || need+=(libpq-dev)
 command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 && [ -f /usr/include/stdio.h ] || need+=(build-essential)
+case $what in all | build | major) ;; *) echo "usage: $0 [all|build|major]" >&2; exit 2 ;; esac
+# TAP tests
+[ "$what" = build ] || perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
 if [ "$what" = all ]; then
-    # TAP tests
-    perl -MIPC::Run -e1 >/dev/null 2>&1 || need+=(libipc-run-perl)
     command -v clang-format >/dev/null 2>&1 || need+=(clang-format)
     # reference systems for the algorithm compatibility tests
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

@@ -65,6 +65,7 @@ async function main() {
       points.push({ pos: H(Buffer.concat([nameBytes, Buffer.from('#' + i, 'ascii')])), name, nameBytes });
   }
   points.sort(cmpPoints);
+  const liveZones = new Set([...active].map((name) => zoneOf.get(name)));
 
   // "Lookup": index of the first point with pos >= h (binary search), else 0.
   function firstIndex(h) {
@@ -83,12 +84,18 @@ async function main() {
     if (points.length === 0) { out.push('\t'); continue; } // no active node: NULL / empty
     const start = firstIndex(H(Buffer.from(hex.trim(), 'hex')));
     // The preference list P: walk forward, wrapping once, collecting
-    // distinct owners (all active nodes).
+    // distinct owners (all active nodes).  Only a prefix of P decides the
+    // first n of the result: n nodes when zone-blind; with zones, n nodes
+    // that also hold min(n, live zones) zones (the first node of each zone
+    // in P's order comes first, so later nodes cannot change the first n).
     const pref = [];
     const seen = new Set();
+    const zonesSeen = new Set();
+    const zonesWanted = Math.min(n, liveZones.size);
     for (let k = 0; k < points.length && seen.size < active.size; k++) {
       const owner = points[(start + k) % points.length].name;
-      if (!seen.has(owner)) { seen.add(owner); pref.push(owner); }
+      if (!seen.has(owner)) { seen.add(owner); pref.push(owner); zonesSeen.add(zoneOf.get(owner)); }
+      if (pref.length >= n && (!zoneReplicas || zonesSeen.size >= zonesWanted)) break;
     }
     // "Zones": with zone_replicas, the first node of each zone in P's
     // order, then the rest of P in its order.

@@ -75,6 +75,9 @@ ok(kill('KILL', $victim_pid), "sent SIGKILL to backend $victim_pid");
 # The psql client loses its connection; just reap it.
 $victim->{run}->kill_kill;
 
+# ready again after the restart (a query polled before the postmaster
+# noticed the kill could still reach the old backends)
+$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
 ok($node->poll_query_until('postgres', 'SELECT true'),
 	'server accepts connections again after crash restart');
 # PostgreSQL 18 names the process's type ("client backend"), earlier

@@ -115,6 +115,10 @@ SELECT running AND pid = $pid AND from_version = $v_before AND to_version = $v_n
 	't', 'ring_move_progress shows the running move: its backend and versions');
 kill 'KILL', $pid;
 $bg->quit;
+# the crash restart has begun only once the postmaster logged the kill, and is
+# over once it is ready again: a query polled before that may still reach
+# the old backends, and the next one then fail in the restart
+$coord->wait_for_log(qr/database system is ready to accept connections/, $off);
 $coord->poll_query_until('postgres', 'SELECT true') or die 'coordinator did not come back';
 ok($coord->log_contains(qr/terminated by signal 9/, $off), 'the coordinator backend was killed (crash restart)');
 my $part = $coord->safe_psql('postgres', q{SELECT count(*) FROM hashring_fdw_shard4.items});

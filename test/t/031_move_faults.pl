@@ -206,6 +206,10 @@ my $progress = $coord->safe_psql('postgres',
 is($progress, 't', '(d) ring_move_progress shows the paused move: its backend and the version it moves to');
 kill 'KILL', $pid;
 psql_finish($mv);
+# the crash restart has begun only once the postmaster logged the kill, and is
+# over once it is ready again: a query polled before that may still reach
+# the old backends, and the next one then fail in the restart
+$coord->wait_for_log(qr/database system is ready to accept connections/, $off);
 $coord->poll_query_until('postgres', 'SELECT true') or die 'the coordinator did not come back';
 ok($coord->log_contains(qr/terminated by signal 9/, $off), '(d) the coordinator backend was killed (crash restart)');
 my ($rows_d, $keys_d, $diff_d) = split /\|/, $coord->safe_psql('postgres', $dup_sql);
