@@ -5,7 +5,7 @@ OBJS = src/hashring.o src/algorithms.o src/catalog.o src/image.o src/cache.o src
 	src/algo_vnode.o src/algo_ketama.o src/algo_jump.o src/algo_maglev.o \
 	src/algo_rendezvous.o src/algo_slots.o src/algo_xor.o src/algo_pghash.o src/algo_murmur3.o
 
-DATA = sql/hashring--0.7.sql sql/hashring--0.6--0.7.sql sql/hashring--0.5--0.6.sql sql/hashring--0.4--0.5.sql sql/hashring--0.3--0.4.sql sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql sql/hashring--0.2--0.3.sql
+DATA = sql/hashring--0.8.sql sql/hashring--0.7--0.8.sql sql/hashring--0.6--0.7.sql sql/hashring--0.5--0.6.sql sql/hashring--0.4--0.5.sql sql/hashring--0.3--0.4.sql sql/hashring--0.1.sql sql/hashring--0.1--0.2.sql sql/hashring--0.2--0.3.sql
 PGFILEDESC = "hashring - consistent-hash routing"
 
 # pg_regress tests (sql/*.sql, expected/*.out) run against a throwaway

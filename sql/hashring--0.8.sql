@@ -1,17 +1,18 @@
-/* hashring--0.7.sql -- the whole extension at version 0.7, for CREATE EXTENSION
+/* hashring--0.8.sql -- the whole extension at version 0.8, for CREATE EXTENSION
  *
  * A fresh install runs this file alone; existing installations reach the
  * same objects through hashring--0.1--0.2.sql, hashring--0.2--0.3.sql,
- * hashring--0.3--0.4.sql, hashring--0.4--0.5.sql, hashring--0.5--0.6.sql
- * and hashring--0.6--0.7.sql (test/t/011_upgrade_chain.pl compares the two,
- * object by object).  It is those seven scripts with every superseded
- * definition replaced by its final one: 0.1's membership catalog and
- * functions, 0.2's algorithms and history, 0.3's routing guarantees, 0.4's
- * safe rebalancing, 0.5's triggers that ask the library about algorithms
- * (ring_algorithms) and its history kept in the shape of the current
- * tables, 0.6's ketama variants of the deployed memcached clients and
- * proxies and Cassandra-style token rings, 0.7's zone-aware replicas and
- * health checker.
+ * hashring--0.3--0.4.sql, hashring--0.4--0.5.sql, hashring--0.5--0.6.sql,
+ * hashring--0.6--0.7.sql and hashring--0.7--0.8.sql
+ * (test/t/011_upgrade_chain.pl compares the two, object by object).  It is
+ * those eight scripts with every superseded definition replaced by its
+ * final one: 0.1's membership catalog and functions, 0.2's algorithms and
+ * history, 0.3's routing guarantees, 0.4's safe rebalancing, 0.5's
+ * triggers that ask the library about algorithms (ring_algorithms) and its
+ * history kept in the shape of the current tables, 0.6's ketama variants
+ * of the deployed memcached clients and proxies and Cassandra-style token
+ * rings, 0.7's zone-aware replicas and health checker, 0.8's zone replicas
+ * spread over each zone's nodes.
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
