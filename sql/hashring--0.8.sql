@@ -1743,7 +1743,8 @@ BEGIN
                     FROM hashring.slot_ranges AS s WHERE s.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY s.first_slot),
             cur.zone_replicas,
             ARRAY(SELECT ROW(p.key, p.node)::hashring.history_pin
-                    FROM hashring.pins AS p WHERE p.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY p.key));
+                    FROM hashring.pins AS p WHERE p.ring OPERATOR(pg_catalog.=) cur.ring ORDER BY p.key),
+            cur.zone_spread);
 END
 $$;
 COMMENT ON FUNCTION hashring._write_history(bigint, name) IS 'internal: writes the history row of a committed ring version (only the extension owner may run it)';
@@ -2255,6 +2256,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('change', 'function', '_check_point_limit', 'EXECUTE'), ('change', 'function', '_check_jump_removal', 'EXECUTE'),
     ('change', 'function', '_is_prime', 'EXECUTE'),
     ('change', 'function', 'ring_set_node_tokens', 'EXECUTE'), ('change', 'function', 'ring_set_zone_replicas', 'EXECUTE'),
+    ('change', 'function', 'ring_set_zone_spread', 'EXECUTE'),
     ('change', 'function', 'ring_stats_reset', 'EXECUTE'), ('change', 'function', '_routing_reset', 'EXECUTE'),
     ('change', 'function', 'ring_hot_keys_reset', 'EXECUTE'), ('change', 'function', '_hot_keys_reset', 'EXECUTE'),
     ('change', 'table', 'rings', 'INSERT, UPDATE, DELETE, TRUNCATE'),
@@ -2607,3 +2609,56 @@ REVOKE ALL ON FUNCTION hashring.ring_hot_keys(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.ring_hot_keys_reset(text) FROM PUBLIC;
 
 /* --- end hottest keys --- */
+
+/* ============ 0.8: zone replicas spread over each zone's nodes ============ */
+
+/*
+ * On algorithms whose preference list follows node order (jump, pg_hash)
+ * or slot order (slots), 0.7's zone rule took the first node of each
+ * further zone in that order: nearly always the same node of each zone,
+ * which then held every second and third copy.  With zone_spread each
+ * further zone gives its node at a position that turns with the owner
+ * (docs/routing-spec.md, "Zones").  Other algorithms are the same either
+ * way.  Rings that exist when the extension is updated to 0.8 keep 0.7's
+ * rule (false: updating never moves a replica); rings created later spread
+ * (the default, true).  ring_history records it; rows written before 0.8
+ * have NULL, which reads as false.
+ */
+ALTER TABLE hashring.rings ADD COLUMN zone_spread boolean NOT NULL DEFAULT false;
+ALTER TABLE hashring.rings ALTER COLUMN zone_spread SET DEFAULT true;
+COMMENT ON COLUMN hashring.rings.zone_spread IS 'with zone_replicas, on jump, slots and pg_hash: each further zone gives a node that turns with the key''s owner or slot (false: its first node in the walk, as 0.7)';
+ALTER TABLE hashring.ring_history ADD COLUMN zone_spread boolean;
+COMMENT ON COLUMN hashring.ring_history.zone_spread IS 'rings.zone_spread of the version (NULL: recorded before 0.8, false)';
+
+CREATE FUNCTION hashring.ring_set_zone_spread(ring text, spread boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF ring_set_zone_spread.ring IS NULL OR ring_set_zone_spread.spread IS NULL THEN
+        RAISE EXCEPTION 'ring and spread must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE hashring.rings AS r SET zone_spread = ring_set_zone_spread.spread
+     WHERE r.ring OPERATOR(pg_catalog.=) ring_set_zone_spread.ring
+       AND r.zone_spread OPERATOR(pg_catalog.<>) ring_set_zone_spread.spread;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM hashring.rings AS r
+                                  WHERE r.ring OPERATOR(pg_catalog.=) ring_set_zone_spread.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring_set_zone_spread.ring USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring.ring_set_zone_spread(text, boolean) IS 'on jump, slots and pg_hash rings with zone replicas: spread each zone''s copies over its nodes, or take its first node in the walk as 0.7 (a new version when it changes)';
+
+CREATE FUNCTION hashring.ring_balance(ring text, replicas integer,
+    OUT node text, OUT zone text, OUT weight real, OUT expected_share double precision,
+    OUT primary_share double precision, OUT replica_share double precision, OUT overloaded boolean,
+    OUT exact boolean)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'hashring_ring_balance_replicas'
+LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 100;
+COMMENT ON FUNCTION hashring.ring_balance(text, integer) IS 'each node''s share of primaries and of the replica copies 2..n against its share of the live weight';
+
+REVOKE ALL ON FUNCTION hashring.ring_set_zone_spread(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.ring_balance(text, integer) FROM PUBLIC;
+
+/* ========== end of 0.8: zone replicas spread over each zone's nodes ========== */

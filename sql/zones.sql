@@ -1,7 +1,9 @@
 -- Zone-aware replicas (docs/routing-spec.md, "Zones"): ring_nodes takes
--- the first node of each zone of the preference list first, then the rest
--- in preference order; ring_zone_balance; replica flows of ring_diff and
--- ring_plan_moves.
+-- one node of each zone of the preference list first -- its first, or on
+-- jump, pg_hash and slots the one at the key's spread position -- then the
+-- rest in preference order; how evenly the copies spread over the nodes
+-- (ring_balance with replicas); ring_zone_balance; replica flows of
+-- ring_diff and ring_plan_moves.
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;
@@ -10,12 +12,32 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
--- The rule, in SQL, over the zone-blind list p of every live node.
-CREATE FUNCTION pg_temp.zone_rule(ring text, p text[], n integer) RETURNS text[] LANGUAGE sql AS $$
-    WITH l AS (SELECT x, o, row_number() OVER (PARTITION BY nd.zone ORDER BY o) AS zr
+-- The rule, in SQL, over the zone-blind list p of every live node: one
+-- node of each zone in the order p reaches the zones, then the rest of p.
+-- A zone's node is its first in p; with a spread position c (jump, pg_hash:
+-- p[1]'s position among its zone's nodes; slots: the key's slot) every zone after
+-- p[1]'s gives its node at position c mod its nodes (all, in node order),
+-- or the next live one after it.
+CREATE FUNCTION pg_temp.zone_pick(ring text, zone text, c bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT node FROM (SELECT nd.node, nd.state, row_number() OVER (ORDER BY nd.ordinal) - 1 AS pos, count(*) OVER () AS m
+                        FROM hashring.nodes AS nd WHERE nd.ring = zone_pick.ring AND nd.zone IS NOT DISTINCT FROM zone_pick.zone) AS z
+     WHERE state = 'active' ORDER BY (pos - c % m + m) % m LIMIT 1
+$$;
+CREATE FUNCTION pg_temp.zone_rule(ring text, p text[], n integer, c bigint DEFAULT NULL) RETURNS text[] LANGUAGE sql AS $$
+    WITH l AS (SELECT x, o, nd.zone, row_number() OVER (PARTITION BY nd.zone ORDER BY o) AS zr
                  FROM unnest(p) WITH ORDINALITY AS u (x, o)
-                 JOIN hashring.nodes AS nd ON nd.ring = zone_rule.ring AND nd.node = u.x)
-    SELECT (array_agg(x ORDER BY zr > 1, o))[1:n] FROM l
+                 JOIN hashring.nodes AS nd ON nd.ring = zone_rule.ring AND nd.node = u.x),
+    firsts AS (SELECT o, CASE WHEN c IS NULL OR o = 1 THEN x ELSE pg_temp.zone_pick(ring, zone, c) END AS pick
+                 FROM l WHERE zr = 1)
+    SELECT (ARRAY(SELECT pick FROM firsts ORDER BY o)
+            || ARRAY(SELECT x FROM l WHERE x NOT IN (SELECT pick FROM firsts) ORDER BY o))[1:n]
+$$;
+-- the spread position of key k on ring r, whose zone-blind list is p
+CREATE FUNCTION pg_temp.spread(algorithm text, r text, k text, p text[]) RETURNS bigint LANGUAGE sql AS $$
+    SELECT CASE WHEN algorithm IN ('jump', 'pg_hash')
+                THEN (SELECT pos FROM (SELECT nd.node, row_number() OVER (PARTITION BY nd.zone ORDER BY nd.ordinal) - 1 AS pos
+                                         FROM hashring.nodes AS nd WHERE nd.ring = r) AS o WHERE o.node = p[1])
+                WHEN algorithm = 'slots' THEN hashring.ring_slot(k) END
 $$;
 CREATE TEMP TABLE zk AS SELECT 'key:' || i AS k FROM generate_series(1, 10000) i;
 -- per algorithm, 3,000 keys (test/t/010_node_compat.pl checks 100,000)
@@ -44,9 +66,79 @@ SELECT c.algorithm,
        count(*) FILTER (WHERE 'n22' = ANY (hashring.ring_nodes('z_' || c.algorithm, k, 11))) AS down_node_used,
        count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, 1) <> ARRAY[hashring.ring_node('z_' || c.algorithm, k)]) AS first_not_owner,
        count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, n)
-                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v), n)) AS not_the_rule
-  FROM zcheck AS c JOIN zblind AS b USING (algorithm), (SELECT k, 2 + length(k) % 6 AS n FROM zk3) AS s
+                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, s.p, n, pg_temp.spread(c.algorithm, 'z_' || c.algorithm, k, s.p))) AS not_the_rule,
+       count(*) FILTER (WHERE s.p[1] <> hashring.ring_node('z_' || c.algorithm, k)) AS blind_first_not_owner
+  FROM zcheck AS c JOIN zblind AS b USING (algorithm),
+       LATERAL (SELECT k, 2 + length(k) % 6 AS n, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v) AS p FROM zk3) AS s
  GROUP BY c.algorithm ORDER BY c.algorithm;
+-- 0.7's rule (zone_spread off): each zone's first node in the list
+SELECT hashring.ring_set_zone_spread('z_' || algorithm, false) FROM zcheck \g /dev/null
+SELECT c.algorithm,
+       count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, n)
+                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v), n)) AS not_the_0_7_rule
+  FROM zcheck AS c JOIN zblind AS b USING (algorithm), (SELECT k, 2 + length(k) % 6 AS n FROM zk3) AS s
+ WHERE c.algorithm IN ('jump', 'pg_hash', 'slots', 'vnode')
+ GROUP BY c.algorithm ORDER BY c.algorithm;
+SELECT hashring.ring_set_zone_spread('z_' || algorithm, true) FROM zcheck \g /dev/null
+
+-- How evenly the second and third copies spread over the nodes
+-- (issue 25: 0.7 put every one of them on one node of each zone on jump,
+-- slots and pg_hash): every node live, 3 zones x 4 nodes added zone by
+-- zone and 5 zones x 20 nodes added round-robin, equal weights (every
+-- algorithm) and unequal ones (1, 2, 3 within each zone, so that the zones
+-- weigh the same: each holds one copy of every key; the weighted
+-- algorithms); each
+-- node's share of the copies 2..3 against its share of the weight, exact
+-- (ring_balance with replicas, or 100,000 keys where not enumerable)
+CREATE TEMP TABLE zspread AS
+SELECT a.algorithm, a.weighted, sh.zones, sh.per, w.unequal,
+       format('zs_%s_%s_%s', a.algorithm, sh.zones, CASE WHEN w.unequal THEN 'w' ELSE 'e' END) AS r
+  FROM hashring.ring_algorithms() AS a, (VALUES (3, 4), (5, 20)) AS sh (zones, per), (VALUES (false), (true)) AS w (unequal)
+ WHERE a.weighted OR NOT w.unequal;
+SELECT hashring.ring_create(r, algorithm) FROM zspread \g /dev/null
+SELECT hashring.ring_add_node(s.r, format('z%s-n%s', z, i), CASE WHEN s.unequal THEN 1 + i % 3 ELSE 1 END,
+                              zone => 'z' || z)
+  FROM zspread AS s, generate_series(0, s.zones - 1) z, generate_series(0, s.per - 1) i
+ ORDER BY s.r, CASE WHEN s.zones = 3 THEN z * 100 + i ELSE i * 100 + z END \g /dev/null
+SELECT s.algorithm, s.zones || 'x' || s.per AS shape, s.unequal, bool_and(b.exact) AS exact,
+       round(max(b.replica_share / b.expected_share)::numeric, 2) AS max_ratio,
+       round(min(b.replica_share / b.expected_share)::numeric, 2) AS min_ratio,
+       max(b.replica_share / b.expected_share) <= 1.3 AS within_1_3
+  FROM zspread AS s, hashring.ring_balance(s.r, replicas => 3) AS b
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+-- the same rings by 0.7's rule: jump, slots and pg_hash pile up
+SELECT hashring.ring_set_zone_spread(r, false) FROM zspread WHERE algorithm IN ('jump', 'slots', 'pg_hash') \g /dev/null
+SELECT s.algorithm, s.zones || 'x' || s.per AS shape,
+       round(max(b.replica_share / b.expected_share)::numeric, 2) AS max_ratio_0_7,
+       count(*) FILTER (WHERE b.replica_share = 0) AS nodes_without_copies
+  FROM zspread AS s, hashring.ring_balance(s.r, replicas => 3) AS b
+ WHERE s.algorithm IN ('jump', 'slots', 'pg_hash')
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT hashring.ring_drop(r) FROM zspread \g /dev/null
+
+-- ring_balance with replicas against the keys: 10,000 keys routed with 3
+-- copies on the rings with a node down, per node
+CREATE TEMP TABLE zcopies AS
+SELECT c.algorithm, x AS node, count(*) FILTER (WHERE o = 1) / 10000.0 AS primaries,
+       count(*) FILTER (WHERE o > 1) / 20000.0 AS seconds
+  FROM zcheck AS c, zk, unnest(hashring.ring_nodes('z_' || c.algorithm, zk.k, 3)) WITH ORDINALITY AS r (x, o)
+ GROUP BY 1, 2;
+SELECT c.algorithm, count(*) AS nodes, bool_and(b.exact) AS exact,
+       bool_and(abs(b.replica_share - coalesce(k.seconds, 0)) < 0.02) AS replicas_agree,
+       bool_and(abs(b.primary_share - coalesce(k.primaries, 0)) < 0.02) AS primaries_agree,
+       abs(sum(b.replica_share) - 1) < 1e-9 AS replicas_sum_to_1,
+       bool_and(b.replica_share = 0 AND b.primary_share = 0 AND NOT b.overloaded) FILTER (WHERE b.node = 'n22') AS down_holds_nothing
+  FROM zcheck AS c, hashring.ring_balance('z_' || c.algorithm, replicas => 3) AS b
+  LEFT JOIN zcopies AS k ON k.node = b.node
+ WHERE k.algorithm IS NULL OR k.algorithm = c.algorithm
+ GROUP BY c.algorithm ORDER BY c.algorithm;
+-- one copy: no replica share; primaries are ring_balance's
+SELECT bool_and(b.replica_share IS NULL) AS no_replicas,
+       bool_and(b.primary_share = rb.share AND b.expected_share = rb.expected_share) AS primaries_are_ring_balance
+  FROM hashring.ring_balance('z_vnode', replicas => 1) AS b JOIN hashring.ring_balance('z_vnode') AS rb USING (node);
+SELECT node, zone, round(expected_share::numeric, 4) AS expected_share, round(primary_share::numeric, 4) AS primary_share,
+       round(replica_share::numeric, 4) AS replica_share, overloaded, exact
+  FROM hashring.ring_balance('z_jump', replicas => 3) ORDER BY node;
 
 -- ring_zone_balance: with 3 copies and 3 zones every zone holds one copy of
 -- every key; primaries are the exact ring_balance shares summed by zone
@@ -133,6 +225,14 @@ SELECT ring, zone_replicas FROM hashring.rings WHERE ring IN ('zu', 'zs') ORDER 
 SELECT h.version, h.zone_replicas FROM hashring.ring_history AS h WHERE h.ring = 'zu' ORDER BY h.version DESC LIMIT 3;
 SELECT pg_temp.err($q$SELECT hashring.ring_set_zone_replicas('nosuch', true)$q$);
 SELECT pg_temp.err($q$SELECT hashring.ring_set_zone_replicas('zu', NULL)$q$);
+SELECT ring, zone_spread FROM hashring.rings WHERE ring = 'z_jump';
+SELECT hashring.ring_set_zone_spread('z_jump', false);
+SELECT h.version, h.zone_replicas, h.zone_spread FROM hashring.ring_history AS h WHERE h.ring = 'z_jump' ORDER BY h.version DESC LIMIT 2;
+SELECT pg_temp.err($q$SELECT hashring.ring_set_zone_spread('nosuch', true)$q$);
+SELECT pg_temp.err($q$SELECT hashring.ring_set_zone_spread('zu', NULL)$q$);
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_balance('zu', 0)$q$);
+SELECT pg_temp.err($q$SELECT * FROM hashring.ring_balance('nosuch', 2)$q$);
+SELECT count(*) FROM hashring.ring_balance('zu', NULL);
 SELECT pg_temp.err($q$SELECT hashring.ring_add_node('zu', 'e1', zone => '')$q$);
 SELECT pg_temp.err(format($q$SELECT hashring.ring_add_node('zu', 'e1', zone => %L)$q$, repeat('z', 256)));
 SELECT pg_temp.err($q$UPDATE hashring.nodes SET zone = '' WHERE ring = 'zu' AND node = 'x1'$q$);

@@ -140,6 +140,7 @@ HASHRING_ALGORITHM(hashring_algo_jump) = {
 	.cells = hashring_rank_cells,
 	.cell_share = jump_cell_share,
 	.cell_walk = hashring_rank_cell_walk,
+	.zone_cell = hashring_zone_cell_owner,
 	.shares = jump_shares,
 	.key_hash = hashring_key_xxh3,
 	.diff = jump_diff,

@@ -166,6 +166,7 @@ HASHRING_ALGORITHM(hashring_algo_pghash) = {
 	.cells = hashring_rank_cells,
 	.cell_share = pghash_cell_share,
 	.cell_walk = hashring_rank_cell_walk,
+	.zone_cell = hashring_zone_cell_owner,
 	.shares = pghash_shares,
 	.key_hash = pghash_key_hash,
 	.diff = pghash_diff,

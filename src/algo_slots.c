@@ -224,6 +224,13 @@ slots_walk(const HashringImage *img, const HashringKey *key, int n, uint32 *out)
 	return slots_cell_walk(img, (uint32) hashring_key_slot(key->data, key->len), n, out);
 }
 
+/* Zone replicas (HashringAlgo.zone_cell): the slot picks each zone's node. */
+static uint32
+slots_zone_cell(const HashringImage *img, const HashringKey *key, uint32 cell, uint32 owner)
+{
+	return key ? (uint32) hashring_key_slot(key->data, key->len) : cell;
+}
+
 static void
 slots_shares(const HashringImage *img, double *shares)
 {
@@ -261,6 +268,7 @@ HASHRING_ALGORITHM(hashring_algo_slots) = {
 	.cells = hashring_table_cells,
 	.cell_share = hashring_table_cell_share,
 	.cell_walk = slots_cell_walk,
+	.zone_cell = slots_zone_cell,
 	.shares = slots_shares,
 	.key_hash = slots_key_hash,
 	.diff = slots_diff,

@@ -56,7 +56,7 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  * view of theirs.  Every version's queries return the same columns, so one
  * decoder (catalog_decode_*) serves current and past versions alike:
  *	  ring    ring_id, algorithm, vnodes, replicas, version, xmin, table_size,
- *	          zone_replicas
+ *	          zone_replicas, zone_spread
  *	  nodes   node, weight, state, ordinal, node_id, tokens, zone
  *	  slots   first_slot, last_slot, node
  *	  pins    key, node (0.7)
@@ -64,7 +64,8 @@ static Oid catalog_history_relid = InvalidOid; /* 0.2: ring_history */
  * unpack; 0.5 keeps it in the shape of the current tables; 0.6 adds
  * murmur3's tokens to nodes and history_node, NULL in older catalogs and
  * in history rows written before the update; 0.7 reads zones and
- * zone_replicas, which older catalogs do not use: NULL, zone-blind.)  Current reads
+ * zone_replicas, which older catalogs do not use: NULL, zone-blind; 0.8
+ * zone_spread, NULL before: each zone's first node in the walk.)  Current reads
  * take the ring name ($1); past ones the name and version
  * (ring row) or ring_id and version ($1, $2: nodes, slots).  NULL: the
  * version has no such data (0.1 has no slot ranges and no history).
@@ -76,6 +77,7 @@ typedef enum CatalogVersion
 	CATALOG_V3, /* 0.5: as arrays of history_node and history_slot_range */
 	CATALOG_V4, /* 0.6: nodes.tokens, history_node.tokens */
 	CATALOG_V5, /* 0.7: rings.zone_replicas, ring_history.zone_replicas; zones read; pins */
+	CATALOG_V6, /* 0.8: rings.zone_spread, ring_history.zone_spread */
 	CATALOG_NVERSIONS
 } CatalogVersion;
 
@@ -105,8 +107,8 @@ typedef enum CatalogQuery
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
 
 /* the same from 0.2 on */
-#define CATALOG_RING                                                                         \
-	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean " \
+#define CATALOG_RING                                                                                        \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean, NULL::boolean " \
 	"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
 #define CATALOG_NODES                                                           \
 	"SELECT node, weight, state, ordinal, node_id, NULL::bigint[], NULL::text " \
@@ -118,14 +120,14 @@ typedef enum CatalogQuery
 	"SELECT e.first_slot, e.last_slot, e.node "                               \
 	"FROM hashring.ring_history AS h, pg_catalog.unnest(h.slot_ranges) AS e " \
 	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
-#define CATALOG_PAST_RING                                                                    \
-	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean " \
-	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "                       \
+#define CATALOG_PAST_RING                                                                                   \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, NULL::boolean, NULL::boolean " \
+	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "                                      \
 	"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1"
 
 static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = {
 	[CATALOG_V1] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer, NULL::boolean "
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer, NULL::boolean, NULL::boolean "
 				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
 		[Q_NODES] = "SELECT node, weight, state, ordinal, NULL::bytea, NULL::bigint[], NULL::text "
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
@@ -160,12 +162,30 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
 	},
 	[CATALOG_V5] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas "
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, NULL::boolean "
 				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
 		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, zone "
 					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
 		[Q_SLOTS] = CATALOG_SLOTS,
-		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas "
+		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, NULL::boolean "
+						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
+						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
+		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone "
+						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
+						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
+		[Q_PINS] = "SELECT key, node FROM hashring.pins WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_PAST_PINS] = "SELECT e.key, e.node "
+						"FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e "
+						"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+	},
+	[CATALOG_V6] = {
+		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, zone_spread "
+				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, zone "
+					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_SLOTS] = CATALOG_SLOTS,
+		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, zone_spread "
 						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
 						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
 		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone "
@@ -190,9 +210,9 @@ static const Oid catalog_query_args[CATALOG_NQUERIES][2] = {
 	[Q_PAST_PINS] = {INT8OID, INT8OID},
 };
 
-static CatalogVersion catalog_version = CATALOG_V5;
+static CatalogVersion catalog_version = CATALOG_V6;
 static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings table */
-static CatalogVersion catalog_plans_version = CATALOG_V5;
+static CatalogVersion catalog_plans_version = CATALOG_V6;
 static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
 
 /* Which catalog the installed extension script created (tables looked up). */
@@ -210,7 +230,9 @@ catalog_installed_version(void)
 		return CATALOG_V3;
 	if (get_attnum(catalog_rings_relid, "zone_replicas") == InvalidAttrNumber)
 		return CATALOG_V4;
-	return CATALOG_V5;
+	if (get_attnum(catalog_rings_relid, "zone_spread") == InvalidAttrNumber)
+		return CATALOG_V5;
+	return CATALOG_V6;
 }
 
 /* Forget the prepared plans (the catalog's tables or version changed). */
@@ -411,6 +433,10 @@ catalog_decode_ring(HeapTuple tup, TupleDesc desc, bool historic, HashringDef *d
 	def->zone_replicas = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	if (isnull)
 		def->zone_replicas = false;
+	/* NULL: older than 0.8, each zone's first node in the walk */
+	def->zone_spread = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	if (isnull)
+		def->zone_spread = false;
 }
 
 /*

@@ -42,6 +42,7 @@ PG_FUNCTION_INFO_V1(hashring_ring_slot);
 PG_FUNCTION_INFO_V1(hashring_ring_balance);
 PG_FUNCTION_INFO_V1(hashring_ring_balance_default);
 PG_FUNCTION_INFO_V1(hashring_ring_zone_balance);
+PG_FUNCTION_INFO_V1(hashring_ring_balance_replicas);
 PG_FUNCTION_INFO_V1(hashring_ring_cache_info);
 
 typedef struct FuncsCall
@@ -479,18 +480,153 @@ hashring_ring_balance_default(PG_FUNCTION_ARGS)
 	return funcs_ring_balance(fcinfo, NULL);
 }
 
-/* Keys ring_zone_balance routes when an algorithm's cells cannot be enumerated. */
-#define FUNCS_ZONE_SAMPLE 100000
+/* Keys the balance of copies routes when an algorithm's cells cannot be enumerated. */
+#define FUNCS_COPIES_SAMPLE 100000
+
+/* The number of copies asked for (NULL: the ring's replicas), at most nlive. */
+static int
+funcs_copies_wanted(FunctionCallInfo fcinfo, int arg, const HashringImage *img)
+{
+	int n = PG_ARGISNULL(arg) ? (int) img->replicas : PG_GETARG_INT32(arg);
+
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of replicas must be at least 1"),
+				 errdetail("The value given was %d.", n)));
+	return (int) Min((uint32) n, img->nlive);
+}
 
 /*
- * Each replica placement of the keys of a cell (or of a sampled key) with
- * share `share`: placements[zone] += share / n for each of its n nodes.
+ * Where the n copies of every key lie: copies[node] = the share of all
+ * copies (each key's n placements weigh 1/n each) on node index `node`,
+ * seconds[node] the share of its copies 2..n (each 1/(n-1); all zero when
+ * n = 1).  Exact where the algorithm's key space enumerates as cells
+ * (HashringAlgo.cells), else estimated over FUNCS_COPIES_SAMPLE keys; the
+ * result says which.  Pinned keys have no share of the key space.
  */
-static void
-funcs_place(const HashringImage *img, const uint32 *owners, int found, double share, double *placements)
+static bool
+funcs_copies(const HashringImage *img, int n, double *copies, double *seconds)
 {
-	for (int i = 0; i < found; i++)
-		placements[HR_NODE_ZONE(img, owners[i])] += share / found;
+	const HashringAlgo *algo = hashring_algo(img->algorithm);
+	uint32			   *owners = palloc(sizeof(uint32) * Max(n, 1));
+	uint32				cells = algo->cells ? algo->cells(img) : FUNCS_COPIES_SAMPLE;
+
+	memset(copies, 0, sizeof(double) * img->nnodes);
+	memset(seconds, 0, sizeof(double) * img->nnodes);
+	if (img->nlive == 0)
+		return algo->cells != NULL;
+	for (uint32 c = 0; c < cells; c++)
+	{
+		double share;
+		int	   found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (algo->cells)
+		{
+			share = algo->cell_share(img, c);
+			if (share <= 0)
+				continue;
+			found = hashring_cell_preference(img, c, n, owners);
+		}
+		else
+		{
+			char		buf[32];
+			HashringKey key = {0};
+
+			key.len = snprintf(buf, sizeof(buf), "zone-sample-%u", c);
+			key.data = buf;
+			share = 1.0 / FUNCS_COPIES_SAMPLE;
+			found = hashring_preference(img, &key, n, owners);
+		}
+		for (int i = 0; i < found; i++)
+		{
+			copies[owners[i]] += share / found;
+			if (i > 0)
+				seconds[owners[i]] += share / (found - 1);
+		}
+	}
+	pfree(owners);
+	return algo->cells != NULL;
+}
+
+/* The live weight of the ring's active nodes. */
+static double
+funcs_live_weight(const HashringImage *img)
+{
+	double w = 0;
+
+	for (uint32 i = 0; i < img->nnodes; i++)
+		if (HR_NODE_LIVE(img, i))
+			w += HR_IMAGE_NODES(img)[i].weight;
+	return w;
+}
+
+/* A zone's name, or NULL for the nodes without one. */
+static bool
+funcs_zone_name(const HashringImage *img, uint32 z, Datum *value)
+{
+	const HashringImageZone *zone = &HR_IMAGE_ZONES(img)[z];
+
+	if (zone->name_len == HR_ZONE_UNNAMED)
+		return false;
+	*value = PointerGetDatum(cstring_to_text_with_len((const char *) img + zone->name_off, (int) zone->name_len));
+	return true;
+}
+
+/*
+ * ring_balance(ring, replicas): per node, its zone, weight and the share
+ * it should hold (its weight over the live weight), the share of primaries
+ * it owns (exact, from the algorithm's shares) and its share of the
+ * replica copies 2..n (NULL with one copy), exact or estimated as
+ * funcs_copies says; overloaded when either share passes
+ * hashring.balance_alert_ratio times the expected one.
+ */
+Datum
+hashring_ring_balance_replicas(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo			*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const HashringImage		*img;
+	const HashringImageNode *nodes;
+	double					*shares;
+	double					*copies;
+	double					*seconds;
+	double					 live_weight;
+	double					 ratio = hashring_setting_balance_alert_ratio();
+	int						 n;
+	bool					 exact;
+
+	InitMaterializedSRF(fcinfo, 0);
+	img = funcs_image(PG_GETARG_TEXT_PP(0), fcinfo);
+	n = funcs_copies_wanted(fcinfo, 1, img);
+	nodes = HR_IMAGE_NODES(img);
+	shares = palloc0(sizeof(double) * Max(img->nnodes, 1));
+	copies = palloc(sizeof(double) * Max(img->nnodes, 1));
+	seconds = palloc(sizeof(double) * Max(img->nnodes, 1));
+	if (img->nlive > 0)
+		hashring_algo(img->algorithm)->shares(img, shares);
+	exact = funcs_copies(img, n, copies, seconds);
+	live_weight = funcs_live_weight(img);
+
+	for (uint32 i = 0; i < img->nnodes; i++)
+	{
+		Datum  values[8];
+		bool   nulls[8] = {0};
+		bool   live = HR_NODE_LIVE(img, i);
+		double expected = live ? nodes[i].weight / live_weight : 0.0;
+
+		values[0] = PointerGetDatum(funcs_node_name(img, i));
+		nulls[1] = !funcs_zone_name(img, nodes[i].zone, &values[1]);
+		values[2] = Float4GetDatum(nodes[i].weight);
+		values[3] = Float8GetDatum(expected);
+		values[4] = Float8GetDatum(shares[i]);
+		values[5] = Float8GetDatum(seconds[i]);
+		nulls[5] = n < 2;
+		values[6] = BoolGetDatum(live && (shares[i] > ratio * expected || (n >= 2 && seconds[i] > ratio * expected)));
+		values[7] = BoolGetDatum(exact);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /*
@@ -498,9 +634,7 @@ funcs_place(const HashringImage *img, const uint32 *owners, int found, double sh
  * the share it should hold (its live weight over the ring's), the share of
  * primaries it owns (exact, from the algorithm's shares) and the share of
  * replica placements it holds, with `replicas` copies per key (NULL: the
- * ring's replicas).  Placements are exact where the algorithm's key space
- * enumerates as cells (HashringAlgo.cells), else estimated over
- * FUNCS_ZONE_SAMPLE keys; `exact` says which.
+ * ring's replicas), exact or estimated as funcs_copies says.
  */
 Datum
 hashring_ring_zone_balance(PG_FUNCTION_ARGS)
@@ -508,71 +642,41 @@ hashring_ring_zone_balance(PG_FUNCTION_ARGS)
 	ReturnSetInfo			*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const HashringImage		*img;
 	const HashringImageNode *nodes;
-	const HashringImageZone *zones;
-	const HashringAlgo		*algo;
 	double					*shares;
+	double					*copies;
+	double					*seconds;
 	double					*primary;
 	double					*placements;
 	double					*weight;
 	int32					*live;
-	double					 live_weight = 0;
-	int						 n;
-	uint32					*owners;
+	double					 live_weight;
+	double					 ratio = hashring_setting_balance_alert_ratio();
+	bool					 exact;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
 	img = funcs_image(PG_GETARG_TEXT_PP(0), fcinfo);
-	n = PG_ARGISNULL(1) ? (int) img->replicas : PG_GETARG_INT32(1);
-	if (n < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("number of replicas must be at least 1"),
-				 errdetail("The value given was %d.", n)));
-	n = (int) Min((uint32) n, img->nlive);
-	algo = hashring_algo(img->algorithm);
 	nodes = HR_IMAGE_NODES(img);
-	zones = HR_IMAGE_ZONES(img);
 	shares = palloc0(sizeof(double) * Max(img->nnodes, 1));
+	copies = palloc(sizeof(double) * Max(img->nnodes, 1));
+	seconds = palloc(sizeof(double) * Max(img->nnodes, 1));
 	primary = palloc0(sizeof(double) * Max(img->nzones, 1));
 	placements = palloc0(sizeof(double) * Max(img->nzones, 1));
 	weight = palloc0(sizeof(double) * Max(img->nzones, 1));
 	live = palloc0(sizeof(int32) * Max(img->nzones, 1));
-	owners = palloc(sizeof(uint32) * Max(n, 1));
-
 	if (img->nlive > 0)
-	{
-		algo->shares(img, shares);
-		if (algo->cells)
-			for (uint32 c = 0, cells = algo->cells(img); c < cells; c++)
-			{
-				double share = algo->cell_share(img, c);
-
-				CHECK_FOR_INTERRUPTS();
-				if (share > 0)
-					funcs_place(img, owners, hashring_cell_preference(img, c, n, owners), share, placements);
-			}
-		else
-			for (uint32 k = 0; k < FUNCS_ZONE_SAMPLE; k++)
-			{
-				char		buf[32];
-				HashringKey key = {0};
-
-				CHECK_FOR_INTERRUPTS();
-				key.len = snprintf(buf, sizeof(buf), "zone-sample-%u", k);
-				key.data = buf;
-				funcs_place(img, owners, hashring_preference(img, &key, n, owners), 1.0 / FUNCS_ZONE_SAMPLE,
-							placements);
-			}
-	}
+		hashring_algo(img->algorithm)->shares(img, shares);
+	exact = funcs_copies(img, funcs_copies_wanted(fcinfo, 1, img), copies, seconds);
+	live_weight = funcs_live_weight(img);
 	for (uint32 i = 0; i < img->nnodes; i++)
 	{
 		primary[nodes[i].zone] += shares[i];
-		if (nodes[i].state == HASHRING_NODE_ACTIVE)
+		placements[nodes[i].zone] += copies[i];
+		if (HR_NODE_LIVE(img, i))
 		{
 			live[nodes[i].zone]++;
 			weight[nodes[i].zone] += nodes[i].weight;
-			live_weight += nodes[i].weight;
 		}
 	}
 
@@ -581,20 +685,15 @@ hashring_ring_zone_balance(PG_FUNCTION_ARGS)
 		Datum  values[8];
 		bool   nulls[8] = {0};
 		double expected = live_weight > 0 ? weight[z] / live_weight : 0.0;
-		double ratio = hashring_setting_balance_alert_ratio();
 
-		if (zones[z].name_len == HR_ZONE_UNNAMED)
-			nulls[0] = true;
-		else
-			values[0] = PointerGetDatum(
-				cstring_to_text_with_len((const char *) img + zones[z].name_off, (int) zones[z].name_len));
+		nulls[0] = !funcs_zone_name(img, z, &values[0]);
 		values[1] = Int32GetDatum(live[z]);
 		values[2] = Float8GetDatum(weight[z]);
 		values[3] = Float8GetDatum(expected);
 		values[4] = Float8GetDatum(primary[z]);
 		values[5] = Float8GetDatum(placements[z]);
 		values[6] = BoolGetDatum(live[z] > 0 && (primary[z] > ratio * expected || placements[z] > ratio * expected));
-		values[7] = BoolGetDatum(algo->cells != NULL);
+		values[7] = BoolGetDatum(exact);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

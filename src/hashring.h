@@ -32,7 +32,7 @@
 #define HASHRING_MAGLEV_MAX_SIZE 16777213 /* largest prime table_size, < 2^24 */
 #define HASHRING_MAX_NODE_TOKENS 100000	  /* murmur3: explicit tokens per node, as vnodes */
 
-#define HASHRING_IMAGE_MAGIC 0x48524934 /* "HRI4": 0.7 added zones and pins */
+#define HASHRING_IMAGE_MAGIC 0x48524935 /* "HRI5": 0.8 added zone member lists */
 #define HASHRING_MAX_PINS	 1000000	/* per ring */
 #define HASHRING_PIN_KEY_MAX 1024		/* bytes; also enforced by the pins trigger */
 
@@ -48,10 +48,11 @@ typedef struct HashringImageNode
 	uint32 name_off; /* offset of the name from the image start */
 	uint32 name_len;
 	float4 weight;
-	uint32 state;  /* HashringNodeState */
-	uint32 rank;   /* position in node order (by ordinal), 0-based */
-	uint32 points; /* points, table entries or slots configured for it */
-	uint32 zone;   /* index in the zone table */
+	uint32 state;	 /* HashringNodeState */
+	uint32 rank;	 /* position in node order (by ordinal), 0-based */
+	uint32 points;	 /* points, table entries or slots configured for it */
+	uint32 zone;	 /* index in the zone table */
+	uint32 zone_pos; /* position among its zone's nodes, in node order */
 } HashringImageNode;
 
 /*
@@ -63,6 +64,8 @@ typedef struct HashringImageZone
 {
 	uint32 name_off;
 	uint32 name_len;
+	uint32 first; /* its nodes: zone_nodes[first .. first + count - 1], */
+	uint32 count; /* node indexes in node order (down ones too) */
 } HashringImageZone;
 
 #define HR_ZONE_UNNAMED PG_UINT32_MAX
@@ -129,9 +132,11 @@ typedef struct HashringImage
 	uint32			nzones;			 /* zones of all nodes */
 	uint32			nlive_zones;	 /* zones with an active node */
 	bool			zone_replicas;	 /* ring_nodes spreads replicas over zones */
+	bool			zone_spread;	 /* 0.8: and over each zone's nodes (zone_cell) */
 	uint64			off_nodes;		 /* HashringImageNode[nnodes] */
 	uint64			off_rank;		 /* uint32[nnodes]: node index of each rank */
 	uint64			off_zones;		 /* HashringImageZone[nzones] */
+	uint64			off_zone_nodes;	 /* uint32[nnodes]: node indexes by zone */
 	uint32			npins;			 /* pinned keys */
 	uint32			pin_mask;		 /* pin slots - 1 (0 without pins) */
 	uint64			off_pins;		 /* HashringImagePin[pin_mask + 1] */
@@ -154,6 +159,7 @@ typedef struct HashringImage
 #define HR_IMAGE_POINTS(img)	 ((const HashringPoint *) HR_IMAGE_DATA(img))
 #define HR_IMAGE_ZONES(img)		 ((const HashringImageZone *) ((const char *) (img) + (img)->off_zones))
 #define HR_NODE_ZONE(img, n)	 (HR_IMAGE_NODES(img)[n].zone)
+#define HR_IMAGE_ZONE_NODES(img) ((const uint32 *) ((const char *) (img) + (img)->off_zone_nodes))
 #define HR_IMAGE_PINS(img)		 ((const HashringImagePin *) ((const char *) (img) + (img)->off_pins))
 #define HR_IMAGE_PIN_FILTER(img) ((const uint64 *) ((const char *) (img) + (img)->off_pin_filter))
 
@@ -201,6 +207,7 @@ typedef struct HashringDef
 	int32			   replicas;
 	int32			   table_size;		/* maglev; 0 = default */
 	bool			   zone_replicas;	/* 0.7: replicas spread over zones */
+	bool			   zone_spread;		/* 0.8: and over each zone's nodes */
 	bool			   private_version; /* version row written by this transaction */
 	int				   nnodes;
 	HashringDefNode	  *nodes;
@@ -310,6 +317,15 @@ typedef struct HashringAlgo
 	uint32 (*cells)(const HashringImage *img);
 	double (*cell_share)(const HashringImage *img, uint32 cell);
 	int (*cell_walk)(const HashringImage *img, uint32 cell, int n, uint32 *out);
+	/*
+	 * Zone replicas of an algorithm whose walk follows node order or slot
+	 * order, where the first node of each zone in the walk is nearly always
+	 * the same few nodes (docs/routing-spec.md, "Zones"): the number c of the
+	 * key (key) or of cell `cell` (key NULL) whose preference list `owner`
+	 * leads; each further zone gives its node c mod (its nodes).  NULL: the
+	 * zone's first node in the walk.
+	 */
+	uint32 (*zone_cell)(const HashringImage *img, const HashringKey *key, uint32 cell, uint32 owner);
 	/* share of the key space per node index; down nodes 0 */
 	void (*shares)(const HashringImage *img, double *shares);
 	/* the key's position under the ring's hash (ring_hash) */
@@ -398,6 +414,7 @@ extern bool			  hashring_pin_key(const HashringImage *img, uint32 slot, Hashring
 extern uint32		  hashring_pinned_owner(const HashringImage *img, const HashringKey *key);
 extern int			  hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out);
 extern int			  hashring_walk_by_rank(const HashringImage *img, uint32 first_rank, int n, uint32 *out);
+extern uint32		  hashring_zone_cell_owner(const HashringImage *img, const HashringKey *key, uint32 cell, uint32 owner);
 extern void			  hashring_shares_by_rank(const HashringImage *img, const double *rank_share, double *shares);
 extern void			  hashring_next_live(const HashringImage *img, const uint32 *owner, uint32 *eff, uint32 count);
 

@@ -224,6 +224,35 @@ image_rank_cmp(const void *a, const void *b)
 }
 
 /*
+ * Each zone's nodes in node order (down ones too): zone z's are
+ * zone_nodes[first .. first + count - 1] (the zone-spread walk picks one by
+ * position).  by_rank: node index of each rank; zone_of: zone of each node.
+ */
+static void
+image_fill_zone_nodes(HashringImage *img, const uint32 *by_rank, const uint32 *zone_of)
+{
+	HashringImageZone *zones = (HashringImageZone *) ((char *) img + img->off_zones);
+	uint32			  *zone_nodes = (uint32 *) ((char *) img + img->off_zone_nodes);
+	uint32			   first = 0;
+
+	for (uint32 r = 0; r < img->nnodes; r++)
+		zones[zone_of[by_rank[r]]].count++;
+	for (uint32 z = 0; z < img->nzones; z++)
+	{
+		zones[z].first = first;
+		first += zones[z].count;
+		zones[z].count = 0;
+	}
+	for (uint32 r = 0; r < img->nnodes; r++)
+	{
+		HashringImageZone *zone = &zones[zone_of[by_rank[r]]];
+
+		((HashringImageNode *) ((char *) img + img->off_nodes))[by_rank[r]].zone_pos = zone->count;
+		zone_nodes[zone->first + zone->count++] = by_rank[r];
+	}
+}
+
+/*
  * Build the image of `def` in memory context `cxt`, or with check_only, only
  * validate it (everything a build would raise, without computing points or
  * tables) and return NULL.  Scratch memory lives in a temporary context that
@@ -239,8 +268,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	uint32				nlive = 0;
 	Size				names_bytes = 0;
 	Size				data_bytes;
-	Size				off, off_nodes, off_rank, off_zones, off_names, off_data, off_pins, off_pin_filter, off_pin_keys,
-		total;
+	Size				off, off_nodes, off_rank, off_zones, off_zone_nodes, off_names, off_data, off_pins, off_pin_filter,
+		off_pin_keys, total;
 	Size			   pin_key_bytes = 0;
 	uint32			   pin_slots = image_pin_slots((uint32) def->npins);
 	uint32			   pin_filter_words = image_pin_filter_words((uint32) def->npins);
@@ -333,6 +362,8 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	off += MAXALIGN(sizeof(uint32) * n);
 	off_zones = off;
 	off += MAXALIGN(sizeof(HashringImageZone) * nzones);
+	off_zone_nodes = off;
+	off += MAXALIGN(sizeof(uint32) * n);
 	off_names = off;
 	off += MAXALIGN(names_bytes);
 	off_data = off;
@@ -357,9 +388,11 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 	img->nzones = nzones;
 	img->nlive_zones = nlive_zones;
 	img->zone_replicas = def->zone_replicas;
+	img->zone_spread = def->zone_spread;
 	img->off_nodes = off_nodes;
 	img->off_rank = off_rank;
 	img->off_zones = off_zones;
+	img->off_zone_nodes = off_zone_nodes;
 	img->off_data = off_data;
 	img->off_pins = off_pins;
 	img->pin_mask = pin_slots > 0 ? pin_slots - 1 : 0;
@@ -394,6 +427,7 @@ image_build(const HashringDef *def, MemoryContext cxt, bool check_only)
 		}
 	}
 	memcpy((char *) img + off_rank, b.by_rank, sizeof(uint32) * n);
+	image_fill_zone_nodes(img, b.by_rank, zone_of);
 
 	if (algo->fill)
 		algo->fill(&b, img, (char *) img + off_data);
@@ -481,28 +515,72 @@ image_blind_preference(const HashringImage *img, ImageWalk walk, const void *arg
 }
 
 /*
+ * Zone z's node at position c (mod its nodes, in node order, down ones
+ * too), or the next live one after it (the zone has a live node).
+ */
+static uint32
+image_zone_pick(const HashringImage *img, uint32 z, uint32 c)
+{
+	const HashringImageZone *zone = &HR_IMAGE_ZONES(img)[z];
+	const uint32			*members = HR_IMAGE_ZONE_NODES(img) + zone->first;
+
+	for (uint32 k = 0; k < zone->count; k++)
+	{
+		uint32 node = members[(c % zone->count + k) % zone->count];
+
+		if (HR_NODE_LIVE(img, node))
+			return node;
+	}
+	elog(ERROR, "zone %u of ring \"%s\" has no live node", z, img->ring);
+	pg_unreachable();
+}
+
+/*
+ * HashringAlgo.zone_cell of walks in node order from the owner: the owner's
+ * position among its zone's nodes, so that the owners of one zone spread
+ * their copies over the nodes of every other zone whatever the node order
+ * (zone by zone, or round-robin over the zones).
+ */
+uint32
+hashring_zone_cell_owner(const HashringImage *img, const HashringKey *key, uint32 cell, uint32 owner)
+{
+	return HR_IMAGE_NODES(img)[owner].zone_pos;
+}
+
+/*
  * The first n live nodes (n <= nlive) of the preference list, with zones
  * (docs/routing-spec.md, "Zones"): let P be the zone-blind list of all live
- * nodes; the first node of each zone in P, in P's order, come first, then
- * the rest of P in its order.  P[0] leads either way, so ring_node is the
- * first replica.  Only a prefix of P is needed: walks are
- * prefix-consistent, and once a prefix of at least n nodes holds
- * min(n, live zones) zones, the first n of the result are fixed; the
- * prefix doubles until it does, from max(2n, 3 zones): a walk costs its
- * length, and a prefix that long usually holds the zones (coupon
- * collecting needs about z H(z) nodes: 5.5 for 3 zones, 11.4 for 5).
+ * nodes; one node of each zone, in the order in which P reaches the zones,
+ * comes first, then the rest of P in its order.  A zone's node is its first
+ * in P; with zone_spread, on an algorithm whose walk follows node or slot
+ * order (HashringAlgo.zone_cell), it is the zone's node at position
+ * zone_cell(key or cell) instead, but P[0] still leads its own zone: the
+ * first in P would be nearly always the same few nodes, and would hold
+ * every second and third copy.  P[0] leads either way, so ring_node is the
+ * first replica.  Only a prefix of P is needed: walks are prefix-consistent,
+ * and once a prefix of at least n nodes holds min(n, live zones) zones, the
+ * first n of the result are fixed; the prefix doubles until it does, from
+ * max(2n, 3 zones): a walk costs its length, and a prefix that long usually
+ * holds the zones (coupon collecting needs about z H(z) nodes: 5.5 for 3
+ * zones, 11.4 for 5).  `key` or `cell` is what the walk `arg` walks (key
+ * NULL: cell).
  */
 static int
-image_preference(const HashringImage *img, ImageWalk walk, const void *arg, int n, uint32 *out)
+image_preference(const HashringImage *img, ImageWalk walk, const void *arg, const HashringKey *key, uint32 cell, int n,
+				 uint32 *out)
 {
 	uint32	small_list[64];
 	bool	small_used[64];
+	uint32	small_rep[64];
 	uint32 *list = small_list;
 	bool   *used;
+	uint32 *rep; /* the node each zone gives, PG_UINT32_MAX: none yet */
 	uint32	want;
 	int		k;
 	int		got;
 	int		found = 0;
+	uint32 (*zone_cell)(const HashringImage *, const HashringKey *, uint32, uint32);
+	uint32 c = 0;
 
 	n = Min((uint32) n, img->nlive);
 	if (!img->zone_replicas || img->nlive_zones < 2 || n < 2)
@@ -510,6 +588,7 @@ image_preference(const HashringImage *img, ImageWalk walk, const void *arg, int 
 
 	want = Min((uint32) n, img->nlive_zones);
 	used = img->nzones <= lengthof(small_used) ? small_used : palloc(sizeof(bool) * img->nzones);
+	rep = img->nzones <= lengthof(small_rep) ? small_rep : palloc(sizeof(uint32) * img->nzones);
 	for (k = (int) Min(Max((uint32) n * 2, want * 3), img->nlive);; k = (int) Min((uint32) k * 2, img->nlive))
 	{
 		uint32 zones = 0;
@@ -529,22 +608,28 @@ image_preference(const HashringImage *img, ImageWalk walk, const void *arg, int 
 			break;
 	}
 
-	/* the first node of each zone, then the others, each in P's order */
-	memset(used, 0, sizeof(bool) * img->nzones);
+	/* one node of each zone in the order P reaches them, then the others in P's */
+	zone_cell = img->zone_spread ? hashring_algo(img->algorithm)->zone_cell : NULL;
+	if (zone_cell)
+		c = zone_cell(img, key, cell, list[0]);
+	for (uint32 z = 0; z < img->nzones; z++)
+		rep[z] = PG_UINT32_MAX;
 	for (int i = 0; i < got && found < n; i++)
-		if (!used[HR_NODE_ZONE(img, list[i])])
-		{
-			used[HR_NODE_ZONE(img, list[i])] = true;
-			out[found++] = list[i];
-			list[i] = PG_UINT32_MAX;
-		}
+	{
+		uint32 z = HR_NODE_ZONE(img, list[i]);
+
+		if (rep[z] == PG_UINT32_MAX)
+			out[found++] = rep[z] = zone_cell && i > 0 ? image_zone_pick(img, z, c) : list[i];
+	}
 	for (int i = 0; i < got && found < n; i++)
-		if (list[i] != PG_UINT32_MAX)
+		if (rep[HR_NODE_ZONE(img, list[i])] != list[i])
 			out[found++] = list[i];
 	if (list != small_list)
 		pfree(list);
 	if (used != small_used)
 		pfree(used);
+	if (rep != small_rep)
+		pfree(rep);
 	return found;
 }
 
@@ -650,16 +735,16 @@ hashring_preference(const HashringImage *img, const HashringKey *key, int n, uin
 		ImagePinnedKey pk = {key, image_live_pin(img, key)};
 
 		if (pk.node != PG_UINT32_MAX)
-			return image_preference(img, image_pinned_walk, &pk, n, out);
+			return image_preference(img, image_pinned_walk, &pk, key, 0, n, out);
 	}
-	return image_preference(img, image_key_walk, key, n, out);
+	return image_preference(img, image_key_walk, key, key, 0, n, out);
 }
 
 /* The same for the keys of one cell (HashringAlgo.cells). */
 int
 hashring_cell_preference(const HashringImage *img, uint32 cell, int n, uint32 *out)
 {
-	return image_preference(img, image_cell_walk, &cell, n, out);
+	return image_preference(img, image_cell_walk, &cell, NULL, cell, n, out);
 }
 
 /* The first live node in node order from rank `rank`, wrapping. */

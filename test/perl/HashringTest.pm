@@ -133,6 +133,9 @@ SELECT sql FROM (
   UNION ALL
   SELECT 3, 0, format('SELECT hashring.ring_set_zone_replicas(%L, %s);', '$dst', to_jsonb(r) ->> 'zone_replicas')
     FROM hashring.rings AS r WHERE ring = '$ring' AND to_jsonb(r) ? 'zone_replicas'
+  UNION ALL
+  SELECT 4, 0, format('SELECT hashring.ring_set_zone_spread(%L, %s);', '$dst', to_jsonb(r) ->> 'zone_spread')
+    FROM hashring.rings AS r WHERE ring = '$ring' AND to_jsonb(r) ? 'zone_spread'
 ) s ORDER BY phase, ord
 });
 	die "ring $ring not found in $db" if $sql eq '';

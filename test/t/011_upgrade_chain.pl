@@ -139,9 +139,15 @@ for my $i (0 .. $#chain)
 }
 
 is( $node->safe_psql('chain',
-		q{SELECT string_agg(DISTINCT (ring LIKE '%\_0\_7')::text || '=' || zone_replicas::text, ' ') FROM hashring.rings}),
+		q{SELECT string_agg(DISTINCT (ring ~ '_0_[78]$')::text || '=' || zone_replicas::text, ' ') FROM hashring.rings}),
 	'false=false true=true',
-	'rings older than the update to 0.7 stay zone-blind; rings created at 0.7 spread replicas over zones');
+	'rings older than the update to 0.7 stay zone-blind; rings created at 0.7 or later spread replicas over zones');
+# 0.8 spreads a zone's copies over its nodes on jump, slots and pg_hash:
+# rings older than the update keep 0.7's rule (zone_spread false)
+is( $node->safe_psql('chain',
+		q{SELECT string_agg(DISTINCT (ring ~ '_0_8$')::text || '=' || zone_spread::text, ' ') FROM hashring.rings}),
+	'false=false true=true',
+	'rings older than the update to 0.8 keep each zone\'s first node as its replica; rings created at 0.8 spread them');
 
 $node->safe_psql('fresh', 'CREATE EXTENSION hashring');
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'hashring'}), $latest, "fresh install is $latest");
@@ -214,6 +220,13 @@ is( $node->safe_psql(
                       FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
 	'hr_up_change=true/true hr_up_read=true/false hr_up_route=false/false public=false/false',
 	'the update to 0.7 grants routing_stats to the roles that hold read and ring_stats_reset() to those that hold change');
+# 0.8's ring_balance(ring, replicas) belongs to `read`, ring_set_zone_spread to `change`
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r, 'hashring.ring_balance(text, integer)', 'EXECUTE')
+                                      || '/' || has_function_privilege(r, 'hashring.ring_set_zone_spread(text, boolean)', 'EXECUTE'), ' ' ORDER BY r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
+	'hr_up_change=true/true hr_up_read=true/false hr_up_route=false/false public=false/false',
+	'the update to 0.8 grants ring_balance(ring, replicas) to the roles that hold read and ring_set_zone_spread() to those that hold change');
 $node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
                              SELECT hashring.ring_revoke('hr_up_change', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');
