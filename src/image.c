@@ -13,6 +13,7 @@
  *	  uint32 by_rank[nnodes]      node index of each rank in node order
  *	                              (the order nodes were added: ordinal)
  *	  HashringImageZone[nzones]   sorted by name, no zone last
+ *	  uint32[nnodes]              each zone's node indexes in node order
  *	  node and zone names         not NUL-terminated
  *	  algorithm data              see the algo_*.c file
  *	  HashringImagePin[slots]     the pin table (pins only): open

@@ -4,18 +4,23 @@
 --
 -- 1. How many replica sets change when one node joins a zoned ring:
 -- zone-aware placement against the zone-blind walk.
--- For each shape and algorithm two rings with the same nodes are built, one
--- zone-aware and one zone-blind; then one node (weight 1) joins zone z1 of
--- each.  Printed per ring, with 3 replicas: the share of 100,000 keys whose
--- replica set (as a set) changed; the replica copies that move per key,
--- exact, from ring_diff(..., replicas => 3); and, for scale, 3 x the new
+-- For each shape and algorithm rings with the same nodes are built, one
+-- zone-blind, one zone-aware and, on jump, pg_hash and slots, one
+-- zone-aware by 0.7's rule (zone_spread off: each zone's first node in the
+-- walk); then one node (weight 1) joins zone z1 of each.  Printed per ring,
+-- with 3 replicas: the share of 100,000 keys whose replica set (as a set)
+-- changed; the replica copies that move per key, counted over the same
+-- keys (ring_diff gives them exactly where it can: not on jump and
+-- pg_hash); the largest node's share of the second and third copies
+-- against its weight's, before the join (ring_balance with replicas); and,
+-- for scale, 3 x the new
 -- node's share of the weight (the copies a weight-proportional placement
 -- gives it; with zones its zone's nodes share that zone's copies instead, so
 -- zone-aware rings can move less).  Deterministic: the same figures on
 -- every machine.  Creates and drops rings named zc_*.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-CREATE TEMP TABLE zc_ring (ring text, shape text, algorithm text, placement text, v0 bigint);
+CREATE TEMP TABLE zc_ring (ring text, shape text, algorithm text, placement text, v0 bigint, spread numeric);
 CREATE TEMP TABLE zc_keys AS SELECT 'tenant:' || i AS k FROM generate_series(1, 100000) i;
 
 DO $$
@@ -27,13 +32,16 @@ DECLARE
 BEGIN
     FOR s IN SELECT * FROM (VALUES ('3 zones x 4', 3, 4, false), ('5 zones x 20, unequal', 5, 20, true))
                         AS t (shape, zones, per_zone, unequal) LOOP
-        FOREACH a IN ARRAY ARRAY['vnode', 'ketama', 'maglev'] LOOP
-            FOREACH p IN ARRAY ARRAY['zone-blind', 'zone-aware'] LOOP
-                r := format('zc_%s_%s_%s', a, s.zones, p);
+        FOREACH a IN ARRAY ARRAY['vnode', 'ketama', 'maglev', 'jump', 'pg_hash', 'slots'] LOOP
+            FOREACH p IN ARRAY ARRAY['zone-blind', 'zone-aware 0.7', 'zone-aware'] LOOP
+                CONTINUE WHEN p = 'zone-aware 0.7' AND a NOT IN ('jump', 'pg_hash', 'slots');
+                r := format('zc_%s_%s_%s', a, s.zones, replace(replace(p, '-', '_'), ' 0.7', '07'));
                 PERFORM hashring.ring_create(r, a, vnodes => 160);
-                PERFORM hashring.ring_set_zone_replicas(r, p = 'zone-aware');
+                PERFORM hashring.ring_set_zone_replicas(r, p <> 'zone-blind');
+                PERFORM hashring.ring_set_zone_spread(r, p = 'zone-aware');
                 PERFORM hashring.ring_add_node(r, 'n' || z || '-' || i,
-                                               CASE WHEN s.unequal THEN (ARRAY[1, 0.5, 1.25, 3, 2, 0.75, 1.5])[1 + (i * 5 + z) % 7]
+                                               CASE WHEN s.unequal AND a IN ('vnode', 'ketama', 'maglev')
+                                                    THEN (ARRAY[1, 0.5, 1.25, 3, 2, 0.75, 1.5])[1 + (i * 5 + z) % 7]
                                                     ELSE 1 END::real,
                                                zone => 'z' || z)
                    FROM generate_series(1, s.zones) z, generate_series(1, s.per_zone) i;
@@ -44,6 +52,8 @@ BEGIN
 END
 $$;
 UPDATE zc_ring AS c SET v0 = r.version FROM hashring.rings AS r WHERE r.ring = c.ring;
+UPDATE zc_ring AS c SET spread = (SELECT round(max(b.replica_share / b.expected_share)::numeric, 2)
+                                    FROM hashring.ring_balance(c.ring, replicas => 3) AS b);
 SELECT hashring.ring_add_node(ring, 'joiner', 1, zone => 'z1') FROM zc_ring \g /dev/null
 
 SELECT c.shape, c.algorithm, c.placement,
@@ -51,7 +61,9 @@ SELECT c.shape, c.algorithm, c.placement,
                        WHERE (SELECT array_agg(x ORDER BY x) FROM unnest(hashring.ring_nodes(c.ring, k.k, 3, c.v0)) AS x)
                              <> (SELECT array_agg(x ORDER BY x) FROM unnest(hashring.ring_nodes(c.ring, k.k, 3)) AS x))
              / 100000, 2) AS "keys whose set changed %",
-       round((SELECT sum(d.share) FROM hashring.ring_diff(c.ring, c.v0, NULL, 3) AS d)::numeric, 4) AS "copies moved per key",
+       round((SELECT count(*) FROM zc_keys AS k, unnest(hashring.ring_nodes(c.ring, k.k, 3)) AS x
+               WHERE NOT x = ANY (hashring.ring_nodes(c.ring, k.k, 3, c.v0))) / 100000.0, 4) AS "copies moved per key",
+       c.spread AS "max replica share / weight share",
        round((3.0 / (SELECT sum(n.weight) FROM hashring.nodes AS n WHERE n.ring = c.ring))::numeric, 4) AS "3 x joiner's weight share"
   FROM zc_ring AS c
  ORDER BY c.shape, c.algorithm, c.placement;
