@@ -82,8 +82,13 @@ tar -C "$here" --exclude=.git --exclude="tmp_check*" --exclude=results --exclude
 chown -R postgres "$work"
 
 status=0
+# The TAP tests, two at a time (HASHRING_PROVE_JOBS): most of a test's time
+# is spent waiting on servers it started (startup, checkpoints, polls), so
+# the second core works while the first waits; each test takes its own
+# free ports (PostgreSQL::Test::Cluster and the tests' own probes).
+jobs=${HASHRING_PROVE_JOBS:-2}
 # in the background, so that a TERM or INT runs the trap at once
-su postgres -s /bin/bash -c "cd '$work/src' && make installcheck PG_CONFIG='$pgc' PROVE_FLAGS='-I test/perl --timer' PROVE_TESTS='$prove_tests'" &
+su postgres -s /bin/bash -c "cd '$work/src' && make installcheck PG_CONFIG='$pgc' PROVE_FLAGS='-I test/perl --timer -j$jobs' PROVE_TESTS='$prove_tests'" &
 wait $! || status=$?
 if [ $status -ne 0 ]; then
     for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs; do

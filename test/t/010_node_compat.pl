@@ -16,6 +16,7 @@ use HashringTest;
 
 my $compat = File::Spec->rel2abs("$FindBin::Bin/../compat");
 my $script = "$compat/vnode_ring.js";
+my $jump_script = "$compat/jump_ring.js";
 
 # node is required; skip (only) when it is not installed at all.
 my ($node_bin) =
@@ -204,20 +205,23 @@ INSERT INTO bks (b)
 $node->safe_psql('postgres',
 	"COPY (SELECT encode(b, 'hex') FROM bks ORDER BY id) TO '$dir/bkeys.hex'");
 
-# Writes the ring membership in the NODES_FILE format of vnode_ring.js.
+# Writes the ring membership in the NODES_FILE format of vnode_ring.js (or
+# of jump_ring.js for a jump ring: its header says the zone rule).
 # Weights are exported as float8 text: exact binary32 values, round-trippable.
 sub write_nodes_file
 {
 	my ($ring) = @_;
 	my $v = $node->safe_psql('postgres',
-		"SELECT vnodes || CASE WHEN zone_replicas THEN E'\\tzones' ELSE '' END "
+		"SELECT CASE WHEN algorithm = 'jump' THEN 'jump' || E'\\t' || CASE WHEN NOT zone_replicas THEN 'blind' "
+		  . "WHEN zone_spread THEN 'spread' ELSE 'first' END "
+		  . "ELSE 'vnodes' || E'\\t' || vnodes || CASE WHEN zone_replicas THEN E'\\tzones' ELSE '' END END "
 		  . "FROM hashring.rings WHERE ring = '$ring'");
 	$node->safe_psql('postgres',
 		    "COPY (SELECT node, weight::float8::text, state, zone FROM hashring.nodes "
 		  . "WHERE ring = '$ring' ORDER BY ordinal) TO '$dir/$ring.body' WITH (ENCODING 'UTF8')");
 	my $file = "$dir/$ring.nodes";
 	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh "vnodes\t$v\n", slurp_file("$dir/$ring.body");
+	print $fh "$v\n", slurp_file("$dir/$ring.body");
 	close $fh;
 	return $file;
 }
@@ -234,10 +238,14 @@ sub compare
 		  . "array_to_string(hashring.ring_nodes('$ring', $col, $n), ',') "
 		  . "FROM $table ORDER BY id) TO '$dir/$tag.pg' WITH (ENCODING 'UTF8')");
 	my $nodesfile = write_nodes_file($ring);
+	my $js_script =
+	  $node->safe_psql('postgres', "SELECT algorithm FROM hashring.rings WHERE ring = '$ring'") eq 'jump'
+	  ? $jump_script
+	  : $script;
 	my $err = '';
-	IPC::Run::run [ $node_bin, $script, $nodesfile, $keysfile, $n ],
+	IPC::Run::run [ $node_bin, $js_script, $nodesfile, $keysfile, $n ],
 	  '>', "$dir/$tag.js", '2>', \$err
-	  or die "vnode_ring.js failed: $err";
+	  or die "$js_script failed: $err";
 
 	my $pg   = read_lines("$dir/$tag.pg");
 	my $js   = read_lines("$dir/$tag.js");
@@ -254,7 +262,7 @@ sub compare
 		$mismatches++;
 	}
 	diag("$what: compared " . scalar(@$pg) . " keys, $mismatches mismatches");
-	is($mismatches, 0, "$what: extension agrees with vnode_ring.js");
+	is($mismatches, 0, "$what: extension agrees with " . ($js_script =~ s{.*/}{}r));
 	return scalar @$pg;
 }
 
@@ -309,6 +317,33 @@ SELECT count(*) FROM zks, LATERAL (VALUES ('z34', 3), ('z34', 5), ('z520', 3), (
 # opting out: the zone-blind walk, as the spec says without "zones"
 $node->safe_psql('postgres', "SELECT hashring.ring_set_zone_replicas('z520', false)");
 compare('z520', 3, 'zks', 'k', "$dir/zkeys.hex", 'ring z520 opted out of zones, n=3');
+
+# jump with zones (0.8's spread: routing-spec.md, "Zones"), 30,000 keys:
+# 3 zones x 4 nodes added zone by zone, 5 zones x 20 added round-robin;
+# spread, with a node down, and 0.7's rule (zone_spread off) and none
+$node->safe_psql(
+	'postgres', q{
+SELECT hashring.ring_create('j34', 'jump');
+SELECT hashring.ring_add_node('j34', 'j34-' || z || '-' || i, zone => 'zone-' || z)
+  FROM generate_series(1, 3) z, generate_series(1, 4) i ORDER BY z, i;
+SELECT hashring.ring_create('j520', 'jump');
+SELECT hashring.ring_add_node('j520', 'j520-' || z || '-' || i, zone => 'az-' || z)
+  FROM generate_series(1, 5) z, generate_series(1, 20) i ORDER BY i, z;
+CREATE TABLE jks AS SELECT id, k FROM zks WHERE id <= 30000;
+});
+$node->safe_psql('postgres',
+	"COPY (SELECT encode(convert_to(k, 'UTF8'), 'hex') FROM jks ORDER BY id) TO '$dir/jkeys.hex'");
+compare('j34', 3, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j34 (3 zones x 4, spread), n=3');
+compare('j520', 3, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j520 (5 zones x 20 round-robin, spread), n=3');
+compare('j520', 7, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j520, n=7');
+$node->safe_psql('postgres',
+	"SELECT hashring.ring_set_state('j34', 'j34-2-2', 'down'); SELECT hashring.ring_set_state('j520', 'j520-3-7', 'down')");
+compare('j34', 3, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j34 with a node down, n=3');
+compare('j520', 5, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j520 with a node down, n=5');
+$node->safe_psql('postgres', "SELECT hashring.ring_set_zone_spread('j34', false)");
+compare('j34', 3, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j34, 0.7 rule (zone_spread off), n=3');
+$node->safe_psql('postgres', "SELECT hashring.ring_set_zone_replicas('j34', false)");
+compare('j34', 3, 'jks', 'k', "$dir/jkeys.hex", 'jump ring j34, zone-blind, n=3');
 
 # bytea keys route like the text with the same bytes.
 is( $node->safe_psql(
