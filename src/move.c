@@ -68,6 +68,9 @@
 
 PG_FUNCTION_INFO_V1(hashring_ring_move);
 
+/* arguments of the SQL helpers move_spi() runs, at most */
+#define MOVE_SPI_MAX_ARGS 12
+
 /* keys read from a source per round trip */
 #define MOVE_SCAN_PAGE 10000
 
@@ -834,13 +837,14 @@ static char **
 move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints, bool commit)
 {
 	int			  nargs = strlen(types);
-	Oid			  argtypes[10];
-	Datum		  values[10];
-	char		  nulls[10] = {0};
+	Oid			  argtypes[MOVE_SPI_MAX_ARGS];
+	Datum		  values[MOVE_SPI_MAX_ARGS];
+	char		  nulls[MOVE_SPI_MAX_ARGS] = {0};
 	MemoryContext old = CurrentMemoryContext;
 	char		**row = NULL;
 
-	Assert(nargs <= 10);
+	if (nargs > MOVE_SPI_MAX_ARGS)
+		elog(ERROR, "move_spi: too many arguments");
 	for (int i = 0; i < nargs; i++)
 	{
 		bool text = types[i] == 't';
@@ -866,29 +870,37 @@ move_spi(Move *m, const char *sql, const char *types, const char *const *texts, 
 	return row;
 }
 
+/*
+ * Records the progress after a batch (or a retry).  pause_ms is how long the
+ * throttle waits next: hashring.moves.paused_until, so that
+ * ring_move_progress.rows_per_second counts the wait that belongs to the
+ * batch, also when the move is stopped during it.
+ */
 static void
-move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error)
+move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error, long pause_ms)
 {
-	const char *texts[10] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL};
-	int64		ints[10] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated};
+	const char *texts[11] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL, NULL};
+	int64		ints[11] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated, pause_ms};
 
-	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", "ttttiiitii", texts,
-					ints, true);
+	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", "ttttiiitiiI",
+					texts, ints, true);
 }
 
-/* Keeps the average rate at or under rows_per_second. */
-static void
-move_throttle(Move *m)
+/*
+ * How long to wait now to keep the average rate since the first batch at or
+ * under rows_per_second: 0 without a throttle or when behind.
+ */
+static long
+move_throttle_ms(Move *m)
 {
 	long elapsed_ms;
 	long due_ms;
 
 	if (m->rows_per_second <= 0)
-		return;
+		return 0;
 	elapsed_ms = (GetCurrentTimestamp() - m->started) / 1000;
 	due_ms = (long) (m->moved * 1000 / m->rows_per_second);
-	if (due_ms > elapsed_ms)
-		move_sleep(due_ms - elapsed_ms);
+	return due_ms > elapsed_ms ? due_ms - elapsed_ms : 0;
 }
 
 /* A batch, retried on transient errors; the keys are consumed. */
@@ -907,6 +919,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 		ResourceOwner oldowner = CurrentResourceOwner;
 		ErrorData *volatile err = NULL;
 		volatile int64 n = 0;
+		long		   pause_ms;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
@@ -937,8 +950,11 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 						(errmsg(INT64_FORMAT " row(s) moved from %s to %s (" INT64_FORMAT " in all)",
 								n, src->node, dst->node, m->moved)));
 			list_free_deep(keys);
-			move_record_progress(m, src, dst, NULL);
-			move_throttle(m);
+			move_record_progress(m, src, dst, NULL, move_throttle_ms(m));
+			/* again: recording took time, and paused_until was set after it */
+			pause_ms = move_throttle_ms(m);
+			if (pause_ms > 0)
+				move_sleep(pause_ms);
 			break;
 		}
 		/*
@@ -953,7 +969,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 		ereport(NOTICE,
 				(errmsg("batch from %s to %s retried (%d of %d) after: %s",
 						src->node, dst->node, attempt + 1, m->max_retries, err->message)));
-		move_record_progress(m, src, dst, err->message);
+		move_record_progress(m, src, dst, err->message, 0);
 		move_sleep(Min(10L << Min(attempt, 8), 2000L));
 	}
 }
