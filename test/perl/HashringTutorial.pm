@@ -140,6 +140,29 @@ sub tutorial_steps
 	return \@steps;
 }
 
+# initdb once per test run (UTF8, C locale), then copy the fresh data
+# directory: a dozen servers start in a fraction of the time.  A copy gets
+# its own port (the last setting in postgresql.conf wins).
+my $template;
+
+sub tutorial_init
+{
+	my ($n) = @_;
+	if (!$template)
+	{
+		$n->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+		$template = PostgreSQL::Test::Utils::tempdir('tutorial_template') . '/pgdata';
+		PostgreSQL::Test::Utils::system_or_bail('cp', '-a', $n->data_dir, $template);
+		return;
+	}
+	mkdir $n->basedir;
+	mkdir $n->backup_dir;
+	mkdir $n->archive_dir;
+	PostgreSQL::Test::Utils::system_or_bail('cp', '-a', $template, $n->data_dir);
+	$n->append_conf('postgresql.conf', "port = " . $n->port . "\nunix_socket_directories = '" . $n->host . "'\n");
+	return;
+}
+
 sub normalise
 {
 	my ($text, $varies) = @_;
@@ -164,7 +187,7 @@ sub run_tutorial
 		return $servers->{$name} if $servers->{$name};
 		die "$file: unknown server name \"$name\"" unless $name =~ /^(coordinator|shard\d+)$/;
 		my $n = PostgreSQL::Test::Cluster->new("${prefix}_$name");
-		$n->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
+		tutorial_init($n);
 		if ($name ne 'coordinator')
 		{
 			my $su = getpwuid($<);

@@ -13,17 +13,18 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use HashringTutorial;
 
-# the fewest blocks each file runs: a tutorial that lost its markup fails
-my %min = ('README.md' => 3, 'docs/rebalancing.md' => 20);
+# the fewest blocks each file runs: a tutorial that lost its markup fails.
+# HASHRING_TUTORIALS='docs/hot-shard.md' runs only the files named (when
+# writing one; HASHRING_TUTORIAL_SHOW=1 shows every block's output).
+my %min = ('README.md' => 3, 'docs/rebalancing.md' => 20, 'docs/hot-shard.md' => 20);
 my @files = $ENV{HASHRING_TUTORIALS} ? split(' ', $ENV{HASHRING_TUTORIALS}) : sort keys %min;
-my $t = 0;
 for my $file (@files)
 {
 	my %servers;
 	(my $prefix = $file) =~ s{^docs/|\.md$}{}g;
 	$prefix =~ s/\W/_/g;
 	my $ran = run_tutorial($file, \%servers, $prefix);
-	cmp_ok($ran, '>=', $min{$file}, "$file: $ran blocks ran");
+	cmp_ok($ran, '>=', $min{$file} // 1, "$file: $ran blocks ran");
 	$_->stop for values %servers;
 }
 done_testing();
