@@ -3,8 +3,9 @@
 # coordinator and three real shards.  Every row of a tenant moves with its
 # tenant, in one batch (a tenant of 3,000 rows with batch_size 200 too),
 # named by the primary key; the same faults as 031_move_faults (the target
-# fails at commit, the source fails at commit, the coordinator backend is
-# killed between the copy and the delete) lose nothing, never leave a
+# fails at commit, the source fails at commit, the target server stops in
+# the middle of a batch, the coordinator backend is killed between the copy
+# and the delete) lose nothing, never leave a
 # tenant's rows split between two shards, and a rerun ends with every row
 # exactly once on its owner; an application session that inserts, updates
 # and reads whole tenants through ring_placement while a throttled move runs
