@@ -44,6 +44,17 @@ SELECT h.algorithm,
        hashring.ring_node('p_' || h.algorithm, h.k, b.v) = h.own[1] AS past_version_unpinned,
        hashring.ring_node('p_' || h.algorithm, h.k, b.v + 1) AS pinned_version
   FROM hot AS h JOIN before AS b USING (algorithm) ORDER BY 1;
+-- ring_hot_keys names the owner ring_node gives, so a pinned hot key shows
+-- its pinned node (issue 26: it showed the algorithm's owner, h.own[1])
+SET hashring.track_routing = on;
+SET hashring.track_keys = on;
+SELECT count(hashring.ring_node('p_' || h.algorithm, h.k)) AS lookups FROM hot AS h, generate_series(1, 3);
+SET hashring.track_keys = off;
+SET hashring.track_routing = off;
+SELECT h.algorithm, hk.key = h.k AS the_key, hk.lookups, hk.node,
+       hk.node = hashring.ring_node('p_' || h.algorithm, h.k) AS is_ring_node
+  FROM hot AS h, hashring.ring_hot_keys('p_' || h.algorithm, 1) AS hk ORDER BY 1;
+SELECT hashring.ring_hot_keys_reset() \g /dev/null
 -- no other key moves
 SELECT h.algorithm, count(*) FILTER (WHERE hashring.ring_node('p_' || h.algorithm, pk.k)
                                      <> hashring.ring_node('p_' || h.algorithm, pk.k, b.v)) AS moved

@@ -743,7 +743,8 @@ hashring_hot_keys_info(PG_FUNCTION_ARGS)
  * _hot_key_owner(ring, key, key_type): the node that owns a key as
  * _hot_keys_raw() shows it (text, bytea's hex form, or a typed key's text
  * form), in the version this snapshot sees; routed without being counted.
- * NULL if the ring has no active node.
+ * NULL if the ring has no active node.  hashring_owner(), as ring_node:
+ * a pinned key's owner is its pinned node while that node is live.
  */
 Datum
 hashring_hot_key_owner(PG_FUNCTION_ARGS)
@@ -794,6 +795,6 @@ hashring_hot_key_owner(PG_FUNCTION_ARGS)
 		key.data = VARDATA_ANY(keytext);
 		key.len = VARSIZE_ANY_EXHDR(keytext);
 	}
-	owner = algo->owner(img, &key);
+	owner = hashring_owner(img, &key);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(HR_IMAGE_NAME(img, owner), HR_IMAGE_NODES(img)[owner].name_len));
 }

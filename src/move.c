@@ -8,10 +8,17 @@
  * its copy has committed on its owner, and it stays locked on the source
  * from the moment it is read until its delete commits.  Per batch:
  *
- *	 source: BEGIN; SELECT key ... FOR UPDATE		(the batch, locked)
+ *	 source: BEGIN; SELECT id ... WHERE key = ANY (keys) FOR UPDATE	(the batch, locked)
  *	 target: BEGIN; COPY stage FROM STDIN			(streamed from the source)
- *			 INSERT ... ON CONFLICT (key) DO UPDATE; COMMIT
- *	 source: DELETE exactly the locked keys; COMMIT
+ *			 INSERT ... ON CONFLICT (id) DO UPDATE; COMMIT	(count checked)
+ *	 source: DELETE exactly the locked ids; COMMIT		(count checked)
+ *
+ * "id" is the row identity: the columns of a unique index that begins with
+ * the sharding key.  For a key unique by itself it is the key; for a key
+ * that is not (a table sharded by tenant, primary key (tenant, id)) it is
+ * that index's columns, and a batch is a set of whole keys: every row of a
+ * key moves in the same pair of transactions, so at no commit is a key's
+ * set of rows split between two shards.
  *
  * The two servers' transactions are separate connections, so their commit
  * order is ours (postgres_fdw commits remote transactions in no order).  A
@@ -29,8 +36,11 @@
  * CONCURRENTLY waits for older snapshots).
  *
  * Which rows move: every source node's keys are read once, in key order, a
- * page at a time (keyset pagination on the unique key), and routed here at
- * the pinned version; misplaced keys collect per target into batches.
+ * page at a time (keyset pagination on the key, along the unique index: for
+ * a key that is not unique, a page of distinct keys with their row counts),
+ * and routed here at the pinned version; misplaced keys collect per target
+ * into batches of up to batch_size rows (a key with more rows is a batch of
+ * its own).
  *
  * Transient errors (serialization failure, deadlock, lock timeout) roll back
  * the batch on both servers and retry it with backoff.  Bookkeeping is in
@@ -68,6 +78,9 @@
 
 PG_FUNCTION_INFO_V1(hashring_ring_move);
 
+/* arguments of the SQL helpers move_spi() runs, at most */
+#define MOVE_SPI_MAX_ARGS 12
+
 /* keys read from a source per round trip */
 #define MOVE_SCAN_PAGE 10000
 
@@ -89,10 +102,28 @@ typedef struct MoveConn
 	char   *keytype;  /* its type, as the server spells it */
 	char   *columns;  /* the table's columns, quoted, comma-separated */
 	char   *set_list; /* c = EXCLUDED.c, ... */
-	int		img_node; /* node index at the pinned version, -1 if not in it */
-	List   *pending;  /* keys (char *) to move here from the current source */
-	int		npending;
+	/*
+	 * The row identity: the columns of the unique index the mover uses, the
+	 * key first.  One column (the key alone) when the key is unique by
+	 * itself; else (grouped) several rows share a key, and a batch moves
+	 * every row of its keys, named by these columns.
+	 */
+	int	   nid;
+	char **idcols;	/* quoted */
+	char **idtypes; /* as the server spells them */
+	char  *idlist;	/* "c1, c2", quoted */
+	bool   grouped;
+	int	   img_node; /* node index at the pinned version, -1 if not in it */
+	List  *pending;	 /* MovePending: keys to move here from the current source */
+	int64  npending; /* their rows */
 } MoveConn;
+
+/* A key to move and the rows the scan found for it. */
+typedef struct MovePending
+{
+	int64 rows;
+	char  key[FLEXIBLE_ARRAY_MEMBER];
+} MovePending;
 
 typedef struct Move
 {
@@ -432,8 +463,12 @@ move_disconnect_all(Move *m)
 
 /*
  * Learns the table on the node's server: its identity (to refuse two nodes
- * reaching one table), the key's type, the columns, and that the key has a
- * unique index (the copy upserts on it).
+ * reaching one table), the key's type, the columns, and the unique index
+ * the mover names rows by and upserts on: the key alone if it has one; else
+ * one whose first column is the key and whose other columns are NOT NULL
+ * (the primary key first, then the narrowest), so that a table sharded by a
+ * key that is not unique (tenant, with the primary key (tenant, id)) moves
+ * every row of a key together.
  */
 static void
 move_describe(Move *m, MoveConn *c)
@@ -448,9 +483,7 @@ move_describe(Move *m, MoveConn *c)
 					"pg_catalog.current_setting('port') || '/' || d.oid || '/' || c.oid, "
 					"pg_catalog.format('%I.%I', n.nspname, c.relname), "
 					"pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
-					"EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
-					"        AND i.indimmediate AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum "
-					"        AND i.indpred IS NULL AND i.indexprs IS NULL), a.atttypid, "
+					"a.attnum, a.atttypid, "
 					"pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'INSERT') "
 					"AND pg_catalog.has_table_privilege(c.oid, 'UPDATE') AND pg_catalog.has_table_privilege(c.oid, 'DELETE'), "
 					"current_user, GREATEST(c.reltuples, 0)::pg_catalog.int8 "
@@ -486,17 +519,8 @@ move_describe(Move *m, MoveConn *c)
 						user, c->server, c->node, m->table),
 				 errdetail("ring_move needs all four on every shard's table before it moves anything.")));
 	}
-	if (strcmp(PQgetvalue(res, 0, 5), "t") != 0)
-	{
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s on server \"%s\" (node \"%s\") has no unique index on column \"%s\"",
-						m->table, c->server, c->node, m->key_column),
-				 errdetail("ring_move copies rows idempotently with INSERT ... ON CONFLICT on the sharding key."),
-				 errhint("Create a unique index (or primary key) on the column alone, on every shard.")));
-	}
 	c->identity = pstrdup(PQgetvalue(res, 0, 1));
+	params[1] = pstrdup(PQgetvalue(res, 0, 5));
 	m->estimated += strtoll(PQgetvalue(res, 0, 9), NULL, 10);
 	params[0] = pstrdup(PQgetvalue(res, 0, 0));
 	c->qtable = pstrdup(PQgetvalue(res, 0, 2));
@@ -506,6 +530,52 @@ move_describe(Move *m, MoveConn *c)
 	c->keytypid = (Oid) strtoul(PQgetvalue(res, 0, 6), NULL, 10);
 	if (c->keytypid != INT4OID && c->keytypid != INT8OID && c->keytypid != UUIDOID)
 		c->keytypid = TEXTOID;
+	PQclear(res);
+
+	/* the row identity: a unique index that begins with the key */
+	res = move_exec(c,
+					"WITH i AS (SELECT i.indkey::pg_catalog.int2[] AS cols, i.indnkeyatts FROM pg_catalog.pg_index i "
+					"  WHERE i.indrelid = $1::pg_catalog.oid AND i.indisunique AND i.indimmediate "
+					"    AND i.indpred IS NULL AND i.indexprs IS NULL "
+					"    AND i.indkey[0] OPERATOR(pg_catalog.=) $2::pg_catalog.int2 "
+					"    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS u(n, o) "
+					"                    JOIN pg_catalog.pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = u.n "
+					"                    WHERE u.o > 1 AND u.o <= i.indnkeyatts AND NOT b.attnotnull) "
+					"  ORDER BY i.indnkeyatts = 1 DESC, i.indisprimary DESC, i.indnkeyatts, i.indexrelid LIMIT 1) "
+					"SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod) "
+					"FROM i, pg_catalog.unnest(i.cols) WITH ORDINALITY AS u(n, o) "
+					"JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::pg_catalog.oid AND a.attnum = u.n "
+					"WHERE u.o <= i.indnkeyatts ORDER BY u.o",
+					2, params, PGRES_TUPLES_OK, "reading the table's unique indexes");
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s on server \"%s\" (node \"%s\") has no unique index that begins with column \"%s\"",
+						m->table, c->server, c->node, m->key_column),
+				 errdetail("ring_move names the rows it moves by a unique index and copies them with INSERT ... ON "
+						   "CONFLICT on it."),
+				 errhint("Create a primary key or unique index on the column alone, or on the column first and "
+						 "NOT NULL columns after it, such as (%s, id), on every shard.",
+						 m->key_column)));
+	}
+	c->nid = PQntuples(res);
+	c->grouped = c->nid > 1;
+	c->idcols = palloc(sizeof(char *) * c->nid);
+	c->idtypes = palloc(sizeof(char *) * c->nid);
+	{
+		StringInfoData ids;
+
+		initStringInfo(&ids);
+		for (int i = 0; i < c->nid; i++)
+		{
+			c->idcols[i] = pstrdup(PQgetvalue(res, i, 0));
+			c->idtypes[i] = pstrdup(PQgetvalue(res, i, 1));
+			appendStringInfo(&ids, "%s%s", i ? ", " : "", c->idcols[i]);
+		}
+		c->idlist = ids.data;
+	}
 	PQclear(res);
 
 	res = move_exec(c,
@@ -653,7 +723,7 @@ move_owner(Move *m, Oid keytypid, const char *key, int len)
 	return m->by_img_node[hashring_owner(img, &k)];
 }
 
-/* The keys as one text[] literal: {"a","b\"c"} */
+/* The keys of a list of MovePending as one text[] literal: {"a","b\"c"} */
 static char *
 move_key_array(List *keys)
 {
@@ -666,7 +736,7 @@ move_key_array(List *keys)
 	foreach (lc, keys)
 	{
 		appendStringInfoString(&s, first ? "\"" : ",\"");
-		for (const char *p = lfirst(lc); *p; p++)
+		for (const char *p = ((MovePending *) lfirst(lc))->key; *p; p++)
 		{
 			if (*p == '"' || *p == '\\')
 				appendStringInfoChar(&s, '\\');
@@ -750,28 +820,75 @@ move_rollback(MoveConn *c)
 }
 
 /*
+ * The condition that names exactly the rows whose identity columns are in
+ * the arrays (SQL expressions giving array literals as text, one per
+ * identity column): t.k = ANY (...) for a key unique by itself, a row
+ * comparison with the unnested arrays otherwise.
+ */
+static char *
+move_rows_where(MoveConn *c, char **arrays)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	if (c->nid == 1)
+	{
+		appendStringInfo(&s, "t.%s OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[]::%s[])", c->idcols[0], arrays[0],
+						 c->idtypes[0]);
+		return s.data;
+	}
+	appendStringInfoChar(&s, '(');
+	for (int i = 0; i < c->nid; i++)
+		appendStringInfo(&s, "%st.%s", i ? ", " : "", c->idcols[i]);
+	appendStringInfoString(&s, ") IN (SELECT * FROM ROWS FROM (");
+	for (int i = 0; i < c->nid; i++)
+		appendStringInfo(&s, "%spg_catalog.unnest(%s::pg_catalog.text::%s[])", i ? ", " : "", arrays[i],
+						 c->idtypes[i]);
+	appendStringInfoString(&s, "))");
+	return s.data;
+}
+
+/*
  * One batch from src to dst: returns the rows moved.  See the file header
- * for the order of steps.
+ * for the order of steps.  The batch is a set of keys; every row of those
+ * keys is locked, copied and deleted together, named by the identity
+ * columns (the key itself when it is unique).
  */
 static int64
 move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 {
-	char	   *array = move_key_array(keys);
-	const char *param = array;
-	PGresult   *res;
-	char	   *sql;
-	int64		n;
-	char	   *locked;
-	char	   *literal;
+	char		  *array = move_key_array(keys);
+	const char	  *param = array;
+	PGresult	  *res;
+	char		  *sql;
+	int64		   n;
+	char		 **locked = palloc0(sizeof(char *) * src->nid);
+	char		 **literals = palloc0(sizeof(char *) * src->nid);
+	char		 **params = palloc0(sizeof(char *) * src->nid);
+	StringInfoData q;
 
+	/* lock every row of the batch's keys, in identity order */
 	move_command(src, "BEGIN ISOLATION LEVEL READ COMMITTED", "locking a batch");
-	sql = psprintf("SELECT pg_catalog.array_agg(k ORDER BY k)::pg_catalog.text, pg_catalog.count(*) FROM "
-				   "(SELECT t.%s AS k FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[]) "
-				   "ORDER BY t.%s FOR UPDATE OF t) s",
-				   src->qkey, src->qtable, src->qkey, src->keytype, src->qkey);
-	res = move_exec(src, sql, 1, &param, PGRES_TUPLES_OK, "locking a batch");
-	n = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	locked = n > 0 ? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	for (int i = 0; i < src->nid; i++)
+	{
+		appendStringInfo(&q, "pg_catalog.array_agg(i%d ORDER BY ", i);
+		for (int j = 0; j < src->nid; j++)
+			appendStringInfo(&q, "%si%d", j ? ", " : "", j);
+		appendStringInfoString(&q, ")::pg_catalog.text, ");
+	}
+	appendStringInfoString(&q, "pg_catalog.count(*) FROM (SELECT ");
+	for (int i = 0; i < src->nid; i++)
+		appendStringInfo(&q, "%st.%s AS i%d", i ? ", " : "", src->idcols[i], i);
+	appendStringInfo(&q,
+					 " FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[]) "
+					 "ORDER BY %s FOR UPDATE OF t) s",
+					 src->qtable, src->qkey, src->keytype, src->idlist);
+	res = move_exec(src, q.data, 1, &param, PGRES_TUPLES_OK, "locking a batch");
+	n = strtoll(PQgetvalue(res, 0, src->nid), NULL, 10);
+	for (int i = 0; i < src->nid && n > 0; i++)
+		locked[i] = pstrdup(PQgetvalue(res, 0, i));
 	PQclear(res);
 	if (n == 0)
 	{
@@ -784,18 +901,23 @@ move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 	sql = psprintf("COPY pg_temp.hashring_move_stage (%s) FROM STDIN", src->columns);
 	res = move_exec(dst, sql, 0, NULL, PGRES_COPY_IN, "copying a batch");
 	PQclear(res);
-	literal = PQescapeLiteral(src->conn, locked, strlen(locked));
-	if (literal == NULL)
-		move_conn_error(src, "quoting keys");
-	sql = psprintf("COPY (SELECT %s FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[]::%s[])) TO STDOUT",
-				   src->columns, src->qtable, src->qkey, literal, src->keytype);
-	PQfreemem(literal);
+	for (int i = 0; i < src->nid; i++)
+	{
+		char *lit = PQescapeLiteral(src->conn, locked[i], strlen(locked[i]));
+
+		if (lit == NULL)
+			move_conn_error(src, "quoting keys");
+		literals[i] = pstrdup(lit);
+		PQfreemem(lit);
+	}
+	sql = psprintf("COPY (SELECT %s FROM %s AS t WHERE %s) TO STDOUT", src->columns, src->qtable,
+				   move_rows_where(src, literals));
 	res = move_exec(src, sql, 0, NULL, PGRES_COPY_OUT, "copying a batch");
 	PQclear(res);
 	move_stream(src, dst);
 	sql = psprintf("INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.hashring_move_stage "
 				   "ON CONFLICT (%s) DO UPDATE SET %s",
-				   dst->qtable, src->columns, src->columns, dst->qkey, src->set_list);
+				   dst->qtable, src->columns, src->columns, dst->idlist, src->set_list);
 	if (move_exec_count(dst, sql, NULL, "copying a batch") != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -805,13 +927,18 @@ move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 	move_inject(m, "after_target_commit");
 
 	/* delete exactly the locked rows: they cannot have changed */
-	sql = psprintf("DELETE FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[])",
-				   src->qtable, src->qkey, src->keytype);
-	param = locked;
-	if (move_exec_count(src, sql, param, "deleting a copied batch") != n)
+	for (int i = 0; i < src->nid; i++)
+		params[i] = psprintf("$%d", i + 1);
+	sql = psprintf("DELETE FROM %s AS t WHERE %s", src->qtable, move_rows_where(src, params));
+	res = move_exec(src, sql, src->nid, (const char *const *) locked, PGRES_COMMAND_OK, "deleting a copied batch");
+	if (strtoll(PQcmdTuples(res), NULL, 10) != n)
+	{
+		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("ring_move deleted a different number of rows than it locked on \"%s\"", src->node)));
+	}
+	PQclear(res);
 	move_inject(m, "before_source_commit");
 	move_command(src, "COMMIT", "committing the delete");
 	return n;
@@ -834,13 +961,14 @@ static char **
 move_spi(Move *m, const char *sql, const char *types, const char *const *texts, const int64 *ints, bool commit)
 {
 	int			  nargs = strlen(types);
-	Oid			  argtypes[10];
-	Datum		  values[10];
-	char		  nulls[10] = {0};
+	Oid			  argtypes[MOVE_SPI_MAX_ARGS];
+	Datum		  values[MOVE_SPI_MAX_ARGS];
+	char		  nulls[MOVE_SPI_MAX_ARGS] = {0};
 	MemoryContext old = CurrentMemoryContext;
 	char		**row = NULL;
 
-	Assert(nargs <= 10);
+	if (nargs > MOVE_SPI_MAX_ARGS)
+		elog(ERROR, "move_spi: too many arguments");
 	for (int i = 0; i < nargs; i++)
 	{
 		bool text = types[i] == 't';
@@ -866,29 +994,37 @@ move_spi(Move *m, const char *sql, const char *types, const char *const *texts, 
 	return row;
 }
 
+/*
+ * Records the progress after a batch (or a retry).  pause_ms is how long the
+ * throttle waits next: hashring.moves.paused_until, so that
+ * ring_move_progress.rows_per_second counts the wait that belongs to the
+ * batch, also when the move is stopped during it.
+ */
 static void
-move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error)
+move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error, long pause_ms)
 {
-	const char *texts[10] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL};
-	int64		ints[10] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated};
+	const char *texts[11] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL, NULL};
+	int64		ints[11] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated, pause_ms};
 
-	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", "ttttiiitii", texts,
-					ints, true);
+	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", "ttttiiitiiI",
+					texts, ints, true);
 }
 
-/* Keeps the average rate at or under rows_per_second. */
-static void
-move_throttle(Move *m)
+/*
+ * How long to wait now to keep the average rate since the first batch at or
+ * under rows_per_second: 0 without a throttle or when behind.
+ */
+static long
+move_throttle_ms(Move *m)
 {
 	long elapsed_ms;
 	long due_ms;
 
 	if (m->rows_per_second <= 0)
-		return;
+		return 0;
 	elapsed_ms = (GetCurrentTimestamp() - m->started) / 1000;
 	due_ms = (long) (m->moved * 1000 / m->rows_per_second);
-	if (due_ms > elapsed_ms)
-		move_sleep(due_ms - elapsed_ms);
+	return due_ms > elapsed_ms ? due_ms - elapsed_ms : 0;
 }
 
 /* A batch, retried on transient errors; the keys are consumed. */
@@ -907,6 +1043,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 		ResourceOwner oldowner = CurrentResourceOwner;
 		ErrorData *volatile err = NULL;
 		volatile int64 n = 0;
+		long		   pause_ms;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
@@ -937,8 +1074,11 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 						(errmsg(INT64_FORMAT " row(s) moved from %s to %s (" INT64_FORMAT " in all)",
 								n, src->node, dst->node, m->moved)));
 			list_free_deep(keys);
-			move_record_progress(m, src, dst, NULL);
-			move_throttle(m);
+			move_record_progress(m, src, dst, NULL, move_throttle_ms(m));
+			/* again: recording took time, and paused_until was set after it */
+			pause_ms = move_throttle_ms(m);
+			if (pause_ms > 0)
+				move_sleep(pause_ms);
 			break;
 		}
 		/*
@@ -953,25 +1093,41 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 		ereport(NOTICE,
 				(errmsg("batch from %s to %s retried (%d of %d) after: %s",
 						src->node, dst->node, attempt + 1, m->max_retries, err->message)));
-		move_record_progress(m, src, dst, err->message);
+		move_record_progress(m, src, dst, err->message, 0);
 		move_sleep(Min(10L << Min(attempt, 8), 2000L));
 	}
 }
 
-/* Moves dst's pending keys in batches: the full ones, or all if `all`. */
+/*
+ * Moves dst's pending keys in batches: the full ones, or all if `all`.  A
+ * batch takes whole keys up to batch_size rows, and at least one key: a key
+ * with more rows than batch_size moves in one batch of its own.
+ */
 static void
 move_flush(Move *m, MoveConn *src, MoveConn *dst, bool all)
 {
 	while (dst->npending >= m->batch_size || (all && dst->npending > 0))
 	{
-		List *rest = NIL;
-		int	  restn = 0;
+		List	 *rest = NIL;
+		int64	  restn = 0;
+		int64	  rows = 0;
+		int		  take = 0;
+		ListCell *lc;
 
-		if (dst->npending > m->batch_size)
+		foreach (lc, dst->pending)
 		{
-			rest = list_copy_tail(dst->pending, m->batch_size);
-			restn = dst->npending - m->batch_size;
-			dst->pending = list_truncate(dst->pending, m->batch_size);
+			int64 r = ((MovePending *) lfirst(lc))->rows;
+
+			if (take > 0 && rows + r > m->batch_size)
+				break;
+			rows += r;
+			take++;
+		}
+		if (take < list_length(dst->pending))
+		{
+			rest = list_copy_tail(dst->pending, take);
+			restn = dst->npending - rows;
+			dst->pending = list_truncate(dst->pending, take);
 		}
 		move_batch(m, src, dst);
 		dst->pending = rest;
@@ -982,19 +1138,24 @@ move_flush(Move *m, MoveConn *src, MoveConn *dst, bool all)
 /*
  * Reads every key of the source, a page at a time in key order, and moves
  * the misplaced ones in batches per target.  A NULL key has no owner
- * (ring_node is strict): such rows stay where they are.
+ * (ring_node is strict): such rows stay where they are.  When the key is not
+ * unique by itself, a page is 10,000 distinct keys with their row counts
+ * (GROUP BY along the unique index that begins with the key).
  */
 static void
 move_source(Move *m, int si)
 {
 	MoveConn	 *src = &m->conns[si];
 	MemoryContext page = AllocSetContextCreate(m->cxt, "hashring move page", ALLOCSET_DEFAULT_SIZES);
-	char		 *first_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t WHERE t.%s IS NOT NULL "
+	const char	 *count = src->grouped ? "pg_catalog.count(*)" : "1";
+	const char	 *group = src->grouped ? psprintf(" GROUP BY t.%s", src->qkey) : "";
+	char		 *first_sql = psprintf("SELECT t.%s::pg_catalog.text, %s FROM %s AS t WHERE t.%s IS NOT NULL%s "
 											   "ORDER BY t.%s LIMIT %d",
-									   src->qkey, src->qtable, src->qkey, src->qkey, MOVE_SCAN_PAGE);
-	char		 *next_sql = psprintf("SELECT t.%s::pg_catalog.text FROM %s AS t "
-											  "WHERE t.%s OPERATOR(pg_catalog.>) $1::pg_catalog.text::%s ORDER BY t.%s LIMIT %d",
-									  src->qkey, src->qtable, src->qkey, src->keytype, src->qkey, MOVE_SCAN_PAGE);
+									   src->qkey, count, src->qtable, src->qkey, group, src->qkey, MOVE_SCAN_PAGE);
+	char		 *next_sql = psprintf("SELECT t.%s::pg_catalog.text, %s FROM %s AS t "
+											  "WHERE t.%s OPERATOR(pg_catalog.>) $1::pg_catalog.text::%s%s ORDER BY t.%s LIMIT %d",
+									  src->qkey, count, src->qtable, src->qkey, src->keytype, group, src->qkey,
+									  MOVE_SCAN_PAGE);
 	char		 *last = NULL;
 
 	for (;;)
@@ -1013,21 +1174,28 @@ move_source(Move *m, int si)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		for (int r = 0; r < rows; r++)
 		{
-			const char *key = PQgetvalue(res, r, 0);
-			int			owner = move_owner(m, src->keytypid, key, PQgetlength(res, r, 0));
+			const char	*key = PQgetvalue(res, r, 0);
+			int			 keylen = PQgetlength(res, r, 0);
+			int64		 nrows = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+			int			 owner = move_owner(m, src->keytypid, key, keylen);
+			MovePending *p;
 
+			CHECK_FOR_INTERRUPTS();
+			m->scanned += nrows;
 			if (owner == si)
 				continue;
 			if (owner < 0)
 				elog(ERROR, "ring_move: owner of a key is not among the ring's nodes");
+			p = MemoryContextAlloc(m->cxt, offsetof(MovePending, key) + keylen + 1);
+			p->rows = nrows;
+			memcpy(p->key, key, keylen + 1);
 			MemoryContextSwitchTo(m->cxt);
-			m->conns[owner].pending = lappend(m->conns[owner].pending, pstrdup(key));
-			m->conns[owner].npending++;
-			m->planned++;
+			m->conns[owner].pending = lappend(m->conns[owner].pending, p);
 			MemoryContextSwitchTo(page);
+			m->conns[owner].npending += nrows;
+			m->planned += nrows;
 		}
 		PopActiveSnapshot();
-		m->scanned += rows;
 		PQclear(res);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(page);

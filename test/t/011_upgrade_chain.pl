@@ -174,10 +174,11 @@ $node->safe_psql('postgres', 'CREATE DATABASE grants');
 $node->safe_psql('grants', q{CREATE EXTENSION hashring VERSION '0.4'});
 $node->safe_psql(
 	'grants', q{
-CREATE ROLE hr_up_read; CREATE ROLE hr_up_route; CREATE ROLE hr_up_change;
+CREATE ROLE hr_up_read; CREATE ROLE hr_up_route; CREATE ROLE hr_up_change; CREATE ROLE hr_up_move;
 SELECT hashring.ring_grant('hr_up_read', 'read');
 SELECT hashring.ring_grant('hr_up_route', 'route');
 SELECT hashring.ring_grant('hr_up_change', 'change');
+SELECT hashring.ring_grant('hr_up_move', 'move');
 ALTER EXTENSION hashring UPDATE;
 });
 is( $node->safe_psql(
@@ -227,10 +228,17 @@ is( $node->safe_psql(
                       FROM unnest(ARRAY['hr_up_change', 'hr_up_read', 'hr_up_route', 'public']) AS r}),
 	'hr_up_change=true/true hr_up_read=true/false hr_up_route=false/false public=false/false',
 	'the update to 0.8 grants ring_balance(ring, replicas) to the roles that hold read and ring_set_zone_spread() to those that hold change');
+# 0.8 recreates _move_progress (the throttle's wait, issue 26): `move` keeps it
+is( $node->safe_psql(
+		'grants', q{SELECT string_agg(r || '=' || has_function_privilege(r,
+                          'hashring._move_progress(text, text, text, text, bigint, bigint, bigint, text, bigint, bigint, bigint)', 'EXECUTE'), ' ' ORDER BY r)
+                      FROM unnest(ARRAY['hr_up_change', 'hr_up_move', 'hr_up_read', 'public']) AS r}),
+	'hr_up_change=false hr_up_move=true hr_up_read=false public=false',
+	'the update to 0.8 gives the recreated _move_progress() to the roles that hold move, only to them');
 $node->safe_psql('grants', q{SELECT hashring.ring_revoke('hr_up_read', 'route'); SELECT hashring.ring_revoke('hr_up_route', 'route');
-                             SELECT hashring.ring_revoke('hr_up_change', 'route')});
+                             SELECT hashring.ring_revoke('hr_up_change', 'route'); SELECT hashring.ring_revoke('hr_up_move', 'route')});
 $node->safe_psql('postgres', 'DROP DATABASE grants');
-$node->safe_psql('postgres', 'DROP ROLE hr_up_read, hr_up_route, hr_up_change');
+$node->safe_psql('postgres', 'DROP ROLE hr_up_read, hr_up_route, hr_up_change, hr_up_move');
 
 $node->stop;
 done_testing();

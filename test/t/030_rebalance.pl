@@ -76,6 +76,31 @@ cmp_ok($plan, '>', 15000, "plan: $plan rows move to the new shard (about a quart
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM all_items WHERE hashring.ring_node('r', k, $v_before) <> hashring.ring_node('r', k)}),
 	$plan, 'plan equals the rows whose owner changed');
 
+# ring_move_progress.rows_per_second of a throttled move counts the
+# throttle's waits (issue 26: a move throttled to 2,000 rows/s, cancelled
+# after its first batch of 5,000, read about 27,794, the rate of the batch
+# alone): while it waits after its first batch, and once cancelled there
+my $tb = $coord->background_psql('postgres', on_error_stop => 0);
+my $tpid = $tb->query_safe('SELECT pg_backend_pid()');
+$tb->query_until(qr/^$/, qq{
+CALL hashring.ring_move('r', 'public.items', 'k', 5000, from_version => $v_before, rows_per_second => 2000);
+});
+$coord->poll_query_until('postgres', q{SELECT rows_moved >= 5000 FROM hashring.ring_move_progress WHERE ring = 'r'})
+  or die 'the throttled move did not move its first batch';
+my ($t_running, $t_rate) = split /\|/, $coord->safe_psql('postgres', q{
+SELECT running, rows_per_second FROM hashring.ring_move_progress WHERE ring = 'r'});
+is($t_running, 't', 'the throttled move is running');
+cmp_ok($t_rate, '<=', 2000, "while it runs, rows_per_second ($t_rate) counts the throttle's wait: at most 2,000");
+$coord->safe_psql('postgres', qq{SELECT pg_cancel_backend($tpid)});
+$coord->poll_query_until('postgres', q{SELECT NOT running FROM hashring.ring_move_progress WHERE ring = 'r'})
+  or die 'the throttled move did not stop';
+$tb->quit;
+my ($t_moved, $t_rate2) = split /\|/, $coord->safe_psql('postgres', q{
+SELECT rows_moved, rows_per_second FROM hashring.ring_move_progress WHERE ring = 'r'});
+cmp_ok($t_moved, '>=', 5000, "the cancelled throttled move had moved $t_moved rows");
+cmp_ok($t_rate2, '<=', 2000, "once cancelled, rows_per_second ($t_rate2) counts the wait after its last batch: at most 2,000");
+cmp_ok($t_rate2, '>=', 1000, '... and is still the rate it held (at least 1,000)');
+
 # interrupted by a cancel (statement_timeout) part-way, then rerun; the
 # first move of the table says which version its rows are placed by, and
 # rows_per_second stretches it so that the cancel comes part-way
