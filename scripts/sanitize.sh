@@ -157,7 +157,7 @@ run_suites() {
             [ -f "$f" ] && { echo "=== $f"; head -200 "$f"; }
         done
         for f in "$src"/tmp_check/log/regress_log_*; do
-            [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -50 "$f"; }
+            [ -f "$f" ] && grep -qE "not ok|Looks like your test (exited|died)|^# +died" "$f" && { echo "=== $f"; tail -50 "$f"; }
         done
     fi
     return $status

@@ -95,7 +95,7 @@ if [ $status -ne 0 ]; then
         [ -f "$f" ] && { echo "=== $f"; cat "$f"; }
     done
     for f in "$work"/src/tmp_check/log/regress_log_*; do
-        [ -f "$f" ] && grep -q "not ok" "$f" && { echo "=== $f"; tail -50 "$f"; }
+        [ -f "$f" ] && grep -qE "not ok|Looks like your test (exited|died)|^# +died" "$f" && { echo "=== $f"; tail -50 "$f"; }
     done
 fi
 
