@@ -69,14 +69,18 @@ SELECT c.algorithm,
                               IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, s.p, n, pg_temp.spread(c.algorithm, 'z_' || c.algorithm, k, s.p))) AS not_the_rule,
        count(*) FILTER (WHERE s.p[1] <> hashring.ring_node('z_' || c.algorithm, k)) AS blind_first_not_owner
   FROM zcheck AS c JOIN zblind AS b USING (algorithm),
-       LATERAL (SELECT k, 2 + length(k) % 6 AS n, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v) AS p FROM zk3) AS s
+       LATERAL (SELECT k, 2 + length(k) % 6 AS n, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v) AS p FROM zk3
+                 -- the spread's rule is SQL calls per key: 600 keys of those
+                 -- algorithms keep valgrind's run in minutes
+                 WHERE c.algorithm NOT IN ('jump', 'pg_hash', 'slots') OR split_part(k, ':', 2)::integer <= 600) AS s
  GROUP BY c.algorithm ORDER BY c.algorithm;
 -- 0.7's rule (zone_spread off): each zone's first node in the list
 SELECT hashring.ring_set_zone_spread('z_' || algorithm, false) FROM zcheck \g /dev/null
 SELECT c.algorithm,
        count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, n)
                               IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v), n)) AS not_the_0_7_rule
-  FROM zcheck AS c JOIN zblind AS b USING (algorithm), (SELECT k, 2 + length(k) % 6 AS n FROM zk3) AS s
+  FROM zcheck AS c JOIN zblind AS b USING (algorithm),
+       (SELECT k, 2 + length(k) % 6 AS n FROM zk3 WHERE split_part(k, ':', 2)::integer <= 600) AS s
  WHERE c.algorithm IN ('jump', 'pg_hash', 'slots', 'vnode')
  GROUP BY c.algorithm ORDER BY c.algorithm;
 SELECT hashring.ring_set_zone_spread('z_' || algorithm, true) FROM zcheck \g /dev/null
