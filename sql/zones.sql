@@ -2,8 +2,9 @@
 -- one node of each zone of the preference list first -- its first, or on
 -- jump, pg_hash and slots the one at the key's spread position -- then the
 -- rest in preference order; ring_balance with replicas; ring_zone_balance;
--- replica flows of ring_diff and ring_plan_moves.  How evenly copies
--- spread over larger rings: sql/zone_spread.sql.
+-- replica flows of ring_diff and ring_plan_moves.  The spread's rule in
+-- SQL, ring_balance against the keys and how evenly copies spread over
+-- larger rings: sql/zone_spread.sql.
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;
@@ -12,32 +13,14 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
--- The rule, in SQL, over the zone-blind list p of every live node: one
--- node of each zone in the order p reaches the zones, then the rest of p.
--- A zone's node is its first in p; with a spread position c (jump, pg_hash:
--- p[1]'s position among its zone's nodes; slots: the key's slot) every zone after
--- p[1]'s gives its node at position c mod its nodes (all, in node order),
--- or the next live one after it.
-CREATE FUNCTION pg_temp.zone_pick(ring text, zone text, c bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT node FROM (SELECT nd.node, nd.state, row_number() OVER (ORDER BY nd.ordinal) - 1 AS pos, count(*) OVER () AS m
-                        FROM hashring.nodes AS nd WHERE nd.ring = zone_pick.ring AND nd.zone IS NOT DISTINCT FROM zone_pick.zone) AS z
-     WHERE state = 'active' ORDER BY (pos - c % m + m) % m LIMIT 1
-$$;
-CREATE FUNCTION pg_temp.zone_rule(ring text, p text[], n integer, c bigint DEFAULT NULL) RETURNS text[] LANGUAGE sql AS $$
-    WITH l AS (SELECT x, o, nd.zone, row_number() OVER (PARTITION BY nd.zone ORDER BY o) AS zr
+-- The rule, in SQL, over the zone-blind list p of every live node: the
+-- first node of each zone in p, in p's order, then the rest of p (0.7's
+-- rule; sql/zone_spread.sql checks the spread of jump, pg_hash and slots).
+CREATE FUNCTION pg_temp.zone_rule(ring text, p text[], n integer) RETURNS text[] LANGUAGE sql AS $$
+    WITH l AS (SELECT x, o, row_number() OVER (PARTITION BY nd.zone ORDER BY o) AS zr
                  FROM unnest(p) WITH ORDINALITY AS u (x, o)
-                 JOIN hashring.nodes AS nd ON nd.ring = zone_rule.ring AND nd.node = u.x),
-    firsts AS (SELECT o, CASE WHEN c IS NULL OR o = 1 THEN x ELSE pg_temp.zone_pick(ring, zone, c) END AS pick
-                 FROM l WHERE zr = 1)
-    SELECT (ARRAY(SELECT pick FROM firsts ORDER BY o)
-            || ARRAY(SELECT x FROM l WHERE x NOT IN (SELECT pick FROM firsts) ORDER BY o))[1:n]
-$$;
--- the spread position of key k on ring r, whose zone-blind list is p
-CREATE FUNCTION pg_temp.spread(algorithm text, r text, k text, p text[]) RETURNS bigint LANGUAGE sql AS $$
-    SELECT CASE WHEN algorithm IN ('jump', 'pg_hash')
-                THEN (SELECT pos FROM (SELECT nd.node, row_number() OVER (PARTITION BY nd.zone ORDER BY nd.ordinal) - 1 AS pos
-                                         FROM hashring.nodes AS nd WHERE nd.ring = r) AS o WHERE o.node = p[1])
-                WHEN algorithm = 'slots' THEN hashring.ring_slot(k) END
+                 JOIN hashring.nodes AS nd ON nd.ring = zone_rule.ring AND nd.node = u.x)
+    SELECT (array_agg(x ORDER BY zr > 1, o))[1:n] FROM l
 $$;
 CREATE TEMP TABLE zk AS SELECT 'key:' || i AS k FROM generate_series(1, 10000) i;
 -- per algorithm, 3,000 keys (test/t/010_node_compat.pl checks 100,000)
@@ -60,47 +43,29 @@ SELECT hashring.ring_set_zone_replicas('z_' || algorithm, false) FROM zcheck \g 
 CREATE TEMP TABLE zblind AS
 SELECT c.algorithm, (SELECT r.version FROM hashring.rings AS r WHERE r.ring = 'z_' || c.algorithm) AS v FROM zcheck AS c;
 SELECT hashring.ring_set_zone_replicas('z_' || algorithm, true) FROM zcheck \g /dev/null
+-- 0.7's rule first (zone_spread off: each zone's first node in the list)
+SELECT hashring.ring_set_zone_spread('z_' || algorithm, false) FROM zcheck \g /dev/null
 SELECT c.algorithm,
        count(*) FILTER (WHERE (SELECT count(DISTINCT nd.zone) FROM unnest(hashring.ring_nodes('z_' || c.algorithm, k, 3)) AS r (x)
                                  JOIN hashring.nodes AS nd ON nd.ring = 'z_' || c.algorithm AND nd.node = r.x) <> 3) AS not_3_zones,
        count(*) FILTER (WHERE 'n22' = ANY (hashring.ring_nodes('z_' || c.algorithm, k, 11))) AS down_node_used,
        count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, 1) <> ARRAY[hashring.ring_node('z_' || c.algorithm, k)]) AS first_not_owner,
        count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, n)
-                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, s.p, n, pg_temp.spread(c.algorithm, 'z_' || c.algorithm, k, s.p))) AS not_the_rule,
-       count(*) FILTER (WHERE s.p[1] <> hashring.ring_node('z_' || c.algorithm, k)) AS blind_first_not_owner
-  FROM zcheck AS c JOIN zblind AS b USING (algorithm),
-       LATERAL (SELECT k, 2 + length(k) % 6 AS n, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v) AS p FROM zk3
-                 -- the spread's rule is SQL calls per key: 600 keys of those
-                 -- algorithms keep valgrind's run in minutes
-                 WHERE c.algorithm NOT IN ('jump', 'pg_hash', 'slots') OR split_part(k, ':', 2)::integer <= 600) AS s
+                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v), n)) AS not_the_rule
+  FROM zcheck AS c JOIN zblind AS b USING (algorithm), (SELECT k, 2 + length(k) % 6 AS n FROM zk3) AS s
  GROUP BY c.algorithm ORDER BY c.algorithm;
--- 0.7's rule (zone_spread off): each zone's first node in the list
-SELECT hashring.ring_set_zone_spread('z_' || algorithm, false) FROM zcheck \g /dev/null
-SELECT c.algorithm,
-       count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, n)
-                              IS DISTINCT FROM pg_temp.zone_rule('z_' || c.algorithm, hashring.ring_nodes('z_' || c.algorithm, k, 11, b.v), n)) AS not_the_0_7_rule
-  FROM zcheck AS c JOIN zblind AS b USING (algorithm),
-       (SELECT k, 2 + length(k) % 6 AS n FROM zk3 WHERE split_part(k, ':', 2)::integer <= 600) AS s
- WHERE c.algorithm IN ('jump', 'pg_hash', 'slots', 'vnode')
- GROUP BY c.algorithm ORDER BY c.algorithm;
+-- spread (0.8, the default for new rings): jump, pg_hash and slots take
+-- another node of each further zone, with the same guarantees
+-- (sql/zone_spread.sql checks which node, in SQL)
 SELECT hashring.ring_set_zone_spread('z_' || algorithm, true) FROM zcheck \g /dev/null
-
--- ring_balance with replicas against the keys: 3,000 keys routed with 3
--- copies on the rings with a node down, per node (sql/zone_spread.sql
--- measures how evenly copies spread on larger rings)
-CREATE TEMP TABLE zcopies AS
-SELECT c.algorithm, x AS node, count(*) FILTER (WHERE o = 1) / 3000.0 AS primaries,
-       count(*) FILTER (WHERE o > 1) / 6000.0 AS seconds
-  FROM zcheck AS c, zk3 AS zk, unnest(hashring.ring_nodes('z_' || c.algorithm, zk.k, 3)) WITH ORDINALITY AS r (x, o)
- GROUP BY 1, 2;
-SELECT c.algorithm, count(*) AS nodes, bool_and(b.exact) AS exact,
-       bool_and(abs(b.replica_share - coalesce(k.seconds, 0)) < 0.02) AS replicas_agree,
-       bool_and(abs(b.primary_share - coalesce(k.primaries, 0)) < 0.02) AS primaries_agree,
-       abs(sum(b.replica_share) - 1) < 1e-9 AS replicas_sum_to_1,
-       bool_and(b.replica_share = 0 AND b.primary_share = 0 AND NOT b.overloaded) FILTER (WHERE b.node = 'n22') AS down_holds_nothing
-  FROM zcheck AS c, hashring.ring_balance('z_' || c.algorithm, replicas => 3) AS b
-  LEFT JOIN zcopies AS k ON k.node = b.node
- WHERE k.algorithm IS NULL OR k.algorithm = c.algorithm
+SELECT c.algorithm,
+       count(*) FILTER (WHERE (SELECT count(DISTINCT nd.zone) FROM unnest(hashring.ring_nodes('z_' || c.algorithm, k, 3)) AS r (x)
+                                 JOIN hashring.nodes AS nd ON nd.ring = 'z_' || c.algorithm AND nd.node = r.x) <> 3) AS not_3_zones,
+       count(*) FILTER (WHERE 'n22' = ANY (hashring.ring_nodes('z_' || c.algorithm, k, 11))) AS down_node_used,
+       count(*) FILTER (WHERE hashring.ring_nodes('z_' || c.algorithm, k, 1) <> ARRAY[hashring.ring_node('z_' || c.algorithm, k)]) AS first_not_owner,
+       count(*) FILTER (WHERE (SELECT count(DISTINCT x) FROM unnest(hashring.ring_nodes('z_' || c.algorithm, k, 11)) AS x) <> 11) AS not_11_distinct
+  FROM zcheck AS c, zk3
+ WHERE c.algorithm IN ('jump', 'pg_hash', 'slots')
  GROUP BY c.algorithm ORDER BY c.algorithm;
 -- one copy: no replica share; primaries are ring_balance's
 SELECT bool_and(b.replica_share IS NULL) AS no_replicas,
