@@ -125,6 +125,27 @@ typedef enum CatalogQuery
 	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "                                      \
 	"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1"
 
+/* the same from 0.7 on (zones, pins); `spread`: 0.8's zone_spread or NULL */
+#define CATALOG_RING_ZONES(spread)                                                                       \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, " spread " " \
+	"FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_PAST_RING_ZONES(spread)                                                                  \
+	"SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, " spread " " \
+	"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "                                   \
+	"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1"
+#define CATALOG_NODES_ZONES                                       \
+	"SELECT node, weight, state, ordinal, node_id, tokens, zone " \
+	"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_PAST_NODES_ZONES                                                \
+	"SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone " \
+	"FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "         \
+	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
+#define CATALOG_PINS "SELECT key, node FROM hashring.pins WHERE ring OPERATOR(pg_catalog.=) $1"
+#define CATALOG_PAST_PINS                                              \
+	"SELECT e.key, e.node "                                            \
+	"FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e " \
+	"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2"
+
 static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = {
 	[CATALOG_V1] = {
 		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, NULL::integer, NULL::boolean, NULL::boolean "
@@ -162,40 +183,24 @@ static const char *const catalog_queries[CATALOG_NVERSIONS][CATALOG_NQUERIES] = 
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
 	},
 	[CATALOG_V5] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, NULL::boolean "
-				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, zone "
-					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_RING] = CATALOG_RING_ZONES("NULL::boolean"),
+		[Q_NODES] = CATALOG_NODES_ZONES,
 		[Q_SLOTS] = CATALOG_SLOTS,
-		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, NULL::boolean "
-						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
-						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
-		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone "
-						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
-						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_RING] = CATALOG_PAST_RING_ZONES("NULL::boolean"),
+		[Q_PAST_NODES] = CATALOG_PAST_NODES_ZONES,
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
-		[Q_PINS] = "SELECT key, node FROM hashring.pins WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_PAST_PINS] = "SELECT e.key, e.node "
-						"FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e "
-						"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PINS] = CATALOG_PINS,
+		[Q_PAST_PINS] = CATALOG_PAST_PINS,
 	},
 	[CATALOG_V6] = {
-		[Q_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, zone_spread "
-				   "FROM hashring.rings WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_NODES] = "SELECT node, weight, state, ordinal, node_id, tokens, zone "
-					"FROM hashring.nodes WHERE ring OPERATOR(pg_catalog.=) $1",
+		[Q_RING] = CATALOG_RING_ZONES("zone_spread"),
+		[Q_NODES] = CATALOG_NODES_ZONES,
 		[Q_SLOTS] = CATALOG_SLOTS,
-		[Q_PAST_RING] = "SELECT ring_id, algorithm, vnodes, replicas, version, xmin, table_size, zone_replicas, zone_spread "
-						"FROM hashring.ring_history WHERE ring OPERATOR(pg_catalog.=) $1 "
-						"AND version OPERATOR(pg_catalog.=) $2 ORDER BY ring_id DESC LIMIT 1",
-		[Q_PAST_NODES] = "SELECT e.node, e.weight, e.state, e.ordinal, e.node_id, e.tokens, e.zone "
-						 "FROM hashring.ring_history AS h, pg_catalog.unnest(h.nodes) AS e "
-						 "WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PAST_RING] = CATALOG_PAST_RING_ZONES("zone_spread"),
+		[Q_PAST_NODES] = CATALOG_PAST_NODES_ZONES,
 		[Q_PAST_SLOTS] = CATALOG_PAST_SLOTS,
-		[Q_PINS] = "SELECT key, node FROM hashring.pins WHERE ring OPERATOR(pg_catalog.=) $1",
-		[Q_PAST_PINS] = "SELECT e.key, e.node "
-						"FROM hashring.ring_history AS h, pg_catalog.unnest(h.pins) AS e "
-						"WHERE h.ring_id OPERATOR(pg_catalog.=) $1 AND h.version OPERATOR(pg_catalog.=) $2",
+		[Q_PINS] = CATALOG_PINS,
+		[Q_PAST_PINS] = CATALOG_PAST_PINS,
 	},
 };
 
