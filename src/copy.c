@@ -41,6 +41,7 @@
 #include "commands/copy.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "parser/parse_node.h"
@@ -69,6 +70,7 @@ PG_FUNCTION_INFO_V1(hashring_shard_copy);
 typedef struct CopySink
 {
 	char		 *server;
+	char		 *node;		/* for messages: the node, else the server */
 	char		 *table;	/* schema.table there: the connection's channel */
 	char		 *copy_sql; /* COPY schema.table (columns) FROM STDIN */
 	HashringConn *conn;		/* bound, once the first row came */
@@ -125,6 +127,34 @@ copy_escape(StringInfo buf, const char *s)
 	appendBinaryStringInfo(buf, start, s - start);
 }
 
+/* Each sink's node, from hashring.shards (a table being distributed has none yet). */
+static void
+copy_router_nodes(CopyRouter *r, Oid parent)
+{
+	HashringDistSpi st;
+	Oid				argtypes[1] = {OIDOID};
+	Datum			args[1] = {ObjectIdGetDatum(parent)};
+	MemoryContext	cxt = CurrentMemoryContext;
+
+	for (int i = 0; i < r->pdesc->nparts; i++)
+		r->sinks[i].node = r->sinks[i].server;
+	hashring_dist_spi_begin(&st);
+	if (SPI_execute_with_args("SELECT s.partition::pg_catalog.oid, s.node FROM hashring.shards AS s"
+							  " WHERE s.tbl OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hashring.shards");
+	for (uint64 j = 0; j < SPI_processed; j++)
+	{
+		bool isnull;
+		Oid	 part = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &isnull));
+
+		for (int i = 0; i < r->pdesc->nparts; i++)
+			if (r->pdesc->oids[i] == part)
+				r->sinks[i].node = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
+	}
+	hashring_dist_spi_end(&st);
+}
+
 /*
  * Prepares to route rows of the descriptor src into the partitions of the
  * distributed table parent: every partition must be a postgres_fdw foreign
@@ -138,6 +168,7 @@ copy_router_begin(CopyRouter *r, Relation parent, TupleDesc src, const char *who
 	const char	  *keyname;
 	StringInfoData cols;
 
+	memset(r, 0, sizeof(*r));
 	r->who = who;
 	r->pkey = RelationGetPartitionKey(parent);
 	r->pdesc = RelationGetPartitionDesc(parent, true);
@@ -210,6 +241,7 @@ copy_router_begin(CopyRouter *r, Relation parent, TupleDesc src, const char *who
 										r->sinks[i].table, cols.data);
 		initStringInfo(&r->sinks[i].buf);
 	}
+	copy_router_nodes(r, RelationGetRelid(parent));
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "hashring COPY row", ALLOCSET_DEFAULT_SIZES);
 
 	/* floats exactly, while rows are converted (output only) */
@@ -245,7 +277,7 @@ copy_router_row(CopyRouter *r, Datum *values, bool *nulls)
 	s = &r->sinks[index];
 	if (s->conn == NULL)
 	{
-		s->conn = hashring_xact_conn(s->server, s->table, s->server, r->who);
+		s->conn = hashring_xact_conn(s->server, s->table, s->node, r->who);
 		PQclear(hashring_conn_exec(s->conn, s->copy_sql, 0, NULL, PGRES_COPY_IN, "starting COPY"));
 	}
 	old = MemoryContextSwitchTo(r->rowcxt);
@@ -330,7 +362,7 @@ hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompleti
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = queryString;
 	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, NULL, stmt->attlist, stmt->options);
-	copy_router_begin(&r, rel, desc, "COPY");
+	copy_router_begin(&r, rel, desc, "hashring");
 	estate = CreateExecutorState();
 	econtext = GetPerTupleExprContext(estate);
 	values = palloc(sizeof(Datum) * desc->natts);

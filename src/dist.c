@@ -17,15 +17,19 @@
  */
 #include "hashring.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
@@ -60,6 +64,43 @@ hashring_dist_catalog_ready(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("distributed_tables", nsp));
 }
 
+/*
+ * SPI as the extension's owner, for the catalog reads and writes of the
+ * hooks: whoever runs COPY or ALTER TABLE needs no rights on hashring's
+ * tables.  Queries name every object with its schema.
+ */
+void
+hashring_dist_spi_begin(HashringDistSpi *st)
+{
+	Oid			 ext = get_extension_oid("hashring", false);
+	Oid			 owner = InvalidOid;
+	HeapTuple	 tup;
+	Relation	 rel;
+	ScanKeyData	 key;
+	SysScanDesc	 scan;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(owner))
+		elog(ERROR, "extension hashring has no owner");
+	GetUserIdAndSecContext(&st->saved_user, &st->saved_sec);
+	SetUserIdAndSecContext(owner, st->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+}
+
+void
+hashring_dist_spi_end(HashringDistSpi *st)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(st->saved_user, st->saved_sec);
+}
+
 /* Whether relid is a distributed table (hashring.distributed_tables). */
 bool
 hashring_dist_is_distributed(Oid relid)
@@ -68,14 +109,16 @@ hashring_dist_is_distributed(Oid relid)
 	Datum args[1] = {ObjectIdGetDatum(relid)};
 	bool  found;
 
+	HashringDistSpi st;
+
 	if (!OidIsValid(relid) || !hashring_dist_catalog_ready())
 		return false;
-	SPI_connect();
+	hashring_dist_spi_begin(&st);
 	if (SPI_execute_with_args("SELECT 1 FROM hashring.distributed_tables WHERE tbl OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read hashring.distributed_tables");
 	found = SPI_processed > 0;
-	SPI_finish();
+	hashring_dist_spi_end(&st);
 	return found;
 }
 

@@ -22,6 +22,15 @@
 extern void hashring_dist_init(void);
 extern bool hashring_dist_catalog_ready(void);
 extern bool hashring_dist_is_distributed(Oid relid);
+
+typedef struct HashringDistSpi
+{
+	Oid saved_user;
+	int saved_sec;
+} HashringDistSpi;
+
+extern void hashring_dist_spi_begin(HashringDistSpi *st);
+extern void hashring_dist_spi_end(HashringDistSpi *st);
 extern void hashring_dist_next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 									   ProcessUtilityContext context, ParamListInfo params,
 									   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc);
