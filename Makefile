@@ -13,7 +13,7 @@ PGFILEDESC = "hashring - consistent-hash routing"
 # locale whatever the caller's environment: a root without LANG would
 # otherwise initdb as SQL_ASCII, where psql counts a multibyte key's column
 # width in bytes (the TAP helper and the demo force UTF8 the same way).
-REGRESS = setup membership routing balance cache bad_input huge_key algorithms history correctness placement zones zone_spread pins privileges upgrade
+REGRESS = setup membership routing balance cache bad_input huge_key algorithms history correctness placement zones zone_spread pins distributed privileges upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
