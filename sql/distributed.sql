@@ -143,7 +143,7 @@ SELECT relkind, obj_description('orders'::regclass, 'pg_class') FROM pg_class WH
 SELECT has_table_privilege('hr_dist_reader', 'orders', 'SELECT');
 SELECT count(*), sum(amount), count(remark) FROM orders;
 SELECT count(*) FROM lines;
-SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'orders'::regclass ORDER BY 1::text;
+SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'orders'::regclass ORDER BY indexrelid::regclass::text;
 SELECT count(*) FROM hashring.table_shards;
 -- the shard tables are gone from the nodes
 SELECT hashring._node_command('loop1', 'a', 'SELECT count(*) FROM pg_catalog.pg_class WHERE relname ~ ''^(orders|lines)_[0-9]+$''');

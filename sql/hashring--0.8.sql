@@ -3467,12 +3467,28 @@ END
 $$;
 COMMENT ON PROCEDURE hashring.undistribute_table(regclass) IS 'brings every row of a distributed table back into one local table and drops the shard tables';
 
+/*
+ * Schema changes of distributed tables go through hashring's utility hook
+ * (src/ddl.c), which exists once the library is loaded.  A session that
+ * has not loaded it yet loads it when this trigger fires, too late for the
+ * statement under way: the trigger refuses that statement if it concerns a
+ * distributed table, rather than let it change the coordinator alone.
+ */
+CREATE FUNCTION hashring._ddl_guard()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'hashring_ddl_guard';
+COMMENT ON FUNCTION hashring._ddl_guard() IS 'internal: refuses a schema change of a distributed table that bypassed hashring''s hook';
+CREATE EVENT TRIGGER hashring_ddl_guard ON ddl_command_start EXECUTE FUNCTION hashring._ddl_guard();
+COMMENT ON EVENT TRIGGER hashring_ddl_guard IS 'refuses schema changes of distributed tables made before hashring was loaded in the session';
+
 -- nothing for PUBLIC: the capabilities give these (ring_grant)
 REVOKE ALL ON FUNCTION hashring._shard_exec(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_command(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_copy(regclass, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._table_partition(regclass, anyelement) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._inject(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._ddl_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._prevent_transaction_block(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._place(text, integer, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring.shard_placement(text, integer) FROM PUBLIC;

@@ -11,13 +11,14 @@
  * INSERT per row; later majors batch it into multi-row INSERTs.  Either way
  * far slower than a COPY on the shard's server, which this path is.  Two
  * users:
- *	- COPY ... FROM STDIN into a distributed table, run as a transaction of
- *	  its own (outside a transaction block).  Inside a block PostgreSQL's
- *	  path runs instead: postgres_fdw's own connection must see the rows
- *	  for the rest of the transaction to read its writes.  Also left to
- *	  PostgreSQL: COPY from a file or program, with WHERE, into a table with
- *	  triggers, row-level security or generated columns, or by a role
- *	  without INSERT on the whole table (PostgreSQL's checks then speak).
+ *	- COPY ... FROM (STDIN, a file or a program) into a distributed table,
+ *	  run as a transaction of its own (outside a transaction block).  Inside
+ *	  a block PostgreSQL's path runs instead: postgres_fdw's own connection
+ *	  must see the rows for the rest of the transaction to read its writes.
+ *	  Also left to PostgreSQL: COPY with WHERE, into a table with triggers,
+ *	  row-level security or generated columns, or by a role without INSERT
+ *	  on the whole table or without the right to read the file or run the
+ *	  program (PostgreSQL's checks then speak).
  *	- _shard_copy(src, dst), distribute_table's copy of the local rows.
  *
  * Locks: COPY takes ROW EXCLUSIVE on the table (as PostgreSQL's COPY FROM);
@@ -37,6 +38,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "commands/copy.h"
 #include "commands/defrem.h"
@@ -338,8 +340,12 @@ hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompleti
 	Datum		  *values;
 	bool		  *nulls;
 
-	if (!stmt->is_from || stmt->relation == NULL || stmt->filename != NULL || stmt->is_program ||
-		stmt->whereClause != NULL || IsTransactionBlock() || !hashring_dist_catalog_ready())
+	if (!stmt->is_from || stmt->relation == NULL || stmt->whereClause != NULL || IsTransactionBlock() ||
+		!hashring_dist_catalog_ready())
+		return false;
+	/* a server file or program: with the rights PostgreSQL's COPY asks for, else its error */
+	if (stmt->filename != NULL &&
+		!has_privs_of_role(GetUserId(), stmt->is_program ? ROLE_PG_EXECUTE_SERVER_PROGRAM : ROLE_PG_READ_SERVER_FILES))
 		return false;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid) || !hashring_dist_is_distributed(relid))
@@ -361,7 +367,7 @@ hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompleti
 
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = queryString;
-	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, NULL, stmt->attlist, stmt->options);
+	cstate = BeginCopyFrom(pstate, rel, NULL, stmt->filename, stmt->is_program, NULL, stmt->attlist, stmt->options);
 	copy_router_begin(&r, rel, desc, "hashring");
 	estate = CreateExecutorState();
 	econtext = GetPerTupleExprContext(estate);

@@ -572,6 +572,63 @@ ddl_drop_indexes(DropStmt *stmt)
  * ---------------------------------------------------------------------- */
 
 /*
+ * Whether a statement ddl.c handles or refuses concerns a distributed
+ * table (or one of its partitions or recorded indexes): for the event
+ * trigger that guards statements which did not go through the hook.
+ */
+bool
+hashring_ddl_targets_distributed(Node *stmt)
+{
+	RangeVar *rv = NULL;
+	Oid		  relid;
+
+	if (stmt == NULL || !hashring_dist_catalog_ready())
+		return false;
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			rv = ((AlterTableStmt *) stmt)->relation;
+			break;
+		case T_RenameStmt:
+			rv = ((RenameStmt *) stmt)->relation;
+			break;
+		case T_IndexStmt:
+			rv = ((IndexStmt *) stmt)->relation;
+			break;
+		case T_DropStmt:
+			{
+				DropStmt *d = (DropStmt *) stmt;
+				ListCell *lc;
+
+				if (d->removeType != OBJECT_TABLE && d->removeType != OBJECT_FOREIGN_TABLE &&
+					d->removeType != OBJECT_INDEX)
+					return false;
+				foreach (lc, d->objects)
+				{
+					char *name;
+
+					if (d->removeType == OBJECT_INDEX)
+					{
+						if (OidIsValid(ddl_recorded_index(lfirst(lc), &name)))
+							return true;
+						continue;
+					}
+					relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
+					if (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)))
+						return true;
+				}
+				return false;
+			}
+		default:
+			return false;
+	}
+	if (rv == NULL)
+		return false;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	return OidIsValid(relid) && (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)));
+}
+
+/*
  * Handles, or refuses, a utility statement on a distributed table; returns
  * false when the statement is none of ddl.c's business.
  */

@@ -24,6 +24,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "partitioning/partbounds.h"
@@ -38,12 +39,16 @@
 #include "dist.h"
 
 PG_FUNCTION_INFO_V1(hashring_shard_exec);
+PG_FUNCTION_INFO_V1(hashring_ddl_guard);
 PG_FUNCTION_INFO_V1(hashring_node_command);
 PG_FUNCTION_INFO_V1(hashring_table_partition);
 PG_FUNCTION_INFO_V1(hashring_inject_point);
 PG_FUNCTION_INFO_V1(hashring_prevent_transaction_block);
 
 static ProcessUtility_hook_type dist_prev_utility = NULL;
+
+/* utility statements under way that went through dist_utility */
+static int dist_hook_depth = 0;
 
 /* ------------------------------------------------------------------------
  * the catalog
@@ -144,14 +149,46 @@ dist_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, Pro
 {
 	Node *stmt = pstmt->utilityStmt;
 
-	if (IsA(stmt, CopyStmt))
+	dist_hook_depth++;
+	PG_TRY();
 	{
-		if (hashring_copy_utility(pstmt, queryString, qc))
-			return;
+		if (IsA(stmt, CopyStmt) ? !hashring_copy_utility(pstmt, queryString, qc)
+								: !hashring_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+														dest, qc))
+			hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	}
-	else if (hashring_ddl_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc))
-		return;
-	hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	PG_FINALLY();
+	{
+		dist_hook_depth--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The event trigger hashring_ddl_guard (ddl_command_start): a schema
+ * change that did not go through dist_utility -- hashring was loaded only
+ * by this trigger, after the statement had started -- must not change a
+ * distributed table here alone.  It is refused; in this session hashring
+ * is loaded now, so the same statement run again goes through ddl.c.
+ */
+Datum
+hashring_ddl_guard(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("hashring._ddl_guard() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (dist_hook_depth == 0 && hashring_ddl_targets_distributed(trigdata->parsetree))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hashring was not loaded when this statement on a distributed table started"),
+				 errdetail("Its shard tables would have been left out of step."),
+				 errhint("Run the statement again (hashring is loaded in this session now), and add hashring to "
+						 "shared_preload_libraries or session_preload_libraries.")));
+	PG_RETURN_VOID();
 }
 
 /* Installs the utility hook and the remote transactions' callbacks. */

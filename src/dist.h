@@ -39,6 +39,7 @@ extern void hashring_dist_next_utility(PlannedStmt *pstmt, const char *queryStri
 extern bool hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompletion *qc);
 
 /* in ddl.c: schema changes that reach every shard, or are refused */
+extern bool hashring_ddl_targets_distributed(Node *stmt);
 extern bool hashring_ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 								 ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv,
 								 DestReceiver *dest, QueryCompletion *qc);
