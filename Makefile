@@ -42,6 +42,7 @@ include $(PGXS)
 bench:
 	bash $(srcdir)/test/bench/run.sh
 	HASHRING_BENCH_SKIP_BUILD=1 bash $(srcdir)/test/bench/move.sh
+	HASHRING_BENCH_SKIP_BUILD=1 bash $(srcdir)/test/bench/dist.sh
 
 # Before a release (docs/testing.md): CI's parts with nothing left out --
 # valgrind over every pg_regress file, the whole suite on every major.
