@@ -35,8 +35,8 @@ extern PGresult *hashring_conn_result(HashringConn *c);
 extern PGresult *hashring_conn_exec(HashringConn *c, const char *sql, int nparams, const char *const *params,
 									ExecStatusType expect, const char *what);
 extern void		 hashring_conn_command(HashringConn *c, const char *sql, const char *what);
-extern void		 hashring_conn_error(HashringConn *c, const char *what) pg_attribute_noreturn();
-extern void		 hashring_conn_result_error(HashringConn *c, PGresult *res, const char *what) pg_attribute_noreturn();
+extern void		 hashring_conn_error(HashringConn *c, const char *what) __attribute__((noreturn));
+extern void		 hashring_conn_result_error(HashringConn *c, PGresult *res, const char *what) __attribute__((noreturn));
 extern void		 hashring_conn_put_copy(HashringConn *c, const char *data, int len);
 extern void		 hashring_conn_end_copy(HashringConn *c, const char *what);
 

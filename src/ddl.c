@@ -137,7 +137,7 @@ ddl_partition_parent(Oid relid)
  * ---------------------------------------------------------------------- */
 
 static void
-ddl_refuse(const char *what, Oid relid) pg_attribute_noreturn();
+ddl_refuse(const char *what, Oid relid) __attribute__((noreturn));
 
 static void
 ddl_refuse(const char *what, Oid relid)
