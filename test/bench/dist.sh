@@ -13,8 +13,10 @@
 # the same shape and rows on shard server 1, with the same options as the
 # partitions (batch_size 1000, fetch_size 1000).
 #
-#   select   pgbench, 1 client, -M prepared, `SELECT v FROM items WHERE k =
-#            :k` against the same on `plain`: tps ratio, target >= 0.9
+#   select   pgbench, 1 client, `SELECT v FROM items WHERE k = :k` against
+#            the same on `plain`, with -M prepared (generic plans: pruned when
+#            they run) and -M simple (planned each time): tps ratios,
+#            target >= 0.9
 #   insert   INSERT INTO items SELECT <ROWS new rows> against the same into
 #            `plain`: rows/s ratio, target >= 0.8
 #   copy     COPY of COPY_ROWS rows into the distributed table (hashring's
@@ -116,10 +118,14 @@ for s in s1 s2 s3 s4; do echo "VACUUM ANALYZE" | q "$s"; done
 printf '\\set k random(1, %s)\nSELECT v FROM items WHERE k = :k;\n' "$ROWS" >"$dir/dist.sql"
 printf '\\set k random(1, %s)\nSELECT v FROM plain WHERE k = :k;\n' "$ROWS" >"$dir/plain.sql"
 chown postgres "$dir"/*.sql
-tps() { as_pg "$pgbench" -n -M prepared -c 1 -T "$SECS" -h "$dir" -p "${PORT[coord]}" -f "$dir/$1.sql" postgres 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
-sd=""; sp=""
-for ((r = 1; r <= REPS; r++)); do sd="$sd $(tps dist)"; sp="$sp $(tps plain)"; done
+tps() { as_pg "$pgbench" -n -M "$2" -c 1 -T "$SECS" -h "$dir" -p "${PORT[coord]}" -f "$dir/$1.sql" postgres 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
+sd=""; sp=""; qd=""; qp=""
+for ((r = 1; r <= REPS; r++)); do
+    sd="$sd $(tps dist prepared)"; sp="$sp $(tps plain prepared)"
+    qd="$qd $(tps dist simple)"; qp="$qp $(tps plain simple)"
+done
 tps_d=$(echo "$sd" | median); tps_p=$(echo "$sp" | median)
+tps_qd=$(echo "$qd" | median); tps_qp=$(echo "$qp" | median)
 
 # --- insert: ROWS new rows each time, then removed
 idt=""; ipt=""
@@ -148,9 +154,10 @@ for ((r = 1; r <= REPS; r++)); do
 done
 copy_d=$(echo "$cdt" | median); copy_l=$(echo "$clt" | median)
 
-awk -v td="$tps_d" -v tp="$tps_p" -v id="$ins_d" -v ip="$ins_p" -v cd="$copy_d" -v cl="$copy_l" -v n="$ROWS" -v cn="$COPY_ROWS" -v reps="$REPS" 'BEGIN {
+awk -v td="$tps_d" -v tp="$tps_p" -v qd="$tps_qd" -v qp="$tps_qp" -v id="$ins_d" -v ip="$ins_p" -v cd="$copy_d" -v cl="$copy_l" -v n="$ROWS" -v cn="$COPY_ROWS" -v reps="$REPS" 'BEGIN {
     printf "%-8s | %-44s | %-44s | %-6s | %-7s | %s\n", "scenario", "distributed (4 shards)", "baseline", "ratio", "target", "met?"
-    r = td / tp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps", td), sprintf("%.0f tps (one foreign table)", tp), r, (r >= 0.9 ? "met" : "missed")
+    r = td / tp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (prepared)", td), sprintf("%.0f tps (one foreign table)", tp), r, (r >= 0.9 ? "met" : "missed")
+    r = qd / qp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (simple protocol)", qd), sprintf("%.0f tps (one foreign table)", qp), r, (r >= 0.9 ? "met" : "missed")
     r = ip / id; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.8  | %s\n", "insert", sprintf("%d rows in %.2f s (%.0f rows/s)", n, id, n / id), sprintf("%.2f s (%.0f rows/s, one foreign table)", ip, n / ip), r, (r >= 0.8 ? "met" : "missed")
     r = cd / cl; printf "%-8s | %-44s | %-44s | %6.2f | <= 2    | %s\n", "copy", sprintf("%d rows in %.2f s", cn, cd), sprintf("%.2f s (local table on one shard server)", cl), r, (r <= 2 ? "met" : "missed")
     printf "medians of %d rounds; insert ratio = baseline time / distributed time\n", reps
