@@ -140,24 +140,27 @@ sub located
 }
 
 # "rows|distinct keys|misplaced" for $tbl: the rows found on the shard
-# servers themselves, and how many of them are not on the node and shard
-# that table_node and table_shard name for their key, or whose shard's
-# partition on the coordinator is not the one PostgreSQL routes the key to.
-# $keycol is the key column, $key optionally an expression for it as text
-# (keys must not contain '|' or newlines).
+# servers themselves, and how many of them are not in the shard whose
+# partition on the coordinator PostgreSQL routes their key to, or not on
+# that shard's node, or (for the keys $sample, an SQL condition on $keycol,
+# selects: every key when undef) not on the node and shard that table_node
+# and table_shard name.  Keys must not contain '|' or newlines.
 sub where_check
 {
-	my ($coord, $servers, $tbl, $keycol) = @_;
+	my ($coord, $servers, $tbl, $keycol, $sample) = @_;
+	$sample //= 'true';
 	my $rows = located($coord, $servers, $tbl, $keycol);
-	my %part_of = map { ($_->{partition} => $_->{shard}) } @{ shard_list($coord, $tbl) };
+	my %shard_of = map { ($_->{partition} => $_) } @{ shard_list($coord, $tbl) };
 	my %want;
 	for (split /\n/, $coord->safe_psql('postgres', qq{
-SELECT DISTINCT ($keycol)::text, hashring.table_node('$tbl', $keycol), hashring.table_shard('$tbl', $keycol), tableoid::regclass::text
+SELECT DISTINCT ($keycol)::text, tableoid::regclass::text,
+       CASE WHEN $sample THEN hashring.table_node('$tbl', $keycol) || '|' || hashring.table_shard('$tbl', $keycol) END
   FROM $tbl}))
 	{
-		my ($k, $node, $shard, $part) = split /\|/;
+		my ($k, $part, $node, $shard) = split /\|/;
 		$part =~ s/^.*\.//;
-		$want{$k} = [ $node, $shard, $part_of{$part} // 'none' ];
+		my $s = $shard_of{$part};
+		$want{$k} = [ $s ? ($s->{node}, $s->{shard}) : ('none', 'none'), $node, $shard ];
 	}
 	my ($bad, %keys) = (0);
 	for my $r (@$rows)
@@ -165,10 +168,11 @@ SELECT DISTINCT ($keycol)::text, hashring.table_node('$tbl', $keycol), hashring.
 		my ($k, $node, $shard) = @$r;
 		$keys{$k}++;
 		my $w = $want{$k};
-		if (!$w || $w->[0] ne $node || $w->[1] ne $shard || $w->[2] ne $shard)
+		if (!$w || $w->[0] ne $node || $w->[1] ne $shard
+			|| (defined $w->[2] && ($w->[2] ne $node || $w->[3] ne $shard)))
 		{
-			diag("$tbl: key $k found on $node shard $shard; table_node/table_shard/partition say "
-				  . ($w ? join('/', @$w) : 'nothing')) if $bad < 5;
+			diag("$tbl: key $k found on $node shard $shard; its partition's node and shard, table_node and table_shard: "
+				  . ($w ? join('/', map { $_ // '-' } @$w) : 'none (not read through the coordinator)')) if $bad < 5;
 			$bad++;
 		}
 	}
