@@ -1,7 +1,7 @@
 # hashring -- PGXS build
 EXTENSION = hashring
 MODULE_big = hashring
-OBJS = src/hashring.o src/algorithms.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o src/digest.o src/diff.o src/move.o src/checker.o src/stats.o src/hotkeys.o \
+OBJS = src/hashring.o src/algorithms.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o src/digest.o src/diff.o src/settings.o src/conn.o src/dist.o src/copy.o src/ddl.o src/move.o src/checker.o src/stats.o src/hotkeys.o \
 	src/algo_vnode.o src/algo_ketama.o src/algo_jump.o src/algo_maglev.o \
 	src/algo_rendezvous.o src/algo_slots.o src/algo_xor.o src/algo_pghash.o src/algo_murmur3.o
 
@@ -13,7 +13,7 @@ PGFILEDESC = "hashring - consistent-hash routing"
 # locale whatever the caller's environment: a root without LANG would
 # otherwise initdb as SQL_ASCII, where psql counts a multibyte key's column
 # width in bytes (the TAP helper and the demo force UTF8 the same way).
-REGRESS = setup membership routing balance cache bad_input huge_key algorithms history correctness placement zones zone_spread pins privileges upgrade
+REGRESS = setup membership routing balance cache bad_input huge_key algorithms history correctness placement zones zone_spread pins distributed privileges upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/test/regress.conf --encoding=UTF8 --no-locale --port=54329 --inputdir=$(srcdir)
 
 # isolation specs under test/isolation
@@ -42,6 +42,7 @@ include $(PGXS)
 bench:
 	bash $(srcdir)/test/bench/run.sh
 	HASHRING_BENCH_SKIP_BUILD=1 bash $(srcdir)/test/bench/move.sh
+	HASHRING_BENCH_SKIP_BUILD=1 bash $(srcdir)/test/bench/dist.sh
 
 # Before a release (docs/testing.md): CI's parts with nothing left out --
 # valgrind over every pg_regress file, the whole suite on every major.
@@ -57,4 +58,4 @@ sanitize:
 
 # Every object (and its JIT bitcode) depends on the shared header: PGXS does
 # not track headers, and a stale object links to symbols that moved.
-$(OBJS) $(OBJS:.o=.bc): $(srcdir)/src/hashring.h
+$(OBJS) $(OBJS:.o=.bc): $(srcdir)/src/hashring.h $(srcdir)/src/settings.h $(srcdir)/src/conn.h $(srcdir)/src/dist.h

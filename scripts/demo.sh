@@ -3,8 +3,9 @@
 # Debian 12, 17 on Debian 13, 18 on sid) with hashring preloaded,
 # builds a ring, routes keys, shows balance, adds a node and counts how many
 # keys moved.  Then the real thing: three shard servers behind the
-# coordinator (postgres_fdw), a table loaded through the router, a fourth
-# shard added, the plan, the move, and the check that nothing was lost.
+# coordinator (postgres_fdw), a local table turned into a distributed table,
+# rows written and read through it, the check that every row is where
+# hashring says, and which shards a fourth node would take.
 # Every server is stopped and removed at the end.
 #
 #   bash scripts/demo.sh            as root
@@ -80,14 +81,13 @@ SELECT * FROM hashring.ring_cache_info();
 SQL
 
 # ---------------------------------------------------------------------------
-# Part 2: rebalancing a sharded table across real servers
+# Part 2: a distributed table across real servers
 # ---------------------------------------------------------------------------
 start_shard() {   # $1: shard number
     local d="$dir/shard$1" p=$((port + $1))
     as_pg "$bin/initdb -D '$d' -A trust -E UTF8 --locale=C.UTF-8" >/dev/null
     printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$p" "$dir" >>"$d/postgresql.conf"
     as_pg "$bin/pg_ctl -D '$d' -l '$d.log' -w start" >/dev/null
-    as_pg "$bin/psql -X -q -h '$dir' -p $p -d postgres -c 'CREATE TABLE items (k text PRIMARY KEY, v integer NOT NULL)'"
     psql_demo -c "\"CREATE SERVER shard$1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '$p', dbname 'postgres'); CREATE USER MAPPING FOR CURRENT_USER SERVER shard$1\""
 }
 echo
@@ -99,43 +99,34 @@ psql_demo <<'SQL'
 \pset footer off
 SELECT hashring.ring_create('items') \g /dev/null
 SELECT hashring.ring_add_node('items', 'shard' || i, target => 'shard' || i) FROM generate_series(1, 3) i \g /dev/null
-SELECT hashring._shard_table('items', 'shard' || i, 'public.items') FROM generate_series(1, 3) i \g /dev/null
-\echo '== 30,000 rows loaded through the router (each shard receives the keys ring_node gives it)'
-INSERT INTO hashring_fdw_shard1.items SELECT 'item:' || g, g FROM generate_series(1, 30000) g WHERE hashring.ring_node('items', 'item:' || g) = 'shard1';
-INSERT INTO hashring_fdw_shard2.items SELECT 'item:' || g, g FROM generate_series(1, 30000) g WHERE hashring.ring_node('items', 'item:' || g) = 'shard2';
-INSERT INTO hashring_fdw_shard3.items SELECT 'item:' || g, g FROM generate_series(1, 30000) g WHERE hashring.ring_node('items', 'item:' || g) = 'shard3';
-SELECT node, round(share::numeric, 3) AS share FROM hashring.ring_balance('items') ORDER BY node;
-SELECT version AS before FROM hashring.rings WHERE ring = 'items' \gset
+\echo '== a local table with 30,000 rows becomes a distributed table: 12 shards, 4 per server'
+CREATE TABLE items (k text PRIMARY KEY, v integer NOT NULL);
+INSERT INTO items SELECT 'item:' || g, g FROM generate_series(1, 30000) g;
+CALL hashring.distribute_table('items', 'k', 'items', 12);
+SELECT node, count(*) AS shards, string_agg(shard::text, ',' ORDER BY shard) AS which
+  FROM hashring.table_shards GROUP BY node ORDER BY node;
+\echo '== PostgreSQL routes every row: INSERT and COPY to the key''s shard, a read by key to one shard'
+INSERT INTO items SELECT 'item:' || g, g FROM generate_series(30001, 35000) g;
+COPY (SELECT 'item:' || g, g FROM generate_series(35001, 40000) g) TO '/tmp/hashring-demo-items.tsv';
+COPY items FROM '/tmp/hashring-demo-items.tsv';
+EXPLAIN (COSTS OFF) SELECT v FROM items WHERE k = 'item:42';
+SELECT k, v, hashring.table_node('items', k) AS node, tableoid::regclass AS partition FROM items WHERE k = 'item:42';
+\echo '== the check: every row once, on the node hashring names, values intact'
+SELECT count(*) AS rows, count(DISTINCT k) AS distinct_keys,
+       count(*) FILTER (WHERE s.node <> hashring.table_node('items', i.k)) AS misplaced,
+       sum(v) = 40000::bigint * 40001 / 2 AS values_intact
+  FROM items AS i JOIN hashring.table_shards AS s ON s.partition = i.tableoid;
+SELECT s.node, count(*) AS rows FROM items AS i JOIN hashring.table_shards AS s ON s.partition = i.tableoid GROUP BY 1 ORDER BY 1;
 SQL
 start_shard 4
 psql_demo <<'SQL'
 \pset footer off
-SELECT version AS before FROM hashring.rings WHERE ring = 'items' \gset
-\echo '== a fourth shard joins the ring'
+\echo '== a fourth node joins the ring: only its share of the shards is placed on it, nothing else moves'
 SELECT hashring.ring_add_node('items', 'shard4', target => 'shard4') \g /dev/null
-SELECT hashring._shard_table('items', 'shard4', 'public.items') \g /dev/null
-\echo '== the plan: exact share of the key space per flow, and the real rows of each shard'
-SELECT from_node, to_node, round(share::numeric, 4) AS share, cardinality(ranges) AS hash_ranges
-  FROM hashring.ring_diff('items', :before) ORDER BY 1;
-SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard1.items', 'k', :before, top_keys => 2)
-UNION ALL SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard2.items', 'k', :before, top_keys => 2)
-UNION ALL SELECT * FROM hashring.ring_plan_moves('items', 'hashring_fdw_shard3.items', 'k', :before, top_keys => 2);
-\echo '== moving: per batch, lock on the old owner, copy and commit on the new, then delete'
-SET client_min_messages = warning;
-CALL hashring.ring_move('items', 'public.items', 'k', 5000, from_version => :before);
-RESET client_min_messages;
-SELECT ring, tbl, settled_version AS placed_by_version, rows_moved, rows_scanned, batches, retries FROM hashring.moves;
-\echo '== the check: every row once, on its owner, values intact'
-SELECT count(*) AS rows, count(DISTINCT k) AS distinct_keys,
-       count(*) FILTER (WHERE shard <> hashring.ring_node('items', k)) AS misplaced,
-       sum(v) = 30000::bigint * 30001 / 2 AS values_intact
-  FROM (SELECT 'shard1' AS shard, * FROM hashring_fdw_shard1.items UNION ALL
-        SELECT 'shard2', * FROM hashring_fdw_shard2.items UNION ALL
-        SELECT 'shard3', * FROM hashring_fdw_shard3.items UNION ALL
-        SELECT 'shard4', * FROM hashring_fdw_shard4.items) s;
-SELECT (SELECT count(*) FROM hashring_fdw_shard1.items) AS shard1, (SELECT count(*) FROM hashring_fdw_shard2.items) AS shard2,
-       (SELECT count(*) FROM hashring_fdw_shard3.items) AS shard3, (SELECT count(*) FROM hashring_fdw_shard4.items) AS shard4;
+SELECT node AS now_on, target_node AS placed_on, count(*) AS shards
+  FROM hashring.table_placement('items') GROUP BY 1, 2 ORDER BY 1, 2;
 SQL
+rm -f /tmp/hashring-demo-items.tsv
 
 echo
 echo "demo finished; servers stopped and removed."

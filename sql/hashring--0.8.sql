@@ -2232,6 +2232,9 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('route', 'function', 'ring_hash', 'EXECUTE'), ('route', 'function', 'ring_slot', 'EXECUTE'),
     ('route', 'function', 'ring_placement', 'EXECUTE'), ('route', 'function', '_placement', 'EXECUTE'),
     ('route', 'function', '_move_table', 'EXECUTE'),
+    ('route', 'function', 'table_node', 'EXECUTE'), ('route', 'function', 'table_shard', 'EXECUTE'),
+    ('route', 'function', '_table_partition', 'EXECUTE'),
+    ('route', 'table', 'distributed_tables', 'SELECT'), ('route', 'table', 'shards', 'SELECT'),
     ('read', 'function', 'ring_balance', 'EXECUTE'), ('read', 'function', 'ring_diff', 'EXECUTE'),
     ('read', 'function', 'ring_versions', 'EXECUTE'), ('read', 'function', 'ring_plan_moves', 'EXECUTE'),
     ('read', 'function', 'ring_cache_info', 'EXECUTE'), ('read', 'function', 'node_points', 'EXECUTE'),
@@ -2246,6 +2249,9 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'table', 'pins', 'SELECT'), ('read', 'function', 'ring_pins', 'EXECUTE'),
     ('read', 'function', '_hot_keys_raw', 'EXECUTE'), ('read', 'function', '_hot_key_owner', 'EXECUTE'),
     ('read', 'function', 'hot_keys_info', 'EXECUTE'), ('read', 'function', 'ring_hot_keys', 'EXECUTE'),
+    ('read', 'table', 'table_shards', 'SELECT'), ('read', 'table', 'distributed_indexes', 'SELECT'),
+    ('read', 'function', 'shard_placement', 'EXECUTE'), ('read', 'function', 'table_placement', 'EXECUTE'),
+    ('read', 'function', '_place', 'EXECUTE'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
     ('change', 'function', 'ring_add_node', 'EXECUTE'), ('change', 'function', 'ring_remove_node', 'EXECUTE'),
     ('change', 'function', 'ring_set_weight', 'EXECUTE'), ('change', 'function', 'ring_set_state', 'EXECUTE'),
@@ -2267,7 +2273,16 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('move', 'function', 'ring_move', 'EXECUTE'), ('move', 'function', '_move_begin', 'EXECUTE'),
     ('move', 'function', '_move_nodes', 'EXECUTE'), ('move', 'function', '_move_progress', 'EXECUTE'),
     ('move', 'function', '_move_end', 'EXECUTE'), ('move', 'function', '_shard_table', 'EXECUTE'),
-    ('move', 'function', 'ring_settle', 'EXECUTE')
+    ('move', 'function', 'ring_settle', 'EXECUTE'),
+    ('distribute', 'function', 'distribute_table', 'EXECUTE'), ('distribute', 'function', 'undistribute_table', 'EXECUTE'),
+    ('distribute', 'function', '_shard_exec', 'EXECUTE'), ('distribute', 'function', '_shard_copy', 'EXECUTE'),
+    ('distribute', 'function', '_node_command', 'EXECUTE'),
+    ('distribute', 'function', '_dist_register', 'EXECUTE'), ('distribute', 'function', '_dist_adopt', 'EXECUTE'),
+    ('distribute', 'function', '_shard_name', 'EXECUTE'), ('distribute', 'function', '_shard_index_sql', 'EXECUTE'),
+    ('distribute', 'function', '_inject', 'EXECUTE'), ('distribute', 'function', '_prevent_transaction_block', 'EXECUTE'),
+    ('distribute', 'table', 'distributed_tables', 'INSERT, UPDATE, DELETE'),
+    ('distribute', 'table', 'shards', 'INSERT, UPDATE, DELETE'),
+    ('distribute', 'table', 'distributed_indexes', 'INSERT, UPDATE, DELETE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
 $$;
@@ -2306,8 +2321,10 @@ COMMENT ON FUNCTION hashring._capability_apply(regrole, text, boolean) IS 'inter
 /*
  * Grants a capability (and those it builds on) to a role in this database:
  * 'route', 'read' (route + reading), 'change' (read + membership changes),
- * 'move' (read + ring_move).  Only the extension's owner (or a superuser)
- * may call it.
+ * 'move' (read + ring_move), 'distribute' (read + distribute_table and
+ * undistribute_table; the role also needs to own the table and USAGE on
+ * the nodes' servers, with a user mapping).  Only the extension's owner
+ * (or a superuser) may call it.
  */
 CREATE FUNCTION hashring.ring_grant(role regrole, capability text)
 RETURNS void
@@ -2315,25 +2332,25 @@ LANGUAGE plpgsql STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move']) THEN
+    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move', 'distribute']) THEN
         RAISE EXCEPTION 'unknown hashring capability "%"', capability
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The capabilities are route, read, change and move.';
+                  HINT = 'The capabilities are route, read, change, move and distribute.';
     END IF;
     PERFORM hashring._capability_apply(role, 'route', true);
     IF capability OPERATOR(pg_catalog.<>) 'route' THEN
         PERFORM hashring._capability_apply(role, 'read', true);
     END IF;
-    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['change', 'move']) THEN
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['change', 'move', 'distribute']) THEN
         PERFORM hashring._capability_apply(role, capability, true);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION hashring.ring_grant(regrole, text) IS 'grants a hashring capability (route, read, change or move) to a role';
+COMMENT ON FUNCTION hashring.ring_grant(regrole, text) IS 'grants a hashring capability (route, read, change, move or distribute) to a role';
 
 /*
  * Revokes a capability and every capability built on it: 'route' revokes
- * all four, 'read' also change and move.
+ * all five, 'read' also change, move and distribute.
  */
 CREATE FUNCTION hashring.ring_revoke(role regrole, capability text)
 RETURNS void
@@ -2341,16 +2358,19 @@ LANGUAGE plpgsql STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move']) THEN
+    IF capability OPERATOR(pg_catalog.<>) ALL (ARRAY['route', 'read', 'change', 'move', 'distribute']) THEN
         RAISE EXCEPTION 'unknown hashring capability "%"', capability
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The capabilities are route, read, change and move.';
+                  HINT = 'The capabilities are route, read, change, move and distribute.';
     END IF;
     IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read', 'change']) THEN
         PERFORM hashring._capability_apply(role, 'change', false);
     END IF;
     IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read', 'move']) THEN
         PERFORM hashring._capability_apply(role, 'move', false);
+    END IF;
+    IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read', 'distribute']) THEN
+        PERFORM hashring._capability_apply(role, 'distribute', false);
     END IF;
     IF capability OPERATOR(pg_catalog.=) ANY (ARRAY['route', 'read']) THEN
         PERFORM hashring._capability_apply(role, 'read', false);
@@ -2721,3 +2741,780 @@ SELECT m.ring, m.tbl, m.settled_version AS from_version, m.moving_to AS to_versi
  WHERE m.moving_to IS NOT NULL;
 COMMENT ON VIEW hashring.ring_move_progress IS 'moves of sharded tables that are running or were interrupted, with their progress';
 /* ==== end ==== */
+
+/* ============ 0.8: distributed tables ============ */
+
+/*
+ * A distributed table: on this server (the coordinator) a table
+ * partitioned by HASH (key_column) into shard_count partitions, each a
+ * postgres_fdw foreign table for the shard's table on the server of the
+ * node that holds it.  PostgreSQL routes every row; hashring places the
+ * shards (docs/distributed.md).  Tables on one ring with one shard count
+ * are colocated: shard s of each is on the same node.
+ */
+CREATE TABLE hashring.distributed_tables (
+    tbl            regclass    PRIMARY KEY,
+    ring           text        NOT NULL REFERENCES hashring.rings (ring),
+    key_column     name        NOT NULL,
+    shard_count    integer     NOT NULL CHECK (shard_count BETWEEN 1 AND 1024),
+    distributed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE hashring.distributed_tables IS 'distributed tables: their ring, distribution key and shard count';
+
+CREATE TABLE hashring.shards (
+    tbl         regclass NOT NULL REFERENCES hashring.distributed_tables (tbl) ON DELETE CASCADE,
+    shard       integer  NOT NULL,
+    node        text     NOT NULL,
+    partition   regclass NOT NULL UNIQUE,
+    shard_table text     NOT NULL,
+    PRIMARY KEY (tbl, shard)
+);
+COMMENT ON TABLE hashring.shards IS 'where each shard of every distributed table is: its node, its partition here and its table there';
+
+/*
+ * The unique constraints and indexes of a distributed table: they exist on
+ * every shard's table (a partitioned table whose partitions are foreign
+ * tables cannot have indexes here).  kind: p primary key, u unique
+ * constraint (definition: pg_get_constraintdef), i index, x unique index
+ * (definition: what follows USING in pg_get_indexdef).
+ */
+CREATE TABLE hashring.distributed_indexes (
+    tbl        regclass NOT NULL REFERENCES hashring.distributed_tables (tbl) ON DELETE CASCADE,
+    name       name     NOT NULL,
+    kind       "char"   NOT NULL CHECK (kind IN ('p', 'u', 'i', 'x')),
+    definition text     NOT NULL,
+    PRIMARY KEY (tbl, name)
+);
+COMMENT ON TABLE hashring.distributed_indexes IS 'the constraints and indexes every shard table of a distributed table has';
+
+SELECT pg_catalog.pg_extension_config_dump('hashring.distributed_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('hashring.shards', '');
+SELECT pg_catalog.pg_extension_config_dump('hashring.distributed_indexes', '');
+
+CREATE VIEW hashring.table_shards AS
+SELECT s.tbl, s.shard, s.node, s.partition, s.shard_table
+  FROM hashring.shards AS s;
+COMMENT ON VIEW hashring.table_shards IS 'one row per shard of every distributed table: its node, its partition (a foreign table) and its table on the node';
+
+/* --- C helpers (src/dist.c, src/copy.c) --- */
+
+CREATE FUNCTION hashring._shard_exec(server text, node text, sql text, channel text DEFAULT '')
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_shard_exec';
+COMMENT ON FUNCTION hashring._shard_exec(text, text, text, text) IS 'internal: runs a statement on a node in the remote transaction bound to this one (one per channel)';
+
+CREATE FUNCTION hashring._node_command(server text, node text, sql text)
+RETURNS text
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_node_command';
+COMMENT ON FUNCTION hashring._node_command(text, text, text) IS 'internal: runs a statement on a node, committed at once';
+
+CREATE FUNCTION hashring._shard_copy(src regclass, dst regclass)
+RETURNS bigint
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_shard_copy';
+COMMENT ON FUNCTION hashring._shard_copy(regclass, regclass) IS 'internal: copies every row of a local table to its shard of a distributed table';
+
+CREATE FUNCTION hashring._table_partition(tbl regclass, key anyelement)
+RETURNS regclass
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'hashring_table_partition';
+COMMENT ON FUNCTION hashring._table_partition(regclass, anyelement) IS 'internal: the partition PostgreSQL routes a row with this key to';
+
+CREATE FUNCTION hashring._inject(step text)
+RETURNS void
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_inject_point';
+COMMENT ON FUNCTION hashring._inject(text) IS 'internal: the fault-injection point of a step (hashring.inject_fault)';
+
+CREATE FUNCTION hashring._prevent_transaction_block(what text)
+RETURNS void
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_prevent_transaction_block';
+COMMENT ON FUNCTION hashring._prevent_transaction_block(text) IS 'internal: refuses to run inside a transaction block';
+
+/* --- placement --- */
+
+/*
+ * Where shards go: every active node gets its weight's share of the
+ * shards, rounded by largest remainder (ties by node name), so that each
+ * holds its exact quota within one shard.  Which node a shard prefers is
+ * the ring's answer: the preference list of the key 'shard S of N'
+ * (ring_nodes over every active node).  With current (a node per shard,
+ * index 1 = shard 0), a shard stays where it is while its node is active
+ * and within its quota (a node over quota keeps the shards that prefer it
+ * most); the others go, in shard order, to their most preferred node with
+ * room.  Only the shards that must move, move.
+ */
+CREATE FUNCTION hashring._place(ring text, shard_count integer, current text[])
+RETURNS TABLE (shard integer, node text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    names  text[];
+    w      double precision[];
+    total  double precision;
+    n      integer;
+    quota  integer[];
+    load   integer[];
+    owner  integer[];
+    pref   integer[];
+    i      integer;
+    r      integer;
+    s      integer;
+    rec    record;
+BEGIN
+    IF ring IS NULL OR shard_count IS NULL THEN
+        RAISE EXCEPTION 'ring and shard count must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF shard_count OPERATOR(pg_catalog.<) 1 OR shard_count OPERATOR(pg_catalog.>) 1024 THEN
+        RAISE EXCEPTION 'shard count must be between 1 and 1024'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('The value given was %s.', shard_count);
+    END IF;
+    IF NOT EXISTS (SELECT FROM hashring.rings AS g WHERE g.ring OPERATOR(pg_catalog.=) _place.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT pg_catalog.array_agg(m.node ORDER BY m.node), pg_catalog.array_agg(m.weight::double precision ORDER BY m.node)
+      INTO names, w
+      FROM hashring.nodes AS m
+     WHERE m.ring OPERATOR(pg_catalog.=) _place.ring AND m.state OPERATOR(pg_catalog.=) 'active';
+    IF names IS NULL THEN
+        RAISE EXCEPTION 'ring "%" has no active node', ring
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Shards are placed on active nodes: add one with hashring.ring_add_node().';
+    END IF;
+    n := pg_catalog.cardinality(names);
+    SELECT pg_catalog.sum(x) INTO total FROM pg_catalog.unnest(w) AS x;
+    -- quotas: the floor of each exact share, then one more for the largest remainders
+    quota := pg_catalog.array_fill(0, ARRAY[n]);
+    load := pg_catalog.array_fill(0, ARRAY[n]);
+    FOR i IN 1 .. n LOOP
+        quota[i] := pg_catalog.floor(shard_count::double precision OPERATOR(pg_catalog.*) w[i] OPERATOR(pg_catalog./) total)::integer;
+    END LOOP;
+    FOR rec IN
+        SELECT k.i FROM pg_catalog.generate_subscripts(names, 1) AS k(i)
+         ORDER BY (shard_count::double precision OPERATOR(pg_catalog.*) w[k.i] OPERATOR(pg_catalog./) total
+                   OPERATOR(pg_catalog.-) quota[k.i]) DESC, names[k.i]
+         LIMIT shard_count OPERATOR(pg_catalog.-) (SELECT pg_catalog.sum(q) FROM pg_catalog.unnest(quota) AS q)
+    LOOP
+        quota[rec.i] := quota[rec.i] OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    -- each shard's preference: node indexes, most preferred first
+    pref := pg_catalog.array_fill(0, ARRAY[shard_count, n]);
+    FOR s IN 0 .. shard_count OPERATOR(pg_catalog.-) 1 LOOP
+        r := 0;
+        FOR rec IN
+            SELECT pg_catalog.array_position(names, p.node) AS i
+              FROM pg_catalog.unnest(hashring.ring_nodes(_place.ring, pg_catalog.format('shard %s of %s', s, shard_count), n))
+                   WITH ORDINALITY AS p(node, o)
+             ORDER BY p.o
+        LOOP
+            r := r OPERATOR(pg_catalog.+) 1;
+            pref[s OPERATOR(pg_catalog.+) 1][r] := rec.i;
+        END LOOP;
+        -- ring_nodes gives every live node; should it give fewer, the rest in name order
+        FOR i IN 1 .. n LOOP
+            IF r OPERATOR(pg_catalog.<) n AND NOT i OPERATOR(pg_catalog.=) ANY (pref[s OPERATOR(pg_catalog.+) 1:s OPERATOR(pg_catalog.+) 1][1:r]) THEN
+                r := r OPERATOR(pg_catalog.+) 1;
+                pref[s OPERATOR(pg_catalog.+) 1][r] := i;
+            END IF;
+        END LOOP;
+    END LOOP;
+    owner := pg_catalog.array_fill(NULL::integer, ARRAY[shard_count]);
+    -- shards stay where they are, within quota, those that prefer their node most first
+    IF current IS NOT NULL THEN
+        FOR rec IN
+            SELECT c.s, c.i FROM (
+                SELECT (k.o OPERATOR(pg_catalog.-) 1)::integer AS s, pg_catalog.array_position(names, k.node) AS i
+                  FROM pg_catalog.unnest(current) WITH ORDINALITY AS k(node, o)
+                 WHERE k.o OPERATOR(pg_catalog.<=) shard_count) AS c
+             WHERE c.i IS NOT NULL
+             ORDER BY (SELECT j FROM pg_catalog.generate_series(1, n) AS j
+                        WHERE pref[c.s OPERATOR(pg_catalog.+) 1][j] OPERATOR(pg_catalog.=) c.i), c.s
+        LOOP
+            IF load[rec.i] OPERATOR(pg_catalog.<) quota[rec.i] THEN
+                owner[rec.s OPERATOR(pg_catalog.+) 1] := rec.i;
+                load[rec.i] := load[rec.i] OPERATOR(pg_catalog.+) 1;
+            END IF;
+        END LOOP;
+    END IF;
+    -- the rest: round by round, each to its next preferred node with room
+    FOR r IN 1 .. n LOOP
+        FOR s IN 1 .. shard_count LOOP
+            IF owner[s] IS NULL AND load[pref[s][r]] OPERATOR(pg_catalog.<) quota[pref[s][r]] THEN
+                owner[s] := pref[s][r];
+                load[pref[s][r]] := load[pref[s][r]] OPERATOR(pg_catalog.+) 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN QUERY SELECT (k.s OPERATOR(pg_catalog.-) 1)::integer, names[owner[k.s]]
+                   FROM pg_catalog.generate_series(1, shard_count) AS k(s);
+END
+$$;
+COMMENT ON FUNCTION hashring._place(text, integer, text[]) IS 'internal: shard placement by exact quotas, keeping the current placement where it may stay';
+
+CREATE FUNCTION hashring.shard_placement(ring text, shard_count integer)
+RETURNS TABLE (shard integer, node text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT p.shard, p.node FROM hashring._place($1, $2, NULL) AS p $$;
+COMMENT ON FUNCTION hashring.shard_placement(text, integer) IS 'where the ring''s membership places shard_count shards: each active node its weight''s share, within one shard';
+
+/*
+ * Where each shard of a distributed table is, and where the ring's
+ * membership now places it; only shards whose nodes differ must move.
+ */
+CREATE FUNCTION hashring.table_placement(tbl regclass)
+RETURNS TABLE (shard integer, node text, target_node text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+    cur text[];
+BEGIN
+    SELECT t.ring, t.shard_count INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not distributed', $1
+            USING ERRCODE = 'wrong_object_type', HINT = 'CALL hashring.distribute_table(...) distributes it.';
+    END IF;
+    SELECT pg_catalog.array_agg(s.node ORDER BY s.shard) INTO cur FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) $1;
+    RETURN QUERY SELECT p.shard, cur[p.shard OPERATOR(pg_catalog.+) 1], p.node
+                   FROM hashring._place(d.ring, d.shard_count, cur) AS p ORDER BY p.shard;
+END
+$$;
+COMMENT ON FUNCTION hashring.table_placement(regclass) IS 'each shard of a distributed table: where it is and where the ring''s membership places it now';
+
+/* --- routing --- */
+
+CREATE FUNCTION hashring.table_shard(tbl regclass, key anyelement)
+RETURNS integer
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result integer;
+BEGIN
+    IF tbl IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) $1) THEN
+        RAISE EXCEPTION 'table % is not distributed', tbl
+            USING ERRCODE = 'wrong_object_type', HINT = 'CALL hashring.distribute_table(...) distributes it.';
+    END IF;
+    SELECT s.shard INTO result FROM hashring.shards AS s
+     WHERE s.tbl OPERATOR(pg_catalog.=) $1 AND s.partition OPERATOR(pg_catalog.=) hashring._table_partition($1, $2);
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION hashring.table_shard(regclass, anyelement) IS 'the shard of a distributed table that holds the rows of this key';
+
+CREATE FUNCTION hashring.table_node(tbl regclass, key anyelement)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT s.node FROM hashring.shards AS s
+ WHERE s.tbl OPERATOR(pg_catalog.=) $1 AND s.shard OPERATOR(pg_catalog.=) hashring.table_shard($1, $2)
+$$;
+COMMENT ON FUNCTION hashring.table_node(regclass, anyelement) IS 'the node that holds the rows of this key of a distributed table';
+
+/* --- creating and removing distributed tables --- */
+
+/*
+ * Records tbl (just made a distributed table by distribute_table) in the
+ * catalog from what exists: its partitions, their servers and the ring's
+ * node whose target each server is.
+ */
+CREATE FUNCTION hashring._dist_register(tbl regclass, ring text, key_column name, shard_count integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS hashring_dist_parts (shard integer, node text, partition regclass, shard_table text);
+    TRUNCATE hashring_dist_parts;
+    INSERT INTO hashring_dist_parts
+    SELECT b.remainder, m.node, i.inhrelid::pg_catalog.regclass, pg_catalog.format('%I.%I', o.schema_name, o.table_name)
+      FROM pg_catalog.pg_inherits AS i
+      JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+      JOIN pg_catalog.pg_foreign_table AS f ON f.ftrelid OPERATOR(pg_catalog.=) i.inhrelid
+      JOIN pg_catalog.pg_foreign_server AS v ON v.oid OPERATOR(pg_catalog.=) f.ftserver
+      CROSS JOIN LATERAL (
+            SELECT (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'remainder (\d+)', 'i'))[1]::integer AS remainder) AS b
+      CROSS JOIN LATERAL (
+            SELECT pg_catalog.max(x.option_value) FILTER (WHERE x.option_name OPERATOR(pg_catalog.=) 'schema_name') AS schema_name,
+                   pg_catalog.max(x.option_value) FILTER (WHERE x.option_name OPERATOR(pg_catalog.=) 'table_name') AS table_name
+              FROM pg_catalog.pg_options_to_table(f.ftoptions) AS x) AS o
+      LEFT JOIN hashring.nodes AS m ON m.ring OPERATOR(pg_catalog.=) $2 AND m.target OPERATOR(pg_catalog.=) v.srvname
+     WHERE i.inhparent OPERATOR(pg_catalog.=) $1;
+    SELECT pg_catalog.string_agg(p.partition::text, ', ') INTO missing FROM hashring_dist_parts AS p WHERE p.node IS NULL;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'partitions % of % are on no node of ring "%"', missing, $1, $2 USING ERRCODE = 'internal_error';
+    END IF;
+    INSERT INTO hashring.distributed_tables (tbl, ring, key_column, shard_count) VALUES ($1, $2, $3, $4);
+    INSERT INTO hashring.shards (tbl, shard, node, partition, shard_table)
+    SELECT $1, p.shard, p.node, p.partition, p.shard_table FROM hashring_dist_parts AS p;
+    DROP TABLE hashring_dist_parts;
+END
+$$;
+COMMENT ON FUNCTION hashring._dist_register(regclass, text, name, integer) IS 'internal: records a table distribute_table has just distributed';
+
+/*
+ * What the table new takes over from old when it replaces it: the owner
+ * (of new and of its partitions), the privileges on the table and on its
+ * columns, the table's comment, and the sequences owned by its columns.
+ */
+CREATE FUNCTION hashring._dist_adopt(old regclass, new regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    a record;
+    p regclass;
+BEGIN
+    SELECT c.relowner::pg_catalog.regrole AS owner, c.relacl INTO o FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) old;
+    EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %s', new, o.owner);
+    FOR p IN SELECT i.inhrelid FROM pg_catalog.pg_inherits AS i WHERE i.inhparent OPERATOR(pg_catalog.=) new LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO %s', p, o.owner);
+    END LOOP;
+    FOR a IN SELECT x.privilege_type, x.grantee, x.is_grantable
+               FROM pg_catalog.aclexplode(o.relacl) AS x
+              WHERE x.grantee OPERATOR(pg_catalog.<>) o.owner::pg_catalog.oid LOOP
+        EXECUTE pg_catalog.format('GRANT %s ON TABLE %s TO %s%s', a.privilege_type, new,
+                                  CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE a.grantee::pg_catalog.regrole::text END,
+                                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR a IN SELECT t.attname, x.privilege_type, x.grantee, x.is_grantable
+               FROM pg_catalog.pg_attribute AS t CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) AS x
+              WHERE t.attrelid OPERATOR(pg_catalog.=) old AND t.attacl IS NOT NULL AND NOT t.attisdropped LOOP
+        EXECUTE pg_catalog.format('GRANT %s (%I) ON TABLE %s TO %s%s', a.privilege_type, a.attname, new,
+                                  CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE a.grantee::pg_catalog.regrole::text END,
+                                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', new, pg_catalog.obj_description(old, 'pg_class'));
+    FOR a IN SELECT d.objid::pg_catalog.regclass AS seq, t.attname
+               FROM pg_catalog.pg_depend AS d
+               JOIN pg_catalog.pg_attribute AS t ON t.attrelid OPERATOR(pg_catalog.=) d.refobjid AND t.attnum OPERATOR(pg_catalog.=) d.refobjsubid
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refobjid OPERATOR(pg_catalog.=) old AND d.deptype OPERATOR(pg_catalog.=) 'a'
+                AND (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) d.objid) OPERATOR(pg_catalog.=) 'S' LOOP
+        EXECUTE pg_catalog.format('ALTER SEQUENCE %s OWNED BY %s.%I', a.seq, new, a.attname);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION hashring._dist_adopt(regclass, regclass) IS 'internal: gives a replacing table the owner, privileges, comment and owned sequences of the one it replaces';
+
+/* The name of shard s's table: the table's name, cut to fit, and _s. */
+CREATE FUNCTION hashring._shard_name(relname name, shard integer)
+RETURNS name
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (pg_catalog.left($1::text, 62 OPERATOR(pg_catalog.-) pg_catalog.length($2::text)) OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) $2::text)::name $$;
+COMMENT ON FUNCTION hashring._shard_name(name, integer) IS 'internal: the name of a shard''s partition and table';
+
+/*
+ * distribute_table: turns the local table tbl into a distributed table,
+ * in one transaction.  Locks: EXCLUSIVE on tbl from the start (reads go
+ * on, writes wait), ACCESS EXCLUSIVE when it is dropped and replaced.
+ * Order: every check; the new partitioned table and its foreign
+ * partitions (here, uncommitted); on each node, in the remote transaction
+ * bound to this one (conn.c), the schema, the shard tables and their
+ * indexes, then the rows by COPY; the old table dropped and the new one
+ * renamed into its place; the catalog rows.  At commit every node's
+ * transaction commits first, then this one: a fault before leaves the
+ * local table as it was (shard tables committed by then are copies,
+ * marked by their comment, which a rerun replaces); after it, every row
+ * is on its shard.
+ */
+CREATE PROCEDURE hashring.distribute_table(tbl regclass, key_column name, ring text, shard_count integer DEFAULT 32)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel      record;
+    keyatt   record;
+    bad      text;
+    peer     regclass;
+    nodes    text[];
+    servers  text[];
+    tmp      name;
+    newtbl   regclass;
+    part     name;
+    stbl     name;
+    chan     text;
+    coldefs  text;
+    cons     text;
+    inames   name[];
+    ikinds   "char"[];
+    idefs    text[];
+    ix       integer;
+    marker   text;
+    existing text;
+    sh       integer;
+    srv      record;
+    nd       record;
+BEGIN
+    IF tbl IS NULL OR key_column IS NULL OR ring IS NULL OR shard_count IS NULL THEN
+        RAISE EXCEPTION 'table, key column, ring and shard count must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF shard_count OPERATOR(pg_catalog.<) 1 OR shard_count OPERATOR(pg_catalog.>) 1024 THEN
+        RAISE EXCEPTION 'shard count must be between 1 and 1024'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('The value given was %s.', shard_count);
+    END IF;
+    SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relispartition, c.relowner, c.relrowsecurity, n.nspname
+      INTO rel
+      FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+    IF EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) distribute_table.tbl) THEN
+        RAISE EXCEPTION 'table % is already distributed', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'hashring.table_shards shows its shards.';
+    END IF;
+    IF rel.relkind OPERATOR(pg_catalog.=) 'p' THEN
+        RAISE EXCEPTION 'table % is partitioned', tbl
+            USING ERRCODE = 'wrong_object_type', HINT = 'distribute_table takes a plain table: it makes the partitions.';
+    ELSIF rel.relkind OPERATOR(pg_catalog.<>) 'r' THEN
+        RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = 'wrong_object_type';
+    ELSIF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
+        RAISE EXCEPTION 'cannot distribute temporary table %', tbl USING ERRCODE = 'feature_not_supported';
+    ELSIF rel.relispartition OR EXISTS (SELECT FROM pg_catalog.pg_inherits AS i
+                                         WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl OR i.inhparent OPERATOR(pg_catalog.=) tbl) THEN
+        RAISE EXCEPTION 'cannot distribute table %: it has inheritance parents or children', tbl USING ERRCODE = 'feature_not_supported';
+    END IF;
+    IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s on %s', c.conname, c.conrelid::pg_catalog.regclass), ', ') INTO bad
+      FROM pg_catalog.pg_constraint AS c
+     WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND (c.confrelid OPERATOR(pg_catalog.=) tbl OR c.conrelid OPERATOR(pg_catalog.=) tbl);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot distribute table %: foreign keys refer to it or from it', tbl
+            USING ERRCODE = 'feature_not_supported', DETAIL = pg_catalog.format('Foreign keys: %s.', bad),
+                  HINT = 'A shard cannot enforce a foreign key across servers: drop the constraints first.';
+    END IF;
+    SELECT pg_catalog.string_agg(DISTINCT r.ev_class::pg_catalog.regclass::text, ', ') INTO bad
+      FROM pg_catalog.pg_depend AS d JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=) tbl AND r.ev_class OPERATOR(pg_catalog.<>) tbl;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot distribute table %: views depend on it', tbl
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = pg_catalog.format('Views: %s.', bad),
+                  HINT = 'Drop the views, distribute the table, and create them again.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS t WHERE t.tgrelid OPERATOR(pg_catalog.=) tbl AND NOT t.tgisinternal)
+       OR rel.relrowsecurity THEN
+        RAISE EXCEPTION 'cannot distribute table %: it has triggers or row-level security', tbl
+            USING ERRCODE = 'feature_not_supported', HINT = 'Drop the triggers and policies first (docs/distributed.md, "Limits").';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.>) 0
+                 AND NOT a.attisdropped AND (a.attidentity OPERATOR(pg_catalog.<>) '' OR a.attgenerated OPERATOR(pg_catalog.<>) '')) THEN
+        RAISE EXCEPTION 'cannot distribute table %: it has identity or generated columns', tbl
+            USING ERRCODE = 'feature_not_supported', HINT = 'Use a column with a DEFAULT nextval(...) (serial) instead of an identity column.';
+    END IF;
+    SELECT a.attnum, a.atttypid INTO keyatt FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) key_column AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of table % does not exist', key_column, tbl USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT pg_catalog.string_agg(i.indexrelid::pg_catalog.regclass::text, ', ') INTO bad
+      FROM pg_catalog.pg_index AS i
+     WHERE i.indrelid OPERATOR(pg_catalog.=) tbl AND (i.indisunique OR i.indisexclusion)
+       AND NOT keyatt.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[]);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot distribute table %: unique or exclusion indexes do not include the key column "%"', tbl, key_column
+            USING ERRCODE = 'feature_not_supported', DETAIL = pg_catalog.format('Indexes: %s.', bad),
+                  HINT = 'Each shard enforces its own constraints: one that includes the key holds over the whole table, one that does not cannot be enforced.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM hashring.rings AS g WHERE g.ring OPERATOR(pg_catalog.=) distribute_table.ring) THEN
+        RAISE EXCEPTION 'ring "%" does not exist', ring USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR nd IN SELECT m.node, m.target, v.srvname, w.fdwname
+               FROM hashring.nodes AS m
+               LEFT JOIN pg_catalog.pg_foreign_server AS v ON v.srvname OPERATOR(pg_catalog.=) m.target
+               LEFT JOIN pg_catalog.pg_foreign_data_wrapper AS w ON w.oid OPERATOR(pg_catalog.=) v.srvfdw
+              WHERE m.ring OPERATOR(pg_catalog.=) distribute_table.ring AND m.state OPERATOR(pg_catalog.=) 'active'
+              ORDER BY m.node LOOP
+        IF nd.target IS NULL THEN
+            RAISE EXCEPTION 'node "%" of ring "%" has no target', nd.node, ring
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'A node that holds shards names a postgres_fdw server: hashring.ring_add_node(ring, node, target => ''server'').';
+        ELSIF nd.srvname IS NULL THEN
+            RAISE EXCEPTION 'foreign server "%" (target of node "%") does not exist', nd.target, nd.node
+                USING ERRCODE = 'undefined_object', HINT = 'CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.';
+        ELSIF nd.fdwname OPERATOR(pg_catalog.<>) 'postgres_fdw' THEN
+            RAISE EXCEPTION 'foreign server "%" (target of node "%") does not use postgres_fdw', nd.target, nd.node
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END LOOP;
+
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+
+    -- placement: the colocation group's, else the ring's
+    SELECT t.tbl INTO peer FROM hashring.distributed_tables AS t
+     WHERE t.ring OPERATOR(pg_catalog.=) distribute_table.ring AND t.shard_count OPERATOR(pg_catalog.=) distribute_table.shard_count
+     ORDER BY t.distributed_at, t.tbl::pg_catalog.oid LIMIT 1;
+    IF peer IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(s.node ORDER BY s.shard) INTO nodes FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) peer;
+    ELSE
+        SELECT pg_catalog.array_agg(p.node ORDER BY p.shard) INTO nodes FROM hashring._place(ring, shard_count, NULL) AS p;
+    END IF;
+    SELECT pg_catalog.array_agg(m.target ORDER BY k.o) INTO servers
+      FROM pg_catalog.unnest(nodes) WITH ORDINALITY AS k(node, o)
+      LEFT JOIN hashring.nodes AS m ON m.ring OPERATOR(pg_catalog.=) distribute_table.ring AND m.node OPERATOR(pg_catalog.=) k.node;
+    IF pg_catalog.array_position(servers, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'node "%" of colocated table % is no longer in ring "%" or has no target', nodes[pg_catalog.array_position(servers, NULL)], peer, ring
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Move that table''s shards first (docs/distributed.md).';
+    END IF;
+
+    -- the new table here: every error up to the commit leaves tbl as it was
+    tmp := pg_catalog.format('hashring_new_%s', tbl::pg_catalog.oid)::name;
+    EXECUTE pg_catalog.format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION) PARTITION BY HASH (%I)',
+                              rel.nspname, tmp, tbl, key_column);
+    newtbl := pg_catalog.format('%I.%I', rel.nspname, tmp)::pg_catalog.regclass;
+    FOR sh IN 0 .. shard_count OPERATOR(pg_catalog.-) 1 LOOP
+        part := hashring._shard_name(rel.relname, sh);
+        IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', rel.nspname, part)) IS NOT NULL THEN
+            RAISE EXCEPTION 'relation "%.%" already exists', rel.nspname, part
+                USING ERRCODE = 'duplicate_table', HINT = 'distribute_table names the partitions <table>_<shard>: rename that relation.';
+        END IF;
+        EXECUTE pg_catalog.format('CREATE FOREIGN TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I '
+                                  'OPTIONS (schema_name %L, table_name %L, async_capable ''true'', batch_size ''1000'', fetch_size ''1000'')',
+                                  rel.nspname, part, newtbl, shard_count, sh, servers[sh OPERATOR(pg_catalog.+) 1], rel.nspname, part);
+    END LOOP;
+
+    -- the shard tables: columns, NOT NULL, defaults that need nothing of this database, CHECK, PRIMARY KEY, UNIQUE
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s%s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                  CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation
+                       THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+                  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+                  CASE WHEN ad.oid IS NOT NULL AND NOT EXISTS (
+                           SELECT FROM pg_catalog.pg_depend AS dp
+                            WHERE dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dp.objid OPERATOR(pg_catalog.=) ad.oid
+                              AND NOT (dp.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND dp.refobjid OPERATOR(pg_catalog.=) tbl))
+                       THEN ' DEFAULT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END),
+                  ', ' ORDER BY a.attnum)
+      INTO coldefs
+      FROM pg_catalog.pg_attribute AS a
+      JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+      LEFT JOIN pg_catalog.pg_collation AS co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
+      LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+      LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+     WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    SELECT pg_catalog.string_agg(pg_catalog.format(', CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)
+      INTO cons
+      FROM pg_catalog.pg_constraint AS c
+     WHERE c.conrelid OPERATOR(pg_catalog.=) tbl AND c.contype OPERATOR(pg_catalog.=) 'c';
+    SELECT pg_catalog.array_agg(x.name ORDER BY x.name), pg_catalog.array_agg(x.kind ORDER BY x.name), pg_catalog.array_agg(x.def ORDER BY x.name)
+      INTO inames, ikinds, idefs
+      FROM (SELECT c.conname AS name, c.contype AS kind, pg_catalog.pg_get_constraintdef(c.oid) AS def
+              FROM pg_catalog.pg_constraint AS c
+             WHERE c.conrelid OPERATOR(pg_catalog.=) tbl AND c.contype OPERATOR(pg_catalog.=) ANY (ARRAY['p', 'u']::"char"[])
+            UNION ALL
+            SELECT ic.relname, CASE WHEN i.indisunique THEN 'x' ELSE 'i' END::"char",
+                   pg_catalog.substring(pg_catalog.pg_get_indexdef(i.indexrelid), ' USING (.*)$')
+              FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+             WHERE i.indrelid OPERATOR(pg_catalog.=) tbl
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint AS c WHERE c.conindid OPERATOR(pg_catalog.=) i.indexrelid
+                                  AND c.conrelid OPERATOR(pg_catalog.=) tbl)) AS x;
+
+    FOR srv IN SELECT DISTINCT k.server, k.node FROM ROWS FROM (pg_catalog.unnest(servers), pg_catalog.unnest(nodes)) AS k(server, node) ORDER BY 1 LOOP
+        PERFORM hashring._node_command(srv.server, srv.node, pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', rel.nspname));
+    END LOOP;
+    FOR sh IN 0 .. shard_count OPERATOR(pg_catalog.-) 1 LOOP
+        stbl := hashring._shard_name(rel.relname, sh);
+        chan := pg_catalog.format('%I.%I', rel.nspname, stbl);
+        marker := pg_catalog.format('hashring: shard %s of %I.%I in database %I', sh, rel.nspname, rel.relname, pg_catalog.current_database());
+        existing := hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
+            pg_catalog.format('SELECT COALESCE(pg_catalog.obj_description(c.oid, %L), %L) FROM pg_catalog.pg_class AS c '
+                              'WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%L)', 'pg_class', '', chan), chan);
+        IF existing OPERATOR(pg_catalog.=) marker THEN
+            -- left by an earlier run that did not commit here: a copy, replaced
+            PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
+                                         pg_catalog.format('DROP TABLE %s', chan), chan);
+        ELSIF existing IS NOT NULL THEN
+            RAISE EXCEPTION 'table "%.%" already exists on node "%"', rel.nspname, stbl, nodes[sh OPERATOR(pg_catalog.+) 1]
+                USING ERRCODE = 'duplicate_table',
+                      HINT = 'It is not a shard of this table: rename or drop it on the node, then call distribute_table again.';
+        END IF;
+        PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
+            pg_catalog.format('CREATE %sTABLE %I.%I (%s%s); COMMENT ON TABLE %I.%I IS %L',
+                              CASE WHEN rel.relpersistence OPERATOR(pg_catalog.=) 'u' THEN 'UNLOGGED ' ELSE '' END,
+                              rel.nspname, stbl, coldefs, COALESCE(cons, ''), rel.nspname, stbl, marker), chan);
+        FOR ix IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
+            PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
+                hashring._shard_index_sql(chan, sh, inames[ix], ikinds[ix], idefs[ix]), chan);
+        END LOOP;
+    END LOOP;
+    PERFORM hashring._inject('distribute:after_shards_created');
+
+    PERFORM hashring._shard_copy(tbl, newtbl);
+    PERFORM hashring._inject('distribute:after_copy');
+
+    -- the new table takes the old one's place
+    PERFORM hashring._dist_adopt(tbl, newtbl);
+    EXECUTE pg_catalog.format('DROP TABLE %s', tbl);
+    EXECUTE pg_catalog.format('ALTER TABLE %s RENAME TO %I', newtbl, rel.relname);
+    PERFORM hashring._dist_register(newtbl, ring, key_column, shard_count);
+    FOR ix IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
+        INSERT INTO hashring.distributed_indexes (tbl, name, kind, definition) VALUES (newtbl, inames[ix], ikinds[ix], idefs[ix]);
+    END LOOP;
+    PERFORM hashring._inject('distribute:before_commit');
+END
+$$;
+COMMENT ON PROCEDURE hashring.distribute_table(regclass, name, text, integer) IS 'turns a table into a distributed table: partitioned by the hash of key_column, each shard a foreign table on the node that holds it';
+
+/*
+ * The statement that makes one constraint or index of a distributed table
+ * on shard s's table (qualified name): named <name>_<s>, as index names
+ * are unique in a schema.
+ */
+CREATE FUNCTION hashring._shard_index_sql(shard_table text, shard integer, name name, kind "char", definition text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN $4 OPERATOR(pg_catalog.=) ANY (ARRAY['p', 'u']::"char"[])
+            THEN pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1, hashring._shard_name($3, $2), $5)
+            ELSE pg_catalog.format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN $4 OPERATOR(pg_catalog.=) 'x' THEN 'UNIQUE ' ELSE '' END,
+                                   hashring._shard_name($3, $2), $1, $5) END
+$$;
+COMMENT ON FUNCTION hashring._shard_index_sql(text, integer, name, "char", text) IS 'internal: the statement that makes a distributed table''s constraint or index on one shard';
+
+/*
+ * undistribute_table: brings every row back into one local table, which
+ * takes the distributed table's place, then drops the shard tables.
+ * CALL it outside a transaction block: the local table commits before any
+ * shard table is dropped.  Locks: EXCLUSIVE on tbl while rows are read
+ * (through postgres_fdw), ACCESS EXCLUSIVE when it is dropped.  A shard
+ * table that cannot be dropped afterwards is reported in a WARNING with
+ * its node (the rows are already local): drop it there by hand.
+ */
+CREATE PROCEDURE hashring.undistribute_table(tbl regclass)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d      record;
+    rel    record;
+    tmp    name;
+    newtbl regclass;
+    x      record;
+    drops  text[];
+    dnodes text[];
+    dsrv   text[];
+    i      integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM hashring._prevent_transaction_block('CALL hashring.undistribute_table()');
+    SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT c.relname, c.relowner, n.nspname INTO rel
+      FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+    IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+    SELECT pg_catalog.array_agg(s.shard_table ORDER BY s.shard), pg_catalog.array_agg(s.node ORDER BY s.shard),
+           pg_catalog.array_agg(v.srvname::text ORDER BY s.shard)
+      INTO drops, dnodes, dsrv
+      FROM hashring.shards AS s
+      JOIN pg_catalog.pg_foreign_table AS f ON f.ftrelid OPERATOR(pg_catalog.=) s.partition
+      JOIN pg_catalog.pg_foreign_server AS v ON v.oid OPERATOR(pg_catalog.=) f.ftserver
+     WHERE s.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl;
+
+    tmp := pg_catalog.format('hashring_new_%s', tbl::pg_catalog.oid)::name;
+    EXECUTE pg_catalog.format('CREATE TABLE %I.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)',
+                              rel.nspname, tmp, tbl);
+    newtbl := pg_catalog.format('%I.%I', rel.nspname, tmp)::pg_catalog.regclass;
+    EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s', newtbl, tbl);
+    FOR x IN SELECT * FROM hashring.distributed_indexes AS t WHERE t.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl ORDER BY t.name LOOP
+        IF x.kind OPERATOR(pg_catalog.=) ANY (ARRAY['p', 'u']::"char"[]) THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', newtbl, x.name, x.definition);
+        ELSE
+            EXECUTE pg_catalog.format('CREATE %sINDEX %I ON %s USING %s', CASE WHEN x.kind OPERATOR(pg_catalog.=) 'x' THEN 'UNIQUE ' ELSE '' END,
+                                      x.name, newtbl, x.definition);
+        END IF;
+    END LOOP;
+    PERFORM hashring._dist_adopt(tbl, newtbl);
+    DELETE FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl;
+    EXECUTE pg_catalog.format('DROP TABLE %s', tbl);
+    EXECUTE pg_catalog.format('ALTER TABLE %s RENAME TO %I', newtbl, rel.relname);
+    PERFORM hashring._inject('undistribute:before_commit');
+    COMMIT;
+
+    -- every row is local and committed: the shard tables go
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(drops), 0) LOOP
+        BEGIN
+            PERFORM hashring._shard_exec(dsrv[i], dnodes[i], pg_catalog.format('DROP TABLE IF EXISTS %s', drops[i]));
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not drop shard table % on node "%": %', drops[i], dnodes[i], SQLERRM
+                USING HINT = 'Its rows are in the local table already: drop it on the node by hand.';
+        END;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE hashring.undistribute_table(regclass) IS 'brings every row of a distributed table back into one local table and drops the shard tables';
+
+/*
+ * Schema changes of distributed tables go through hashring's utility hook
+ * (src/ddl.c), which exists once the library is loaded.  A session that
+ * has not loaded it yet loads it when this trigger fires, too late for the
+ * statement under way: the trigger refuses that statement if it concerns a
+ * distributed table, rather than let it change the coordinator alone.
+ */
+CREATE FUNCTION hashring._ddl_guard()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'hashring_ddl_guard';
+COMMENT ON FUNCTION hashring._ddl_guard() IS 'internal: refuses a schema change of a distributed table that bypassed hashring''s hook';
+CREATE EVENT TRIGGER hashring_ddl_guard ON ddl_command_start EXECUTE FUNCTION hashring._ddl_guard();
+COMMENT ON EVENT TRIGGER hashring_ddl_guard IS 'refuses schema changes of distributed tables made before hashring was loaded in the session';
+
+-- nothing for PUBLIC: the capabilities give these (ring_grant)
+REVOKE ALL ON FUNCTION hashring._shard_exec(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._node_command(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_copy(regclass, regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._table_partition(regclass, anyelement) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._inject(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._ddl_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._prevent_transaction_block(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._place(text, integer, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.shard_placement(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.table_placement(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.table_shard(regclass, anyelement) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring.table_node(regclass, anyelement) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._dist_register(regclass, text, name, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._dist_adopt(regclass, regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_name(name, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_index_sql(text, integer, name, "char", text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.distribute_table(regclass, name, text, integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.undistribute_table(regclass) FROM PUBLIC;
+
+-- roles that hold route or read get what 0.8 adds to them
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS r, p.proname AS f
+               FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.pronamespace OPERATOR(pg_catalog.=) 'hashring'::pg_catalog.regnamespace
+                AND p.proname OPERATOR(pg_catalog.=) ANY (ARRAY['ring_node', 'ring_diff'])
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner LOOP
+        PERFORM hashring._capability_apply(g.r, CASE WHEN g.f OPERATOR(pg_catalog.=) 'ring_node' THEN 'route' ELSE 'read' END, true);
+    END LOOP;
+END
+$$;
+/* ==== end of distributed tables ==== */

@@ -220,22 +220,22 @@ static Oid			  catalog_plans_relid = InvalidOid; /* the plans are for this rings
 static CatalogVersion catalog_plans_version = CATALOG_V6;
 static SPIPlanPtr	  catalog_plans[CATALOG_NQUERIES];
 
-/* Which catalog the installed extension script created (tables looked up). */
+/* Which catalog the installed extension script created, from its tables. */
 static CatalogVersion
-catalog_installed_version(void)
+catalog_installed_version(Oid rings, Oid nodes, Oid history)
 {
-	AttrNumber nodes;
+	AttrNumber att;
 
-	if (!OidIsValid(catalog_rings_relid) || get_attnum(catalog_rings_relid, "table_size") == InvalidAttrNumber)
+	if (!OidIsValid(rings) || get_attnum(rings, "table_size") == InvalidAttrNumber)
 		return CATALOG_V1;
-	nodes = OidIsValid(catalog_history_relid) ? get_attnum(catalog_history_relid, "nodes") : InvalidAttrNumber;
-	if (nodes != InvalidAttrNumber && get_atttype(catalog_history_relid, nodes) == JSONBOID)
+	att = OidIsValid(history) ? get_attnum(history, "nodes") : InvalidAttrNumber;
+	if (att != InvalidAttrNumber && get_atttype(history, att) == JSONBOID)
 		return CATALOG_V2;
-	if (!OidIsValid(catalog_nodes_relid) || get_attnum(catalog_nodes_relid, "tokens") == InvalidAttrNumber)
+	if (!OidIsValid(nodes) || get_attnum(nodes, "tokens") == InvalidAttrNumber)
 		return CATALOG_V3;
-	if (get_attnum(catalog_rings_relid, "zone_replicas") == InvalidAttrNumber)
+	if (get_attnum(rings, "zone_replicas") == InvalidAttrNumber)
 		return CATALOG_V4;
-	if (get_attnum(catalog_rings_relid, "zone_spread") == InvalidAttrNumber)
+	if (get_attnum(rings, "zone_spread") == InvalidAttrNumber)
 		return CATALOG_V5;
 	return CATALOG_V6;
 }
@@ -283,18 +283,37 @@ static void
 catalog_lookup_relations(void)
 {
 	hashring_register_invalidation();
-	if (!OidIsValid(catalog_rings_relid) || !OidIsValid(catalog_nodes_relid))
+
+	/*
+	 * Every lookup below may take in invalidations, and one of these tables
+	 * forgets all three OIDs (hashring_catalog_relation_invalidated): look
+	 * them up into locals and publish them together, after the last lookup,
+	 * and again should they have been forgotten meanwhile.  (Publishing them
+	 * one by one let a membership commit that arrived during the lookup
+	 * leave ring_history's OID unset, and a read of a past version failed
+	 * with "keeps no ring history".)
+	 */
+	while (!OidIsValid(catalog_rings_relid) || !OidIsValid(catalog_nodes_relid))
 	{
-		Oid nsp = get_namespace_oid("hashring", true);
+		Oid			   nsp = get_namespace_oid("hashring", true);
+		Oid			   rings;
+		Oid			   nodes;
+		Oid			   history;
+		CatalogVersion version;
 
 		if (!OidIsValid(nsp))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"hashring\" is not installed in this database"),
 					 errhint("Run CREATE EXTENSION hashring.")));
-		catalog_rings_relid = get_relname_relid("rings", nsp);
-		catalog_nodes_relid = get_relname_relid("nodes", nsp);
-		catalog_history_relid = get_relname_relid("ring_history", nsp);
+		rings = get_relname_relid("rings", nsp);
+		nodes = get_relname_relid("nodes", nsp);
+		history = get_relname_relid("ring_history", nsp);
+		if (!OidIsValid(rings) || !OidIsValid(nodes))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the hashring catalog is incomplete"),
+					 errhint("Run ALTER EXTENSION hashring UPDATE, or drop and create the extension.")));
 
 		/*
 		 * The library may be newer than the installed extension script
@@ -303,7 +322,11 @@ catalog_lookup_relations(void)
 		 * tables themselves changed (not on every membership change, which
 		 * also lands here).
 		 */
-		catalog_version = catalog_installed_version();
+		version = catalog_installed_version(rings, nodes, history);
+		catalog_rings_relid = rings;
+		catalog_nodes_relid = nodes;
+		catalog_history_relid = history;
+		catalog_version = version;
 		if (catalog_rings_relid != catalog_plans_relid || catalog_version != catalog_plans_version)
 			catalog_forget_plans();
 	}
@@ -586,13 +609,15 @@ catalog_read_ring(const char *ring, int64 version, bool with_nodes, HashringDef 
 {
 	MemoryContext		callercxt = CurrentMemoryContext;
 	bool				historic = version > 0;
+	bool				has_history;
 	Datum				args[2];
 	const HashringAlgo *algo;
 
 	catalog_lookup_relations();
+	has_history = OidIsValid(catalog_history_relid); /* before anything takes in invalidations */
 	memset(def, 0, sizeof(*def));
 	strlcpy(def->ring, ring, sizeof(def->ring));
-	if (historic && !OidIsValid(catalog_history_relid))
+	if (historic && !has_history)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the installed hashring catalog keeps no ring history"),

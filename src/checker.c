@@ -49,6 +49,8 @@
  */
 #include "hashring.h"
 
+#include "conn.h"
+
 #include <math.h>
 
 #include "access/htup_details.h"

@@ -24,6 +24,8 @@
 #include "miscadmin.h"
 #include "utils/snapshot.h"
 
+#include "settings.h"
+
 #define HASHRING_RING_NAME_MAX	 63 /* bytes; also enforced by the catalog triggers */
 #define HASHRING_NODE_NAME_MAX	 255
 #define HASHRING_MAX_POINTS		 16777216 /* per ring; 2^24 */
@@ -357,36 +359,6 @@ typedef struct HashringAlgo
 	extern const HashringAlgo sym; \
 	const HashringAlgo		  sym
 
-/* in hashring.c: the settings, read-only elsewhere */
-extern const char *hashring_setting_default_ring(void);
-extern double	   hashring_setting_balance_alert_ratio(void);
-extern Size		   hashring_setting_shared_memory_bytes(void);
-extern int		   hashring_setting_inject_commit_pause_ms(void);
-extern const char *hashring_setting_inject_move_fault(void);
-extern bool		   hashring_setting_track_routing(void);
-extern int		   hashring_setting_track_routing_max(void);
-extern bool		   hashring_setting_track_keys(void);
-extern int		   hashring_setting_track_keys_counters(void);
-extern int		   hashring_setting_track_keys_rings(void);
-extern double	   hashring_setting_track_keys_sample_rate(void);
-
-/* the health checker's settings (hashring.health_check*), read by checker.c */
-typedef struct HashringHealthSettings
-{
-	bool   enabled;
-	int	   interval_ms;
-	int	   timeout_ms;
-	int	   failures;
-	int	   successes;
-	char  *rings; /* comma-separated ring names; '' or '*': every ring */
-	char  *role;
-	char  *database;
-	double max_down_fraction;
-	char  *query;
-	int	   max_nodes;
-} HashringHealthSettings;
-
-extern const HashringHealthSettings *hashring_setting_health(void);
 
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);
@@ -572,10 +544,6 @@ extern void					hashring_register_xact_callback(void);
 extern void					hashring_shmem_request(void);
 extern void					hashring_shmem_startup(void);
 extern Datum				hashring_cache_info_rows(FunctionCallInfo fcinfo);
-
-/* in move.c: libpq options of a postgres_fdw server and a user mapping */
-extern int hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys,
-								const char ***vals, bool *password_required);
 
 /* in checker.c: the health checker background worker */
 extern void hashring_checker_register(void);

@@ -55,6 +55,8 @@
  */
 #include "hashring.h"
 
+#include "conn.h"
+
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_foreign_server.h"
@@ -62,7 +64,6 @@
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
-#include "libpq-fe.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -92,9 +93,7 @@ PG_FUNCTION_INFO_V1(hashring_ring_move);
 
 typedef struct MoveConn
 {
-	char   *node;
-	char   *server;
-	PGconn *conn;
+	HashringConn hc; /* server, node, connection */
 	char   *identity; /* server start time, port, database and table oids */
 	char   *qtable;	  /* the table, quoted */
 	char   *qkey;	  /* the key column, quoted */
@@ -157,226 +156,19 @@ typedef struct Move
 } Move;
 
 /* ------------------------------------------------------------------------
- * libpq, interruptibly
+ * connections (conn.c)
  * ---------------------------------------------------------------------- */
-
-/* Waits until the connection has input, or for an interrupt. */
-static void
-move_wait_socket(PGconn *conn, bool for_write)
-{
-	int rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
-								   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
-							   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
-
-	if (rc & WL_LATCH_SET)
-		ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-}
-
-static void
-move_conn_error(MoveConn *c, const char *what) __attribute__((noreturn));
-
-static void
-move_conn_error(MoveConn *c, const char *what)
-{
-	char *msg = pstrdup(PQerrorMessage(c->conn));
-
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("lost the connection to server \"%s\" (node \"%s\") while %s", c->server, c->node, what),
-			 errdetail_internal("%s", msg)));
-}
-
-/* Reports a failed result as an ERROR with the remote SQLSTATE. */
-static void
-move_result_error(MoveConn *c, PGresult *res, const char *what) __attribute__((noreturn));
-
-static void
-move_result_error(MoveConn *c, PGresult *res, const char *what)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-	int			code = ERRCODE_CONNECTION_FAILURE;
-	char	   *msg;
-	char	   *det = detail ? pstrdup(detail) : NULL;
-
-	if (state && strlen(state) == 5)
-		code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
-	msg = pstrdup(primary ? primary : PQerrorMessage(c->conn));
-	if (res)
-		PQclear(res);
-	ereport(ERROR,
-			(errcode(code),
-			 errmsg("%s", msg),
-			 det ? errdetail_internal("%s", det) : 0,
-			 errcontext("ring_move %s on server \"%s\" (node \"%s\")", what, c->server, c->node)));
-}
-
-/* The last result of the query sent on c (a COPY result comes back at once). */
-static PGresult *
-move_get_result(MoveConn *c)
-{
-	PGresult *last = NULL;
-
-	for (;;)
-	{
-		PGresult *res;
-
-		while (PQisBusy(c->conn))
-		{
-			move_wait_socket(c->conn, false);
-			if (!PQconsumeInput(c->conn))
-			{
-				if (last)
-					PQclear(last);
-				move_conn_error(c, "waiting for a result");
-			}
-		}
-		res = PQgetResult(c->conn);
-		if (res == NULL)
-			break;
-		if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT)
-		{
-			if (last)
-				PQclear(last);
-			return res;
-		}
-		if (last)
-			PQclear(last);
-		last = res;
-	}
-	return last;
-}
-
-/*
- * Runs sql with text parameters on c and checks its status; returns the
- * result (the caller clears it).
- */
-static PGresult *
-move_exec(MoveConn *c, const char *sql, int nparams, const char *const *params,
-		  ExecStatusType expect, const char *what)
-{
-	PGresult *res;
-
-	if (!(nparams > 0 ? PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0)
-					  : PQsendQuery(c->conn, sql)))
-		move_conn_error(c, what);
-	res = move_get_result(c);
-	if (res == NULL || PQresultStatus(res) != expect)
-		move_result_error(c, res, what);
-	return res;
-}
-
-static void
-move_command(MoveConn *c, const char *sql, const char *what)
-{
-	PQclear(move_exec(c, sql, 0, NULL, PGRES_COMMAND_OK, what));
-}
 
 static int64
 move_exec_count(MoveConn *c, const char *sql, const char *param, const char *what)
 {
-	PGresult *res = move_exec(c, sql, param ? 1 : 0, &param, PGRES_COMMAND_OK, what);
+	PGresult *res = hashring_conn_exec(&c->hc, sql, param ? 1 : 0, &param, PGRES_COMMAND_OK, what);
 	int64	  n = strtoll(PQcmdTuples(res), NULL, 10);
 
 	PQclear(res);
 	return n;
 }
 
-/* ------------------------------------------------------------------------
- * connections
- * ---------------------------------------------------------------------- */
-
-static bool
-move_is_libpq_option(const char *keyword)
-{
-	static PQconninfoOption *defaults = NULL;
-
-	if (defaults == NULL)
-	{
-		defaults = PQconndefaults();
-		if (defaults == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	for (PQconninfoOption *o = defaults; o->keyword; o++)
-		if (strcmp(o->keyword, keyword) == 0 && strcmp(keyword, "client_encoding") != 0 &&
-			strcmp(keyword, "replication") != 0 && strcmp(keyword, "fallback_application_name") != 0)
-			return true;
-	return false;
-}
-
-static void
-move_add_options(List *options, const char **keys, const char **vals, int *n, bool *password_required)
-{
-	ListCell *lc;
-
-	foreach (lc, options)
-	{
-		DefElem *d = lfirst(lc);
-
-		if (strcmp(d->defname, "password_required") == 0)
-			*password_required = defGetBoolean(d);
-		else if (move_is_libpq_option(d->defname))
-		{
-			keys[*n] = d->defname;
-			vals[*n] = defGetString(d);
-			(*n)++;
-		}
-	}
-}
-
-/*
- * The libpq keywords and values that reach the postgres_fdw server `server`
- * (the target of node `node`) as role `userid`: the server's options, then
- * userid's user mapping's, under the rules postgres_fdw applies (USAGE on
- * the server; whether a non-superuser must authenticate with a password is
- * returned in *password_required, for the caller to check once connected).
- * The arrays (palloc'd, in keyword order) have room for `extra` more entries
- * and the terminating NULLs; returns how many are filled.  ring_move and the
- * health checker (checker.c) connect through it.
- */
-int
-hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys_out,
-					 const char ***vals_out, bool *password_required)
-{
-	ForeignServer	   *fs = GetForeignServerByName(server, true);
-	ForeignDataWrapper *fdw;
-	UserMapping		   *um;
-	AclResult			acl;
-	const char		  **keys;
-	const char		  **vals;
-	int					n = 0;
-
-	if (fs == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("foreign server \"%s\" (target of node \"%s\") does not exist", server, node),
-				 errhint("CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, with a user mapping.")));
-	fdw = GetForeignDataWrapper(fs->fdwid);
-	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("foreign server \"%s\" (target of node \"%s\") does not use postgres_fdw", server, node)));
-#if PG_VERSION_NUM >= 160000
-	acl = object_aclcheck(ForeignServerRelationId, fs->serverid, userid, ACL_USAGE);
-#else
-	acl = pg_foreign_server_aclcheck(fs->serverid, userid, ACL_USAGE);
-#endif
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, fs->servername);
-	um = GetUserMapping(userid, fs->serverid);
-
-	keys = palloc0(sizeof(char *) * (list_length(fs->options) + list_length(um->options) + extra + 1));
-	vals = palloc0(sizeof(char *) * (list_length(fs->options) + list_length(um->options) + extra + 1));
-	*password_required = true;
-	move_add_options(fs->options, keys, vals, &n, password_required);
-	move_add_options(um->options, keys, vals, &n, password_required);
-	*keys_out = keys;
-	*vals_out = vals;
-	return n;
-}
 
 /*
  * Connects to the node's target: a postgres_fdw foreign server, with the
@@ -385,44 +177,7 @@ hashring_fdw_options(const char *server, const char *node, Oid userid, int extra
 static void
 move_connect(MoveConn *c)
 {
-	const char **keys;
-	const char **vals;
-	bool		 password_required;
-	int			 n = hashring_fdw_options(c->server, c->node, GetUserId(), 3, &keys, &vals, &password_required);
-
-	keys[n] = "fallback_application_name";
-	vals[n++] = "hashring ring_move";
-	keys[n] = "client_encoding";
-	vals[n++] = GetDatabaseEncodingName();
-	keys[n] = NULL;
-	vals[n] = NULL;
-
-	c->conn = PQconnectStartParams(keys, vals, false);
-	if (c->conn == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	for (;;)
-	{
-		PostgresPollingStatusType st = PQconnectPoll(c->conn);
-
-		if (st == PGRES_POLLING_OK)
-			break;
-		if (st == PGRES_POLLING_FAILED)
-		{
-			char *msg = pstrdup(PQerrorMessage(c->conn));
-
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to server \"%s\" (node \"%s\")", c->server, c->node),
-					 errdetail_internal("%s", msg)));
-		}
-		move_wait_socket(c->conn, st == PGRES_POLLING_WRITING);
-	}
-	if (!superuser_arg(GetUserId()) && password_required && !PQconnectionUsedPassword(c->conn))
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required to connect to server \"%s\" (node \"%s\")", c->server, c->node),
-				 errdetail("Non-superuser cannot connect if the server does not request a password."),
-				 errhint("Target server's authentication method must be changed or set password_required=false in the user mapping attributes.")));
+	hashring_conn_open(&c->hc, "hashring ring_move");
 
 	/*
 	 * A pinned, minimal environment on the shard.  Every statement the mover
@@ -430,7 +185,7 @@ move_connect(MoveConn *c)
 	 * whole table for a batch of more than about 1% of its rows (the bench
 	 * showed three full scans per batch).
 	 */
-	move_command(c, "SET search_path = pg_catalog, pg_temp; SET statement_timeout = 0; "
+	hashring_conn_command(&c->hc, "SET search_path = pg_catalog, pg_temp; SET statement_timeout = 0; "
 					"SET idle_in_transaction_session_timeout = 0; SET lock_timeout = '10s'; "
 					"SET default_transaction_isolation = 'read committed'; SET enable_seqscan = off",
 				 "setting up the session");
@@ -440,25 +195,7 @@ static void
 move_disconnect_all(Move *m)
 {
 	for (int i = 0; i < m->nconns; i++)
-	{
-		PGconn *conn = m->conns[i].conn;
-
-		if (conn == NULL)
-			continue;
-		if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
-		{
-			PGcancel *cancel = PQgetCancel(conn);
-			char	  errbuf[256];
-
-			if (cancel)
-			{
-				(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-				PQfreeCancel(cancel);
-			}
-		}
-		PQfinish(conn);
-		m->conns[i].conn = NULL;
-	}
+		hashring_conn_close(&m->conns[i].hc);
 }
 
 /*
@@ -478,7 +215,7 @@ move_describe(Move *m, MoveConn *c)
 	StringInfoData set;
 	int			   ncols;
 
-	res = move_exec(c,
+	res = hashring_conn_exec(&c->hc,
 					"SELECT c.oid, pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::pg_catalog.text || '/' || "
 					"pg_catalog.current_setting('port') || '/' || d.oid || '/' || c.oid, "
 					"pg_catalog.format('%I.%I', n.nspname, c.relname), "
@@ -498,7 +235,7 @@ move_describe(Move *m, MoveConn *c)
 		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table %s does not exist on server \"%s\" (node \"%s\")", m->table, c->server, c->node)));
+				 errmsg("table %s does not exist on server \"%s\" (node \"%s\")", m->table, c->hc.server, c->hc.node)));
 	}
 	if (PQgetisnull(res, 0, 3))
 	{
@@ -506,7 +243,7 @@ move_describe(Move *m, MoveConn *c)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of table %s does not exist on server \"%s\" (node \"%s\")",
-						m->key_column, m->table, c->server, c->node)));
+						m->key_column, m->table, c->hc.server, c->hc.node)));
 	}
 	if (strcmp(PQgetvalue(res, 0, 7), "t") != 0)
 	{
@@ -516,7 +253,7 @@ move_describe(Move *m, MoveConn *c)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" on server \"%s\" (node \"%s\") may not select, insert, update and delete in table %s",
-						user, c->server, c->node, m->table),
+						user, c->hc.server, c->hc.node, m->table),
 				 errdetail("ring_move needs all four on every shard's table before it moves anything.")));
 	}
 	c->identity = pstrdup(PQgetvalue(res, 0, 1));
@@ -533,7 +270,7 @@ move_describe(Move *m, MoveConn *c)
 	PQclear(res);
 
 	/* the row identity: a unique index that begins with the key */
-	res = move_exec(c,
+	res = hashring_conn_exec(&c->hc,
 					"WITH i AS (SELECT i.indkey::pg_catalog.int2[] AS cols, i.indnkeyatts FROM pg_catalog.pg_index i "
 					"  WHERE i.indrelid = $1::pg_catalog.oid AND i.indisunique AND i.indimmediate "
 					"    AND i.indpred IS NULL AND i.indexprs IS NULL "
@@ -553,7 +290,7 @@ move_describe(Move *m, MoveConn *c)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s on server \"%s\" (node \"%s\") has no unique index that begins with column \"%s\"",
-						m->table, c->server, c->node, m->key_column),
+						m->table, c->hc.server, c->hc.node, m->key_column),
 				 errdetail("ring_move names the rows it moves by a unique index and copies them with INSERT ... ON "
 						   "CONFLICT on it."),
 				 errhint("Create a primary key or unique index on the column alone, or on the column first and "
@@ -578,7 +315,7 @@ move_describe(Move *m, MoveConn *c)
 	}
 	PQclear(res);
 
-	res = move_exec(c,
+	res = hashring_conn_exec(&c->hc,
 					"SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a "
 					"WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped "
 					"AND a.attgenerated = '' ORDER BY a.attnum",
@@ -694,7 +431,7 @@ move_owner(Move *m, Oid keytypid, const char *key, int len)
 
 			m->by_img_node[n] = -1;
 			for (int i = 0; i < m->nconns; i++)
-				if ((int) strlen(m->conns[i].node) == nlen && memcmp(m->conns[i].node, name, nlen) == 0)
+				if ((int) strlen(m->conns[i].hc.node) == nlen && memcmp(m->conns[i].hc.node, name, nlen) == 0)
 					m->by_img_node[n] = i;
 		}
 	}
@@ -756,40 +493,40 @@ move_stream(MoveConn *src, MoveConn *dst)
 	for (;;)
 	{
 		char *buf = NULL;
-		int	  len = PQgetCopyData(src->conn, &buf, 1);
+		int	  len = PQgetCopyData(src->hc.conn, &buf, 1);
 
 		if (len == 0)
 		{
-			move_wait_socket(src->conn, false);
-			if (!PQconsumeInput(src->conn))
-				move_conn_error(src, "copying rows out");
+			hashring_conn_wait(src->hc.conn, false);
+			if (!PQconsumeInput(src->hc.conn))
+				hashring_conn_error(&src->hc, "copying rows out");
 			continue;
 		}
 		if (len == -1)
 			break;
 		if (len < 0)
-			move_conn_error(src, "copying rows out");
-		if (PQputCopyData(dst->conn, buf, len) != 1)
+			hashring_conn_error(&src->hc, "copying rows out");
+		if (PQputCopyData(dst->hc.conn, buf, len) != 1)
 		{
 			PQfreemem(buf);
-			move_conn_error(dst, "copying rows in");
+			hashring_conn_error(&dst->hc, "copying rows in");
 		}
 		PQfreemem(buf);
 	}
 	{
-		PGresult *res = move_get_result(src);
+		PGresult *res = hashring_conn_result(&src->hc);
 
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-			move_result_error(src, res, "copying rows out");
+			hashring_conn_result_error(&src->hc, res, "copying rows out");
 		PQclear(res);
 	}
-	if (PQputCopyEnd(dst->conn, NULL) != 1)
-		move_conn_error(dst, "copying rows in");
+	if (PQputCopyEnd(dst->hc.conn, NULL) != 1)
+		hashring_conn_error(&dst->hc, "copying rows in");
 	{
-		PGresult *res = move_get_result(dst);
+		PGresult *res = hashring_conn_result(&dst->hc);
 
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-			move_result_error(dst, res, "copying rows in");
+			hashring_conn_result_error(&dst->hc, res, "copying rows in");
 		PQclear(res);
 	}
 }
@@ -800,15 +537,15 @@ move_rollback(MoveConn *c)
 {
 	PGresult *res;
 
-	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	if (c->hc.conn == NULL || PQstatus(c->hc.conn) != CONNECTION_OK)
 		return false;
-	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+	if (PQtransactionStatus(c->hc.conn) == PQTRANS_IDLE)
 		return true;
-	if (PQtransactionStatus(c->conn) != PQTRANS_INTRANS && PQtransactionStatus(c->conn) != PQTRANS_INERROR)
+	if (PQtransactionStatus(c->hc.conn) != PQTRANS_INTRANS && PQtransactionStatus(c->hc.conn) != PQTRANS_INERROR)
 		return false;
-	if (!PQsendQuery(c->conn, "ROLLBACK"))
+	if (!PQsendQuery(c->hc.conn, "ROLLBACK"))
 		return false;
-	res = move_get_result(c);
+	res = hashring_conn_result(&c->hc);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		if (res)
@@ -868,7 +605,7 @@ move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 	StringInfoData q;
 
 	/* lock every row of the batch's keys, in identity order */
-	move_command(src, "BEGIN ISOLATION LEVEL READ COMMITTED", "locking a batch");
+	hashring_conn_command(&src->hc, "BEGIN ISOLATION LEVEL READ COMMITTED", "locking a batch");
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
 	for (int i = 0; i < src->nid; i++)
@@ -885,34 +622,34 @@ move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 					 " FROM %s AS t WHERE t.%s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]::%s[]) "
 					 "ORDER BY %s FOR UPDATE OF t) s",
 					 src->qtable, src->qkey, src->keytype, src->idlist);
-	res = move_exec(src, q.data, 1, &param, PGRES_TUPLES_OK, "locking a batch");
+	res = hashring_conn_exec(&src->hc, q.data, 1, &param, PGRES_TUPLES_OK, "locking a batch");
 	n = strtoll(PQgetvalue(res, 0, src->nid), NULL, 10);
 	for (int i = 0; i < src->nid && n > 0; i++)
 		locked[i] = pstrdup(PQgetvalue(res, 0, i));
 	PQclear(res);
 	if (n == 0)
 	{
-		move_command(src, "COMMIT", "locking a batch");
+		hashring_conn_command(&src->hc, "COMMIT", "locking a batch");
 		return 0;
 	}
 
 	/* copy: the locked rows, streamed into the target's stage, then upserted */
-	move_command(dst, "BEGIN ISOLATION LEVEL READ COMMITTED", "copying a batch");
+	hashring_conn_command(&dst->hc, "BEGIN ISOLATION LEVEL READ COMMITTED", "copying a batch");
 	sql = psprintf("COPY pg_temp.hashring_move_stage (%s) FROM STDIN", src->columns);
-	res = move_exec(dst, sql, 0, NULL, PGRES_COPY_IN, "copying a batch");
+	res = hashring_conn_exec(&dst->hc, sql, 0, NULL, PGRES_COPY_IN, "copying a batch");
 	PQclear(res);
 	for (int i = 0; i < src->nid; i++)
 	{
-		char *lit = PQescapeLiteral(src->conn, locked[i], strlen(locked[i]));
+		char *lit = PQescapeLiteral(src->hc.conn, locked[i], strlen(locked[i]));
 
 		if (lit == NULL)
-			move_conn_error(src, "quoting keys");
+			hashring_conn_error(&src->hc, "quoting keys");
 		literals[i] = pstrdup(lit);
 		PQfreemem(lit);
 	}
 	sql = psprintf("COPY (SELECT %s FROM %s AS t WHERE %s) TO STDOUT", src->columns, src->qtable,
 				   move_rows_where(src, literals));
-	res = move_exec(src, sql, 0, NULL, PGRES_COPY_OUT, "copying a batch");
+	res = hashring_conn_exec(&src->hc, sql, 0, NULL, PGRES_COPY_OUT, "copying a batch");
 	PQclear(res);
 	move_stream(src, dst);
 	sql = psprintf("INSERT INTO %s AS t (%s) SELECT %s FROM pg_temp.hashring_move_stage "
@@ -921,26 +658,26 @@ move_batch_once(Move *m, MoveConn *src, MoveConn *dst, List *keys)
 	if (move_exec_count(dst, sql, NULL, "copying a batch") != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("ring_move copied a different number of rows than it locked on \"%s\"", src->node)));
+				 errmsg("ring_move copied a different number of rows than it locked on \"%s\"", src->hc.node)));
 	move_inject(m, "before_target_commit");
-	move_command(dst, "COMMIT", "committing the copy");
+	hashring_conn_command(&dst->hc, "COMMIT", "committing the copy");
 	move_inject(m, "after_target_commit");
 
 	/* delete exactly the locked rows: they cannot have changed */
 	for (int i = 0; i < src->nid; i++)
 		params[i] = psprintf("$%d", i + 1);
 	sql = psprintf("DELETE FROM %s AS t WHERE %s", src->qtable, move_rows_where(src, params));
-	res = move_exec(src, sql, src->nid, (const char *const *) locked, PGRES_COMMAND_OK, "deleting a copied batch");
+	res = hashring_conn_exec(&src->hc, sql, src->nid, (const char *const *) locked, PGRES_COMMAND_OK, "deleting a copied batch");
 	if (strtoll(PQcmdTuples(res), NULL, 10) != n)
 	{
 		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("ring_move deleted a different number of rows than it locked on \"%s\"", src->node)));
+				 errmsg("ring_move deleted a different number of rows than it locked on \"%s\"", src->hc.node)));
 	}
 	PQclear(res);
 	move_inject(m, "before_source_commit");
-	move_command(src, "COMMIT", "committing the delete");
+	hashring_conn_command(&src->hc, "COMMIT", "committing the delete");
 	return n;
 }
 
@@ -1003,7 +740,7 @@ move_spi(Move *m, const char *sql, const char *types, const char *const *texts, 
 static void
 move_record_progress(Move *m, MoveConn *src, MoveConn *dst, const char *last_error, long pause_ms)
 {
-	const char *texts[11] = {m->ring, m->table, src->node, dst->node, NULL, NULL, NULL, last_error, NULL, NULL, NULL};
+	const char *texts[11] = {m->ring, m->table, src->hc.node, dst->hc.node, NULL, NULL, NULL, last_error, NULL, NULL, NULL};
 	int64		ints[11] = {0, 0, 0, 0, m->moved, m->scanned, m->retries, 0, m->planned, m->estimated, pause_ms};
 
 	(void) move_spi(m, "SELECT hashring._move_progress($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", "ttttiiitiiI",
@@ -1072,7 +809,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 			if (n > 0)
 				ereport(NOTICE,
 						(errmsg(INT64_FORMAT " row(s) moved from %s to %s (" INT64_FORMAT " in all)",
-								n, src->node, dst->node, m->moved)));
+								n, src->hc.node, dst->hc.node, m->moved)));
 			list_free_deep(keys);
 			move_record_progress(m, src, dst, NULL, move_throttle_ms(m));
 			/* again: recording took time, and paused_until was set after it */
@@ -1092,7 +829,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 		m->retries++;
 		ereport(NOTICE,
 				(errmsg("batch from %s to %s retried (%d of %d) after: %s",
-						src->node, dst->node, attempt + 1, m->max_retries, err->message)));
+						src->hc.node, dst->hc.node, attempt + 1, m->max_retries, err->message)));
 		move_record_progress(m, src, dst, err->message, 0);
 		move_sleep(Min(10L << Min(attempt, 8), 2000L));
 	}
@@ -1162,7 +899,7 @@ move_source(Move *m, int si)
 	{
 		MemoryContext old = MemoryContextSwitchTo(page);
 		const char	 *param = last;
-		PGresult	 *res = move_exec(src, last ? next_sql : first_sql, last ? 1 : 0, &param,
+		PGresult	 *res = hashring_conn_exec(&src->hc, last ? next_sql : first_sql, last ? 1 : 0, &param,
 									  PGRES_TUPLES_OK, "reading keys");
 		int			  rows = PQntuples(res);
 
@@ -1356,12 +1093,13 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 		m->conns = palloc0(sizeof(MoveConn) * Max(m->nconns, 1));
 		for (int i = 0; i < m->nconns; i++)
 		{
-			m->conns[i].node = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-			m->conns[i].server = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-			if (m->conns[i].server == NULL)
+			m->conns[i].hc.who = "ring_move";
+			m->conns[i].hc.node = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			m->conns[i].hc.server = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			if (m->conns[i].hc.server == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("node \"%s\" of ring \"%s\" has no target", m->conns[i].node, m->ring),
+						 errmsg("node \"%s\" of ring \"%s\" has no target", m->conns[i].hc.node, m->ring),
 						 errhint("Set the node's target to the name of its postgres_fdw foreign server.")));
 		}
 
@@ -1375,10 +1113,10 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 							 errmsg("nodes \"%s\" and \"%s\" of ring \"%s\" reach the same table %s",
-									m->conns[j].node, m->conns[i].node, m->ring, m->table),
-							 errdetail("Their targets are \"%s\" and \"%s\".", m->conns[j].server, m->conns[i].server),
+									m->conns[j].hc.node, m->conns[i].hc.node, m->ring, m->table),
+							 errdetail("Their targets are \"%s\" and \"%s\".", m->conns[j].hc.server, m->conns[i].hc.server),
 							 errhint("ring_move needs one table per node; give each logical shard its own database or table.")));
-			move_command(&m->conns[i],
+			hashring_conn_command(&m->conns[i].hc,
 						 psprintf("CREATE TEMP TABLE hashring_move_stage (LIKE %s) ON COMMIT DELETE ROWS",
 								  m->conns[i].qtable),
 						 "creating the staging table");
