@@ -185,7 +185,7 @@ sub table_state
 	my ($coord, $tbl, $v) = @_;
 	$v //= 'v';
 	return $coord->safe_psql('postgres', qq{
-SELECT c.relkind || '|' || (SELECT count(*) FROM $tbl) || '|' || (SELECT coalesce(sum($v), 0) FROM $tbl) || '|'
+SELECT c.relkind::text || '|' || (SELECT count(*) FROM $tbl) || '|' || (SELECT coalesce(sum($v), 0) FROM $tbl) || '|'
        || (SELECT count(*) FROM pg_inherits WHERE inhparent = c.oid)
   FROM pg_class c WHERE c.oid = '$tbl'::regclass});
 }
