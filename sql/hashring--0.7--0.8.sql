@@ -423,6 +423,47 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'hashring_prevent_transaction_block';
 COMMENT ON FUNCTION hashring._prevent_transaction_block(text) IS 'internal: refuses to run inside a transaction block';
 
+/*
+ * Writes PostgreSQL would put on the wrong shard.  A foreign partition has
+ * no partition constraint that anyone checks: an UPDATE that changes the
+ * key of a row leaves the row on its old shard (PostgreSQL moves rows out
+ * of local partitions only), and an INSERT into a partition itself stores
+ * whatever key it is given.  distribute_table puts this statement-level
+ * trigger on the table (BEFORE UPDATE OF the key) and on every partition
+ * (BEFORE INSERT OR UPDATE OF the key): an UPDATE that does not name the
+ * key, and every write routed through the table, never fire it, so
+ * postgres_fdw still sends them whole to the shard servers.  It needs no
+ * catalog of hashring's and no loaded library.
+ */
+CREATE FUNCTION hashring._shard_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent regclass;
+    keycol name;
+BEGIN
+    SELECT COALESCE((SELECT i.inhparent FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid OPERATOR(pg_catalog.=) TG_RELID),
+                    TG_RELID)::pg_catalog.regclass INTO parent;
+    SELECT a.attname INTO keycol
+      FROM pg_catalog.pg_partitioned_table AS p
+      JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) p.partrelid AND a.attnum OPERATOR(pg_catalog.=) p.partattrs[0]
+     WHERE p.partrelid OPERATOR(pg_catalog.=) parent;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        RAISE EXCEPTION 'cannot update the distribution key "%" of distributed table %', keycol, parent
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A row whose key changes would stay on the shard of its old key: PostgreSQL moves rows out of local partitions only.',
+                  HINT = 'Delete the rows and insert them with the new key, in one statement: WITH d AS (DELETE ... RETURNING ...) INSERT ...';
+    END IF;
+    RAISE EXCEPTION 'cannot insert into shard partition %.% of distributed table % directly', TG_TABLE_SCHEMA, TG_TABLE_NAME, parent
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = 'A shard''s partition does not check that a row''s key belongs to it.',
+              HINT = pg_catalog.format('Insert into %s: PostgreSQL routes each row to its shard.', parent);
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_guard() IS 'internal: refuses updates of a distributed table''s key and inserts into its partitions (statement trigger)';
+
 /* --- placement --- */
 
 /*
@@ -875,6 +916,13 @@ BEGIN
         EXECUTE pg_catalog.format('CREATE FOREIGN TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I '
                                   'OPTIONS (schema_name %L, table_name %L, async_capable ''true'', batch_size ''1000'', fetch_size ''1000'')',
                                   rel.nspname, part, newtbl, shard_count, sh, servers[sh OPERATOR(pg_catalog.+) 1], rel.nspname, part);
+    END LOOP;
+
+    EXECUTE pg_catalog.format('CREATE TRIGGER hashring_shard_guard BEFORE UPDATE OF %I ON %s FOR EACH STATEMENT EXECUTE FUNCTION hashring._shard_guard()',
+                              key_column, newtbl);
+    FOR sh IN 0 .. shard_count OPERATOR(pg_catalog.-) 1 LOOP
+        EXECUTE pg_catalog.format('CREATE TRIGGER hashring_shard_guard BEFORE INSERT OR UPDATE OF %I ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION hashring._shard_guard()',
+                                  key_column, rel.nspname, hashring._shard_name(rel.relname, sh));
     END LOOP;
 
     -- the shard tables: columns, NOT NULL, defaults that need nothing of this database, CHECK, PRIMARY KEY, UNIQUE

@@ -15,7 +15,7 @@
  *	  run as a transaction of its own (outside a transaction block).  Inside
  *	  a block PostgreSQL's path runs instead: postgres_fdw's own connection
  *	  must see the rows for the rest of the transaction to read its writes.
- *	  Also left to PostgreSQL: COPY with WHERE, into a table with triggers,
+ *	  Also left to PostgreSQL: COPY with WHERE, into a table with INSERT triggers,
  *	  row-level security or generated columns, or by a role without INSERT
  *	  on the whole table or without the right to read the file or run the
  *	  program (PostgreSQL's checks then speak).
@@ -34,6 +34,7 @@
  */
 #include "hashring.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -42,6 +43,7 @@
 #include "catalog/pg_class.h"
 #include "commands/copy.h"
 #include "commands/defrem.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
@@ -320,6 +322,39 @@ copy_router_end(CopyRouter *r)
 }
 
 /*
+ * Whether a COPY into the distributed table parent would fire a trigger:
+ * its own INSERT triggers (row triggers, cloned to the partitions, and
+ * statement triggers), or a row-level INSERT trigger made on a partition.
+ * hashring's hashring_shard_guard (UPDATE OF the key on the table, INSERT
+ * on a partition named by the statement itself) never fires for it.
+ */
+static bool
+copy_fires_insert_triggers(Relation parent)
+{
+	TriggerDesc	  *t = parent->trigdesc;
+	PartitionDesc  pd;
+
+	if (t != NULL && (t->trig_insert_before_row || t->trig_insert_after_row || t->trig_insert_instead_row ||
+					  t->trig_insert_before_statement || t->trig_insert_after_statement || t->trig_insert_new_table))
+		return true;
+	if (parent->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	pd = RelationGetPartitionDesc(parent, true);
+	for (int i = 0; i < pd->nparts; i++)
+	{
+		Relation part = relation_open(pd->oids[i], RowExclusiveLock);
+		bool	 fires = part->trigdesc != NULL &&
+			(part->trigdesc->trig_insert_before_row || part->trigdesc->trig_insert_after_row ||
+			 part->trigdesc->trig_insert_instead_row || part->trigdesc->trig_insert_new_table);
+
+		relation_close(part, NoLock);
+		if (fires)
+			return true;
+	}
+	return false;
+}
+
+/*
  * COPY ... FROM STDIN into a distributed table, when it is a transaction of
  * its own: returns false (PostgreSQL's COPY runs) in the other cases the
  * file header lists.
@@ -355,7 +390,7 @@ hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompleti
 	for (int i = 0; i < desc->natts; i++)
 		if (TupleDescAttr(desc, i)->attgenerated)
 			plain = false;
-	if (!plain || rel->trigdesc != NULL || check_enable_rls(relid, InvalidOid, true) != RLS_NONE ||
+	if (!plain || copy_fires_insert_triggers(rel) || check_enable_rls(relid, InvalidOid, true) != RLS_NONE ||
 		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 	{

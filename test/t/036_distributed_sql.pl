@@ -99,8 +99,9 @@ sub same
 {
 	my ($name, $sql, $flags, $settings) = @_;
 	$flags //= '';
-	my $d = run_side('d', $sql, $flags =~ /o/, $settings);
-	my $l = run_side('l', $sql, $flags =~ /o/, $settings);
+	my $ordered = $flags =~ /o/ ? 1 : 0;    # (a failed match in list context is an empty list)
+	my $d = run_side('d', $sql, $ordered, $settings);
+	my $l = run_side('l', $sql, $ordered, $settings);
 	if ($flags =~ /f/)
 	{
 		like($l, qr/^ERROR /, "$name: fails on the local tables ($l)");
@@ -149,7 +150,7 @@ SELECT count(*), count(score), sum(score), avg(score), min(since), max(since), b
 	[ 'GROUP BY ... HAVING',
 		'SELECT region, count(*), sum(score), round(avg(score), 6) FROM {c} GROUP BY region HAVING count(*) > 10' ],
 	[ 'GROUP BY on orders', 'SELECT status, count(*), sum(amount), count(DISTINCT cust), max(placed) FROM {o} GROUP BY status' ],
-	[ 'GROUP BY the key', 'SELECT cust, count(*), sum(qty) FROM {o} GROUP BY cust HAVING sum(qty) > 40' ],
+	[ 'GROUP BY the key', 'SELECT cust, count(*), sum(qty) FROM {o} GROUP BY cust HAVING sum(qty) > 20' ],
 	[ 'GROUPING SETS', 'SELECT status, qty, count(*), sum(amount) FROM {o} GROUP BY GROUPING SETS ((status), (qty), ())' ],
 	[ 'FILTER', q{SELECT count(*) FILTER (WHERE amount > 500), count(*) FILTER (WHERE note IS NULL), sum(qty) FILTER (WHERE status = 'paid') FROM {o}} ],
 	[ 'ORDER BY ... LIMIT', 'SELECT cust, oid, amount FROM {o} ORDER BY amount DESC NULLS LAST, cust, oid LIMIT 15', 'o' ],
@@ -220,11 +221,32 @@ cmp_ok(scalar(@reads), '>=', 40, scalar(@reads) . ' reads');
 
 same("read: $_->[0]", $_->[1], $_->[2]) for @reads;
 my $pw = "SET enable_partitionwise_join = on;\nSET enable_partitionwise_aggregate = on;\n";
-same("read, partitionwise: $_->[0]", $_->[1], $_->[2], $pw) for @reads;
+for my $r (@reads)
+{
+	if ($r->[0] eq 'correlated subquery')
+	{
+		# PostgreSQL 15.20 fails this one with "epoll_ctl() failed: File
+		# exists": an async Append rescanned inside a subplan while the
+		# outer async scan waits on the same connection (docs/distributed.md,
+		# "Limits"); without async Append it answers
+		TODO:
+		{
+			local $TODO = 'PostgreSQL: async Append rescanned in a subplan on a shared connection';
+			same("read, partitionwise: $r->[0]", $r->[1], $r->[2], $pw);
+		}
+		same("read, partitionwise, no async Append: $r->[0]", $r->[1], $r->[2], "${pw}SET enable_async_append = off;\n");
+		next;
+	}
+	same("read, partitionwise: $r->[0]", $r->[1], $r->[2], $pw);
+}
 
-# the partitionwise settings really changed the plans
+# the partitionwise settings really changed the plans (PostgreSQL 15's
+# postgres_fdw pushes a join down when estimates from the shard servers
+# say it is cheaper, as docs/distributed.md's tutorial sets up)
+$coord->safe_psql('postgres', join('', map { "ALTER SERVER $_ OPTIONS (ADD use_remote_estimate 'true');" } sort keys %$srv));
 like($coord->safe_psql('postgres', "${pw}EXPLAIN (VERBOSE, COSTS OFF) SELECT c.cust, count(o.oid) FROM d_customers c JOIN d_orders o USING (cust) GROUP BY c.cust"),
 	qr/Relations: .*d_customers_\d+.* INNER JOIN .*d_orders_\d+/, 'with partitionwise join on, the colocated join is pushed down per shard');
+$coord->safe_psql('postgres', join('', map { "ALTER SERVER $_ OPTIONS (DROP use_remote_estimate);" } sort keys %$srv));
 
 # writes: the same on both sides, RETURNING compared, then the tables whole
 my @writes = (
@@ -237,7 +259,9 @@ RETURNING c.cust, c.name} ],
 	[ 'UPDATE with a subquery on the colocated table', q{
 UPDATE {o} o SET note = 'vip' WHERE o.cust IN (SELECT cust FROM {c} WHERE vip) AND o.oid % 10 = 0 RETURNING o.cust, o.oid, o.note} ],
 	[ 'UPDATE IN list of keys', q{UPDATE {c} SET vip = NOT vip WHERE cust IN (3, 33, 333, 1333) RETURNING cust, vip} ],
-	[ 'UPDATE moving rows to another key', 'UPDATE {o} SET cust = 1234 WHERE cust = 5 RETURNING cust, oid, amount' ],
+	[ 'moving rows to another key: DELETE ... RETURNING into INSERT', q{
+WITH m AS (DELETE FROM {o} WHERE cust = 5 RETURNING *)
+INSERT INTO {o} SELECT 1234, oid, amount, status, qty, placed, note FROM m RETURNING cust, oid, amount} ],
 	[ 'DELETE one key', 'DELETE FROM {o} WHERE cust = 88 RETURNING *' ],
 	[ 'DELETE by other columns', q{DELETE FROM {o} WHERE status = 'cancelled' AND amount < 100 RETURNING cust, oid} ],
 	[ 'DELETE ... USING a local table', q{
@@ -280,6 +304,30 @@ COMMIT;} ],
 	[ 'COPY FROM STDIN, a column list', "COPY {c} (cust, name, region) FROM STDIN;\n"
 		  . join('', map { "$_\tcopied $_\t" . ($_ % 2 ? 'east' : '\N') . "\n" } 8001 .. 8100) . "\\.\n", 'e' ],
 );
+
+# an UPDATE of the key would leave the rows on the shard of their old key
+# (PostgreSQL moves rows out of local partitions only): it is refused and
+# changes nothing, through the table and through a partition; so is an
+# INSERT into a partition itself, which would store any key
+my $d5 = $coord->safe_psql('postgres', 'SELECT count(*) FROM d_orders WHERE cust = 5');
+my $p5 = $coord->safe_psql('postgres', q{SELECT tableoid::regclass FROM d_orders WHERE cust = 5 LIMIT 1});
+my $p6 = $coord->safe_psql('postgres', q{SELECT tableoid::regclass FROM d_orders WHERE tableoid <> '} . $p5 . q{'::regclass LIMIT 1});
+for my $bad (
+	[ 'UPDATE of the key', 'UPDATE d_orders SET cust = 1234 WHERE cust = 5' ],
+	[ 'UPDATE of the key, with other columns', 'UPDATE d_orders SET (qty, cust) = (1, cust + 1) WHERE cust = 5' ],
+	[ 'UPDATE of the key through a partition', "UPDATE $p5 SET cust = 1234 WHERE cust = 5" ],
+	[ 'a prepared UPDATE of the key', 'PREPARE u(integer) AS UPDATE d_orders SET cust = $1 WHERE cust = 5; EXECUTE u(1234)' ],
+	[ 'INSERT into a partition itself', "INSERT INTO $p6 SELECT 9999, 1, 1, 'x', 1, now(), 'x'" ],
+	[ 'COPY into a partition itself', "COPY $p6 (cust, oid) FROM STDIN;\n9999\t2\n\\.\n" ])
+{
+	my ($rc, $out, $err) = $coord->psql('postgres', "\\set VERBOSITY verbose\n$bad->[1]");
+	is(sqlstate($err), '0A000', "$bad->[0] of a distributed table is refused (0A000)") or diag($err);
+}
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM d_orders WHERE cust = 5') . '|'
+	  . $coord->safe_psql('postgres', 'SELECT count(*) FROM d_orders WHERE cust IN (6, 1234, 9999)'),
+	"$d5|" . $coord->safe_psql('postgres', 'SELECT count(*) FROM l_orders WHERE cust IN (6, 1234, 9999)'),
+	'... and changes nothing');
+same('an UPDATE that does not name the key', q{UPDATE {o} SET qty = qty WHERE cust = 5 RETURNING cust, oid});
 
 for my $w (@writes)
 {
