@@ -158,6 +158,7 @@ SELECT DISTINCT ($keycol)::text, tableoid::regclass::text,
   FROM $tbl}))
 	{
 		my ($k, $part, $node, $shard) = split /\|/;
+		undef $node if defined $node && $node eq '';    # not in the sample
 		$part =~ s/^.*\.//;
 		my $s = $shard_of{$part};
 		$want{$k} = [ $s ? ($s->{node}, $s->{shard}) : ('none', 'none'), $node, $shard ];
