@@ -51,8 +51,8 @@ typedef struct ConnBound
 {
 	HashringConn c;
 	char		*channel; /* several bound connections to one server: one per channel */
-	int			 depth;	 /* local nesting level its savepoints reach (1: the transaction) */
-	bool		 broken; /* a rollback to a savepoint failed: the transaction cannot commit */
+	int			 depth;	  /* local nesting level its savepoints reach (1: the transaction) */
+	bool		 broken;  /* a rollback to a savepoint failed: the transaction cannot commit */
 } ConnBound;
 
 static List *conn_bound = NIL; /* ConnBound *, in TopMemoryContext */

@@ -73,13 +73,13 @@ PG_FUNCTION_INFO_V1(hashring_shard_copy);
 /* one partition: a shard */
 typedef struct CopySink
 {
-	char		 *server;
-	char		 *node;		/* for messages: the node, else the server */
-	char		 *table;	/* schema.table there: the connection's channel */
-	char		 *copy_sql; /* COPY schema.table (columns) FROM STDIN */
-	HashringConn *conn;		/* bound, once the first row came */
+	char		  *server;
+	char		  *node;	 /* for messages: the node, else the server */
+	char		  *table;	 /* schema.table there: the connection's channel */
+	char		  *copy_sql; /* COPY schema.table (columns) FROM STDIN */
+	HashringConn  *conn;	 /* bound, once the first row came */
 	StringInfoData buf;
-	int64		  rows;
+	int64		   rows;
 } CopySink;
 
 typedef struct CopyRouter
@@ -89,8 +89,8 @@ typedef struct CopyRouter
 	PartitionDesc pdesc;
 	CopySink	 *sinks; /* by partition index */
 	int			  ncols;
-	int			 *cols;	 /* source attribute indexes (0-based) sent, in order */
-	FmgrInfo	 *out;	 /* their output functions */
+	int			 *cols;	  /* source attribute indexes (0-based) sent, in order */
+	FmgrInfo	 *out;	  /* their output functions */
 	int			  keycol; /* source attribute index of the partition key */
 	int			  guc_level;
 	MemoryContext rowcxt;
@@ -331,8 +331,8 @@ copy_router_end(CopyRouter *r)
 static bool
 copy_fires_insert_triggers(Relation parent)
 {
-	TriggerDesc	  *t = parent->trigdesc;
-	PartitionDesc  pd;
+	TriggerDesc	 *t = parent->trigdesc;
+	PartitionDesc pd;
 
 	if (t != NULL && (t->trig_insert_before_row || t->trig_insert_after_row || t->trig_insert_instead_row ||
 					  t->trig_insert_before_statement || t->trig_insert_after_statement || t->trig_insert_new_table))
@@ -344,8 +344,8 @@ copy_fires_insert_triggers(Relation parent)
 	{
 		Relation part = relation_open(pd->oids[i], RowExclusiveLock);
 		bool	 fires = part->trigdesc != NULL &&
-			(part->trigdesc->trig_insert_before_row || part->trigdesc->trig_insert_after_row ||
-			 part->trigdesc->trig_insert_instead_row || part->trigdesc->trig_insert_new_table);
+					 (part->trigdesc->trig_insert_before_row || part->trigdesc->trig_insert_after_row ||
+					  part->trigdesc->trig_insert_instead_row || part->trigdesc->trig_insert_new_table);
 
 		relation_close(part, NoLock);
 		if (fires)
@@ -362,18 +362,18 @@ copy_fires_insert_triggers(Relation parent)
 bool
 hashring_copy_utility(PlannedStmt *pstmt, const char *queryString, QueryCompletion *qc)
 {
-	CopyStmt	  *stmt = (CopyStmt *) pstmt->utilityStmt;
-	Oid			   relid;
-	Relation	   rel;
-	TupleDesc	   desc;
-	bool		   plain = true;
-	ParseState	  *pstate;
-	CopyFromState  cstate;
-	CopyRouter	   r;
-	EState		  *estate;
-	ExprContext	  *econtext;
-	Datum		  *values;
-	bool		  *nulls;
+	CopyStmt	 *stmt = (CopyStmt *) pstmt->utilityStmt;
+	Oid			  relid;
+	Relation	  rel;
+	TupleDesc	  desc;
+	bool		  plain = true;
+	ParseState	 *pstate;
+	CopyFromState cstate;
+	CopyRouter	  r;
+	EState		 *estate;
+	ExprContext	 *econtext;
+	Datum		 *values;
+	bool		 *nulls;
 
 	if (!stmt->is_from || stmt->relation == NULL || stmt->whereClause != NULL || IsTransactionBlock() ||
 		!hashring_dist_catalog_ready())

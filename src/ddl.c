@@ -77,11 +77,11 @@ typedef struct DdlShard
 static DdlShard *
 ddl_shards(Oid relid, int *n)
 {
-	HashringDistSpi		  st;
-	Oid			  argtypes[1] = {OIDOID};
-	Datum		  args[1] = {ObjectIdGetDatum(relid)};
-	DdlShard	 *shards;
-	MemoryContext cxt = CurrentMemoryContext;
+	HashringDistSpi st;
+	Oid				argtypes[1] = {OIDOID};
+	Datum			args[1] = {ObjectIdGetDatum(relid)};
+	DdlShard	   *shards;
+	MemoryContext	cxt = CurrentMemoryContext;
 
 	hashring_dist_spi_begin(&st);
 	if (SPI_execute_with_args("SELECT s.shard_table, v.srvname::text, s.node FROM hashring.shards AS s"
@@ -193,11 +193,11 @@ ddl_column_type(Oid relid, const char *column)
 static char *
 ddl_column_default(Oid relid, const char *column)
 {
-	HashringDistSpi		  st;
-	Oid			  argtypes[2] = {OIDOID, INT2OID};
-	Datum		  args[2] = {ObjectIdGetDatum(relid), Int16GetDatum(get_attnum(relid, column))};
-	char		 *result = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
+	HashringDistSpi st;
+	Oid				argtypes[2] = {OIDOID, INT2OID};
+	Datum			args[2] = {ObjectIdGetDatum(relid), Int16GetDatum(get_attnum(relid, column))};
+	char		   *result = NULL;
+	MemoryContext	cxt = CurrentMemoryContext;
 
 	hashring_dist_spi_begin(&st);
 	if (SPI_execute_with_args("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef AS d"
@@ -228,22 +228,22 @@ ddl_alter_check(AlterTableStmt *stmt, Oid relid)
 		switch (cmd->subtype)
 		{
 			case AT_AddColumn:
+			{
+				ColumnDef *def = (ColumnDef *) cmd->def;
+				ListCell  *c;
+
+				if (def->identity || def->generated)
+					ddl_refuse("ADD COLUMN with an identity or generated column", relid);
+				foreach (c, def->constraints)
 				{
-					ColumnDef *def = (ColumnDef *) cmd->def;
-					ListCell  *c;
+					Constraint *con = lfirst(c);
 
-					if (def->identity || def->generated)
-						ddl_refuse("ADD COLUMN with an identity or generated column", relid);
-					foreach (c, def->constraints)
-					{
-						Constraint *con = lfirst(c);
-
-						if (con->contype != CONSTR_NOTNULL && con->contype != CONSTR_NULL &&
-							con->contype != CONSTR_DEFAULT)
-							ddl_refuse("ADD COLUMN with a constraint other than NOT NULL or DEFAULT", relid);
-					}
-					break;
+					if (con->contype != CONSTR_NOTNULL && con->contype != CONSTR_NULL &&
+						con->contype != CONSTR_DEFAULT)
+						ddl_refuse("ADD COLUMN with a constraint other than NOT NULL or DEFAULT", relid);
 				}
+				break;
+			}
 			case AT_AlterColumnType:
 				if (((ColumnDef *) cmd->def)->raw_default != NULL)
 					ddl_refuse("ALTER COLUMN ... TYPE ... USING", relid);
@@ -278,20 +278,20 @@ ddl_alter_shards(AlterTableStmt *stmt, Oid relid)
 		switch (cmd->subtype)
 		{
 			case AT_AddColumn:
-				{
-					ColumnDef *def = (ColumnDef *) cmd->def;
-					char	  *dflt;
+			{
+				ColumnDef *def = (ColumnDef *) cmd->def;
+				char	  *dflt;
 
-					col = def->colname;
-					if (get_attnum(relid, col) == InvalidAttrNumber)
-						break; /* IF NOT EXISTS, and it did */
-					dflt = ddl_column_default(relid, col);
-					part = psprintf("ADD COLUMN %s%s %s%s%s", cmd->missing_ok ? "IF NOT EXISTS " : "",
-									quote_identifier(col), ddl_column_type(relid, col),
-									dflt ? psprintf(" DEFAULT %s", dflt) : "",
-									ddl_column_notnull(relid, col) ? " NOT NULL" : "");
-					break;
-				}
+				col = def->colname;
+				if (get_attnum(relid, col) == InvalidAttrNumber)
+					break; /* IF NOT EXISTS, and it did */
+				dflt = ddl_column_default(relid, col);
+				part = psprintf("ADD COLUMN %s%s %s%s%s", cmd->missing_ok ? "IF NOT EXISTS " : "",
+								quote_identifier(col), ddl_column_type(relid, col),
+								dflt ? psprintf(" DEFAULT %s", dflt) : "",
+								ddl_column_notnull(relid, col) ? " NOT NULL" : "");
+				break;
+			}
 			case AT_DropColumn:
 				part = psprintf("DROP COLUMN %s%s%s", cmd->missing_ok ? "IF EXISTS " : "", quote_identifier(col),
 								cmd->behavior == DROP_CASCADE ? " CASCADE" : "");
@@ -300,13 +300,13 @@ ddl_alter_shards(AlterTableStmt *stmt, Oid relid)
 				part = psprintf("ALTER COLUMN %s TYPE %s", quote_identifier(col), ddl_column_type(relid, col));
 				break;
 			case AT_ColumnDefault:
-				{
-					char *dflt = cmd->def ? ddl_column_default(relid, col) : NULL;
+			{
+				char *dflt = cmd->def ? ddl_column_default(relid, col) : NULL;
 
-					part = dflt ? psprintf("ALTER COLUMN %s SET DEFAULT %s", quote_identifier(col), dflt)
-								: psprintf("ALTER COLUMN %s DROP DEFAULT", quote_identifier(col));
-					break;
-				}
+				part = dflt ? psprintf("ALTER COLUMN %s SET DEFAULT %s", quote_identifier(col), dflt)
+							: psprintf("ALTER COLUMN %s DROP DEFAULT", quote_identifier(col));
+				break;
+			}
 			case AT_SetNotNull:
 				part = psprintf("ALTER COLUMN %s SET NOT NULL", quote_identifier(col));
 				break;
@@ -345,12 +345,12 @@ ddl_is_owner(Oid relid)
 static void
 ddl_index_on_shards(Oid relid, const char *name, bool make)
 {
-	HashringDistSpi		  st;
-	Oid			  argtypes[2] = {OIDOID, NAMEOID};
-	Datum		  args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(name)};
-	MemoryContext cxt = CurrentMemoryContext;
-	int			  n;
-	DdlShard	 *todo;
+	HashringDistSpi st;
+	Oid				argtypes[2] = {OIDOID, NAMEOID};
+	Datum			args[2] = {ObjectIdGetDatum(relid), CStringGetDatum(name)};
+	MemoryContext	cxt = CurrentMemoryContext;
+	int				n;
+	DdlShard	   *todo;
 
 	hashring_dist_spi_begin(&st);
 	if (SPI_execute_with_args(psprintf("SELECT %s, v.srvname::text, s.node"
@@ -390,10 +390,10 @@ static bool
 ddl_index_record(Oid relid, const char *name, char kind, const char *def)
 {
 	HashringDistSpi st;
-	Oid	   argtypes[4] = {OIDOID, NAMEOID, CHAROID, TEXTOID};
-	Datum  args[4] = {ObjectIdGetDatum(relid), CStringGetDatum(name), CharGetDatum(kind),
-					  def ? CStringGetTextDatum(def) : (Datum) 0};
-	bool   changed;
+	Oid				argtypes[4] = {OIDOID, NAMEOID, CHAROID, TEXTOID};
+	Datum			args[4] = {ObjectIdGetDatum(relid), CStringGetDatum(name), CharGetDatum(kind),
+					   def ? CStringGetTextDatum(def) : (Datum) 0};
+	bool			changed;
 
 	hashring_dist_spi_begin(&st);
 	if (kind)
@@ -419,17 +419,17 @@ static void
 ddl_create_index(PlannedStmt *pstmt, IndexStmt *stmt, Oid relid, const char *queryString, ParamListInfo params,
 				 QueryEnvironment *queryEnv)
 {
-	const char	*relname = get_rel_name(relid);
-	const char	*qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
-	Relation	 rel = table_open(relid, ShareLock);
-	char		*keyname = get_attname(relid, RelationGetPartitionKey(rel)->partattrs[0], false);
-	IndexStmt	*copy;
-	PlannedStmt *wrap;
+	const char	 *relname = get_rel_name(relid);
+	const char	 *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+	Relation	  rel = table_open(relid, ShareLock);
+	char		 *keyname = get_attname(relid, RelationGetPartitionKey(rel)->partattrs[0], false);
+	IndexStmt	 *copy;
+	PlannedStmt	 *wrap;
 	MemoryContext cxt = CurrentMemoryContext;
-	char		*name;
-	char		*def;
-	bool		 unique;
-	bool		 has_key;
+	char		 *name;
+	char		 *def;
+	bool		  unique;
+	bool		  has_key;
 
 	table_close(rel, NoLock);
 	if (!ddl_is_owner(relid))
@@ -507,13 +507,13 @@ ddl_create_index(PlannedStmt *pstmt, IndexStmt *stmt, Oid relid, const char *que
 static Oid
 ddl_recorded_index(List *names, char **name)
 {
-	RangeVar *rv = makeRangeVarFromNameList(names);
-	HashringDistSpi	  st;
-	Oid		  argtypes[2] = {NAMEOID, NAMEOID};
-	Datum	  args[2];
-	char	  nulls[2] = {' ', ' '};
-	Oid		  relid = InvalidOid;
-	bool	  isnull;
+	RangeVar	   *rv = makeRangeVarFromNameList(names);
+	HashringDistSpi st;
+	Oid				argtypes[2] = {NAMEOID, NAMEOID};
+	Datum			args[2];
+	char			nulls[2] = {' ', ' '};
+	Oid				relid = InvalidOid;
+	bool			isnull;
 
 	if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
 		return InvalidOid;
@@ -596,29 +596,29 @@ hashring_ddl_targets_distributed(Node *stmt)
 			rv = ((IndexStmt *) stmt)->relation;
 			break;
 		case T_DropStmt:
-			{
-				DropStmt *d = (DropStmt *) stmt;
-				ListCell *lc;
+		{
+			DropStmt *d = (DropStmt *) stmt;
+			ListCell *lc;
 
-				if (d->removeType != OBJECT_TABLE && d->removeType != OBJECT_FOREIGN_TABLE &&
-					d->removeType != OBJECT_INDEX)
-					return false;
-				foreach (lc, d->objects)
-				{
-					char *name;
-
-					if (d->removeType == OBJECT_INDEX)
-					{
-						if (OidIsValid(ddl_recorded_index(lfirst(lc), &name)))
-							return true;
-						continue;
-					}
-					relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
-					if (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)))
-						return true;
-				}
+			if (d->removeType != OBJECT_TABLE && d->removeType != OBJECT_FOREIGN_TABLE &&
+				d->removeType != OBJECT_INDEX)
 				return false;
+			foreach (lc, d->objects)
+			{
+				char *name;
+
+				if (d->removeType == OBJECT_INDEX)
+				{
+					if (OidIsValid(ddl_recorded_index(lfirst(lc), &name)))
+						return true;
+					continue;
+				}
+				relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
+				if (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)))
+					return true;
 			}
+			return false;
+		}
 		default:
 			return false;
 	}
@@ -641,102 +641,102 @@ hashring_ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 	switch (nodeTag(node))
 	{
 		case T_AlterTableStmt:
-			{
-				AlterTableStmt *stmt = (AlterTableStmt *) node;
-				Oid				relid;
+		{
+			AlterTableStmt *stmt = (AlterTableStmt *) node;
+			Oid				relid;
 
-				if (!hashring_dist_catalog_ready())
-					return false;
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (!OidIsValid(relid))
-					return false;
-				if (OidIsValid(ddl_partition_parent(relid)))
-					ddl_refuse("ALTER on a partition (a shard)", ddl_partition_parent(relid));
-				if (!hashring_dist_is_distributed(relid))
-					return false;
-				ddl_alter_check(stmt, relid);
-				hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-				CommandCounterIncrement();
-				ddl_alter_shards(stmt, relid);
-				return true;
-			}
+			if (!hashring_dist_catalog_ready())
+				return false;
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			if (!OidIsValid(relid))
+				return false;
+			if (OidIsValid(ddl_partition_parent(relid)))
+				ddl_refuse("ALTER on a partition (a shard)", ddl_partition_parent(relid));
+			if (!hashring_dist_is_distributed(relid))
+				return false;
+			ddl_alter_check(stmt, relid);
+			hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+			CommandCounterIncrement();
+			ddl_alter_shards(stmt, relid);
+			return true;
+		}
 		case T_RenameStmt:
-			{
-				RenameStmt *stmt = (RenameStmt *) node;
-				Oid			relid;
+		{
+			RenameStmt *stmt = (RenameStmt *) node;
+			Oid			relid;
 
-				if (stmt->relation == NULL || !hashring_dist_catalog_ready())
-					return false;
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (!OidIsValid(relid))
-					return false;
-				if (OidIsValid(ddl_partition_parent(relid)) && stmt->renameType != OBJECT_TABLE &&
-					stmt->renameType != OBJECT_FOREIGN_TABLE)
-					ddl_refuse("RENAME on a partition (a shard)", ddl_partition_parent(relid));
-				if (!hashring_dist_is_distributed(relid))
-					return false;
-				if (stmt->renameType == OBJECT_TABLE)
-					return false; /* this server only: the shard tables keep their names */
-				if (stmt->renameType != OBJECT_COLUMN)
-					ddl_refuse("this form of RENAME", relid);
-				hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-				ddl_on_shards(relid, psprintf("ALTER TABLE %%s RENAME COLUMN %s TO %s", quote_identifier(stmt->subname),
-											  quote_identifier(stmt->newname)));
-				return true;
-			}
+			if (stmt->relation == NULL || !hashring_dist_catalog_ready())
+				return false;
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			if (!OidIsValid(relid))
+				return false;
+			if (OidIsValid(ddl_partition_parent(relid)) && stmt->renameType != OBJECT_TABLE &&
+				stmt->renameType != OBJECT_FOREIGN_TABLE)
+				ddl_refuse("RENAME on a partition (a shard)", ddl_partition_parent(relid));
+			if (!hashring_dist_is_distributed(relid))
+				return false;
+			if (stmt->renameType == OBJECT_TABLE)
+				return false; /* this server only: the shard tables keep their names */
+			if (stmt->renameType != OBJECT_COLUMN)
+				ddl_refuse("this form of RENAME", relid);
+			hashring_dist_next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+			ddl_on_shards(relid, psprintf("ALTER TABLE %%s RENAME COLUMN %s TO %s", quote_identifier(stmt->subname),
+										  quote_identifier(stmt->newname)));
+			return true;
+		}
 		case T_IndexStmt:
-			{
-				IndexStmt *stmt = (IndexStmt *) node;
-				Oid		   relid;
+		{
+			IndexStmt *stmt = (IndexStmt *) node;
+			Oid		   relid;
 
-				if (!hashring_dist_catalog_ready())
-					return false;
-				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-				if (!OidIsValid(relid) || !hashring_dist_is_distributed(relid))
-					return false;
-				ddl_create_index(pstmt, stmt, relid, queryString, params, queryEnv);
-				return true;
-			}
+			if (!hashring_dist_catalog_ready())
+				return false;
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			if (!OidIsValid(relid) || !hashring_dist_is_distributed(relid))
+				return false;
+			ddl_create_index(pstmt, stmt, relid, queryString, params, queryEnv);
+			return true;
+		}
 		case T_DropStmt:
+		{
+			DropStmt *stmt = (DropStmt *) node;
+			ListCell *lc;
+
+			if (!hashring_dist_catalog_ready())
+				return false;
+			if (stmt->removeType == OBJECT_TABLE || stmt->removeType == OBJECT_FOREIGN_TABLE)
 			{
-				DropStmt *stmt = (DropStmt *) node;
-				ListCell *lc;
-
-				if (!hashring_dist_catalog_ready())
-					return false;
-				if (stmt->removeType == OBJECT_TABLE || stmt->removeType == OBJECT_FOREIGN_TABLE)
+				foreach (lc, stmt->objects)
 				{
-					foreach (lc, stmt->objects)
-					{
-						Oid relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
+					Oid relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
 
-						if (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)))
-							ereport(ERROR,
-									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-									 errmsg("cannot drop \"%s\": it is a distributed table or one of its shards",
-											get_rel_name(relid)),
-									 errhint("CALL hashring.undistribute_table() first: it brings the rows back "
-											 "and drops the shard tables.")));
-					}
-					return false;
-				}
-				if (stmt->removeType == OBJECT_INDEX)
-				{
-					List *rest = ddl_drop_indexes(stmt);
-
-					if (list_length(rest) == list_length(stmt->objects))
-						return false;
-					if (rest != NIL)
-					{
-						PlannedStmt *wrap = copyObject(pstmt);
-
-						((DropStmt *) wrap->utilityStmt)->objects = rest;
-						hashring_dist_next_utility(wrap, queryString, false, context, params, queryEnv, dest, qc);
-					}
-					return true;
+					if (hashring_dist_is_distributed(relid) || OidIsValid(ddl_partition_parent(relid)))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot drop \"%s\": it is a distributed table or one of its shards",
+										get_rel_name(relid)),
+								 errhint("CALL hashring.undistribute_table() first: it brings the rows back "
+										 "and drops the shard tables.")));
 				}
 				return false;
 			}
+			if (stmt->removeType == OBJECT_INDEX)
+			{
+				List *rest = ddl_drop_indexes(stmt);
+
+				if (list_length(rest) == list_length(stmt->objects))
+					return false;
+				if (rest != NIL)
+				{
+					PlannedStmt *wrap = copyObject(pstmt);
+
+					((DropStmt *) wrap->utilityStmt)->objects = rest;
+					hashring_dist_next_utility(wrap, queryString, false, context, params, queryEnv, dest, qc);
+				}
+				return true;
+			}
+			return false;
+		}
 		default:
 			return false;
 	}

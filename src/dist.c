@@ -77,12 +77,12 @@ hashring_dist_catalog_ready(void)
 void
 hashring_dist_spi_begin(HashringDistSpi *st)
 {
-	Oid			 ext = get_extension_oid("hashring", false);
-	Oid			 owner = InvalidOid;
-	HeapTuple	 tup;
-	Relation	 rel;
-	ScanKeyData	 key;
-	SysScanDesc	 scan;
+	Oid			ext = get_extension_oid("hashring", false);
+	Oid			owner = InvalidOid;
+	HeapTuple	tup;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
@@ -315,16 +315,16 @@ hashring_node_command(PG_FUNCTION_ARGS)
 Datum
 hashring_table_partition(PG_FUNCTION_ARGS)
 {
-	Oid				   relid;
-	Relation		   rel;
-	PartitionKey	   pkey;
-	PartitionDesc	   pdesc;
-	Oid				   argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	Datum			   value = PG_GETARG_DATUM(1);
-	bool			   isnull = PG_ARGISNULL(1);
-	uint64			   hash;
-	int				   index;
-	Oid				   result;
+	Oid			  relid;
+	Relation	  rel;
+	PartitionKey  pkey;
+	PartitionDesc pdesc;
+	Oid			  argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Datum		  value = PG_GETARG_DATUM(1);
+	bool		  isnull = PG_ARGISNULL(1);
+	uint64		  hash;
+	int			  index;
+	Oid			  result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();

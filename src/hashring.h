@@ -359,7 +359,6 @@ typedef struct HashringAlgo
 	extern const HashringAlgo sym; \
 	const HashringAlgo		  sym
 
-
 /* in hash.c */
 extern uint64 hashring_hash_bytes(const void *data, size_t len);
 extern uint64 hashring_hash_bytes_seed(const void *data, size_t len, uint64 seed);

@@ -93,14 +93,14 @@ PG_FUNCTION_INFO_V1(hashring_ring_move);
 
 typedef struct MoveConn
 {
-	HashringConn hc; /* server, node, connection */
-	char   *identity; /* server start time, port, database and table oids */
-	char   *qtable;	  /* the table, quoted */
-	char   *qkey;	  /* the key column, quoted */
-	Oid		keytypid; /* INT4OID, INT8OID or UUIDOID: routed typed; else text */
-	char   *keytype;  /* its type, as the server spells it */
-	char   *columns;  /* the table's columns, quoted, comma-separated */
-	char   *set_list; /* c = EXCLUDED.c, ... */
+	HashringConn hc;	   /* server, node, connection */
+	char		*identity; /* server start time, port, database and table oids */
+	char		*qtable;   /* the table, quoted */
+	char		*qkey;	   /* the key column, quoted */
+	Oid			 keytypid; /* INT4OID, INT8OID or UUIDOID: routed typed; else text */
+	char		*keytype;  /* its type, as the server spells it */
+	char		*columns;  /* the table's columns, quoted, comma-separated */
+	char		*set_list; /* c = EXCLUDED.c, ... */
 	/*
 	 * The row identity: the columns of the unique index the mover uses, the
 	 * key first.  One column (the key alone) when the key is unique by
@@ -169,7 +169,6 @@ move_exec_count(MoveConn *c, const char *sql, const char *param, const char *wha
 	return n;
 }
 
-
 /*
  * Connects to the node's target: a postgres_fdw foreign server, with the
  * caller's user mapping (hashring_fdw_options).
@@ -186,9 +185,9 @@ move_connect(MoveConn *c)
 	 * showed three full scans per batch).
 	 */
 	hashring_conn_command(&c->hc, "SET search_path = pg_catalog, pg_temp; SET statement_timeout = 0; "
-					"SET idle_in_transaction_session_timeout = 0; SET lock_timeout = '10s'; "
-					"SET default_transaction_isolation = 'read committed'; SET enable_seqscan = off",
-				 "setting up the session");
+								  "SET idle_in_transaction_session_timeout = 0; SET lock_timeout = '10s'; "
+								  "SET default_transaction_isolation = 'read committed'; SET enable_seqscan = off",
+						  "setting up the session");
 }
 
 static void
@@ -216,20 +215,20 @@ move_describe(Move *m, MoveConn *c)
 	int			   ncols;
 
 	res = hashring_conn_exec(&c->hc,
-					"SELECT c.oid, pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::pg_catalog.text || '/' || "
-					"pg_catalog.current_setting('port') || '/' || d.oid || '/' || c.oid, "
-					"pg_catalog.format('%I.%I', n.nspname, c.relname), "
-					"pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
-					"a.attnum, a.atttypid, "
-					"pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'INSERT') "
-					"AND pg_catalog.has_table_privilege(c.oid, 'UPDATE') AND pg_catalog.has_table_privilege(c.oid, 'DELETE'), "
-					"current_user, GREATEST(c.reltuples, 0)::pg_catalog.int8 "
-					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
-					"LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
-					"     AND a.attnum > 0 AND NOT a.attisdropped "
-					"WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p')",
-					2, params, PGRES_TUPLES_OK, "reading the table's definition");
+							 "SELECT c.oid, pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time())::pg_catalog.text || '/' || "
+							 "pg_catalog.current_setting('port') || '/' || d.oid || '/' || c.oid, "
+							 "pg_catalog.format('%I.%I', n.nspname, c.relname), "
+							 "pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), "
+							 "a.attnum, a.atttypid, "
+							 "pg_catalog.has_table_privilege(c.oid, 'SELECT') AND pg_catalog.has_table_privilege(c.oid, 'INSERT') "
+							 "AND pg_catalog.has_table_privilege(c.oid, 'UPDATE') AND pg_catalog.has_table_privilege(c.oid, 'DELETE'), "
+							 "current_user, GREATEST(c.reltuples, 0)::pg_catalog.int8 "
+							 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+							 "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
+							 "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 "
+							 "     AND a.attnum > 0 AND NOT a.attisdropped "
+							 "WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p')",
+							 2, params, PGRES_TUPLES_OK, "reading the table's definition");
 	if (PQntuples(res) == 0)
 	{
 		PQclear(res);
@@ -271,19 +270,19 @@ move_describe(Move *m, MoveConn *c)
 
 	/* the row identity: a unique index that begins with the key */
 	res = hashring_conn_exec(&c->hc,
-					"WITH i AS (SELECT i.indkey::pg_catalog.int2[] AS cols, i.indnkeyatts FROM pg_catalog.pg_index i "
-					"  WHERE i.indrelid = $1::pg_catalog.oid AND i.indisunique AND i.indimmediate "
-					"    AND i.indpred IS NULL AND i.indexprs IS NULL "
-					"    AND i.indkey[0] OPERATOR(pg_catalog.=) $2::pg_catalog.int2 "
-					"    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS u(n, o) "
-					"                    JOIN pg_catalog.pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = u.n "
-					"                    WHERE u.o > 1 AND u.o <= i.indnkeyatts AND NOT b.attnotnull) "
-					"  ORDER BY i.indnkeyatts = 1 DESC, i.indisprimary DESC, i.indnkeyatts, i.indexrelid LIMIT 1) "
-					"SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod) "
-					"FROM i, pg_catalog.unnest(i.cols) WITH ORDINALITY AS u(n, o) "
-					"JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::pg_catalog.oid AND a.attnum = u.n "
-					"WHERE u.o <= i.indnkeyatts ORDER BY u.o",
-					2, params, PGRES_TUPLES_OK, "reading the table's unique indexes");
+							 "WITH i AS (SELECT i.indkey::pg_catalog.int2[] AS cols, i.indnkeyatts FROM pg_catalog.pg_index i "
+							 "  WHERE i.indrelid = $1::pg_catalog.oid AND i.indisunique AND i.indimmediate "
+							 "    AND i.indpred IS NULL AND i.indexprs IS NULL "
+							 "    AND i.indkey[0] OPERATOR(pg_catalog.=) $2::pg_catalog.int2 "
+							 "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS u(n, o) "
+							 "                    JOIN pg_catalog.pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = u.n "
+							 "                    WHERE u.o > 1 AND u.o <= i.indnkeyatts AND NOT b.attnotnull) "
+							 "  ORDER BY i.indnkeyatts = 1 DESC, i.indisprimary DESC, i.indnkeyatts, i.indexrelid LIMIT 1) "
+							 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod) "
+							 "FROM i, pg_catalog.unnest(i.cols) WITH ORDINALITY AS u(n, o) "
+							 "JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::pg_catalog.oid AND a.attnum = u.n "
+							 "WHERE u.o <= i.indnkeyatts ORDER BY u.o",
+							 2, params, PGRES_TUPLES_OK, "reading the table's unique indexes");
 	if (PQntuples(res) == 0)
 	{
 		PQclear(res);
@@ -316,10 +315,10 @@ move_describe(Move *m, MoveConn *c)
 	PQclear(res);
 
 	res = hashring_conn_exec(&c->hc,
-					"SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a "
-					"WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped "
-					"AND a.attgenerated = '' ORDER BY a.attnum",
-					1, params, PGRES_TUPLES_OK, "reading the table's columns");
+							 "SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a "
+							 "WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped "
+							 "AND a.attgenerated = '' ORDER BY a.attnum",
+							 1, params, PGRES_TUPLES_OK, "reading the table's columns");
 	ncols = PQntuples(res);
 	{
 		StringInfoData cols;
@@ -900,7 +899,7 @@ move_source(Move *m, int si)
 		MemoryContext old = MemoryContextSwitchTo(page);
 		const char	 *param = last;
 		PGresult	 *res = hashring_conn_exec(&src->hc, last ? next_sql : first_sql, last ? 1 : 0, &param,
-									  PGRES_TUPLES_OK, "reading keys");
+											   PGRES_TUPLES_OK, "reading keys");
 		int			  rows = PQntuples(res);
 
 		MemoryContextSwitchTo(m->cxt);
@@ -1117,9 +1116,9 @@ hashring_ring_move(PG_FUNCTION_ARGS)
 							 errdetail("Their targets are \"%s\" and \"%s\".", m->conns[j].hc.server, m->conns[i].hc.server),
 							 errhint("ring_move needs one table per node; give each logical shard its own database or table.")));
 			hashring_conn_command(&m->conns[i].hc,
-						 psprintf("CREATE TEMP TABLE hashring_move_stage (LIKE %s) ON COMMIT DELETE ROWS",
-								  m->conns[i].qtable),
-						 "creating the staging table");
+								  psprintf("CREATE TEMP TABLE hashring_move_stage (LIKE %s) ON COMMIT DELETE ROWS",
+										   m->conns[i].qtable),
+								  "creating the staging table");
 		}
 		SPI_commit();
 		MemoryContextSwitchTo(cxt);
