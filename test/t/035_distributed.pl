@@ -414,7 +414,7 @@ for my $case ([ 'distribute:after_shards_created', 'n2' ], [ 'distribute:after_c
 	my ($step, $node) = @$case;
 	my $s = node_servers($coord, $srv)->{$node};
 	$off = log_offset($coord);
-	$p = psql_start($coord, "\\set VERBOSITY verbose\nSET hashring.inject_fault = '$step:pause:5000';\nCALL hashring.distribute_table('f', 'id', 'r', 8);");
+	$p = psql_start($coord, "\\set VERBOSITY verbose\nSET hashring.inject_fault = '$step:pause:2000';\nCALL hashring.distribute_table('f', 'id', 'r', 8);");
 	$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
 	$s->stop('immediate');
 	($rc, $out, $err) = psql_finish($p);
