@@ -376,23 +376,26 @@ hashring_conn_open(HashringConn *c, const char *appname)
 				 errhint("Target server's authentication method must be changed or set password_required=false in the user mapping attributes.")));
 }
 
+/* Asks the server to cancel the statement c still runs, if any; no error. */
+static void
+conn_cancel_running(HashringConn *c)
+{
+	PGcancel *cancel;
+	char	  errbuf[256];
+
+	if (PQtransactionStatus(c->conn) != PQTRANS_ACTIVE || (cancel = PQgetCancel(c->conn)) == NULL)
+		return;
+	(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+	PQfreeCancel(cancel);
+}
+
 /* Closes c (cancelling a statement still running); never raises an error. */
 void
 hashring_conn_close(HashringConn *c)
 {
 	if (c->conn == NULL)
 		return;
-	if (PQtransactionStatus(c->conn) == PQTRANS_ACTIVE)
-	{
-		PGcancel *cancel = PQgetCancel(c->conn);
-		char	  errbuf[256];
-
-		if (cancel)
-		{
-			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-			PQfreeCancel(cancel);
-		}
-	}
+	conn_cancel_running(c);
 	PQfinish(c->conn);
 	c->conn = NULL;
 }
@@ -412,17 +415,7 @@ conn_cleanup_query(HashringConn *c, const char *sql)
 	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 30000);
 	bool		ok = true;
 
-	if (PQtransactionStatus(c->conn) == PQTRANS_ACTIVE)
-	{
-		PGcancel *cancel = PQgetCancel(c->conn);
-		char	  errbuf[256];
-
-		if (cancel)
-		{
-			(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-			PQfreeCancel(cancel);
-		}
-	}
+	conn_cancel_running(c);
 	for (int round = 0; round < 2; round++)
 	{
 		if (round == 1 && !PQsendQuery(c->conn, sql))

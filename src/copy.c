@@ -51,6 +51,7 @@
 #include "parser/parse_node.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -217,6 +218,8 @@ copy_router_begin(CopyRouter *r, Relation parent, TupleDesc src, const char *who
 		const char	  *table = NULL;
 		ListCell	  *lc;
 
+		/* as PostgreSQL's routing would: a shard move holding it waits for us, or we for it */
+		LockRelationOid(part, RowExclusiveLock);
 		if (get_rel_relkind(part) != RELKIND_FOREIGN_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

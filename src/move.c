@@ -370,24 +370,6 @@ move_parse_injection(Move *m)
 				 errhint("Use step:error or step:pause:milliseconds.")));
 }
 
-/* Sleeps ms milliseconds, or until an interrupt. */
-static void
-move_sleep(long ms)
-{
-	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
-
-	for (;;)
-	{
-		long left = (end - GetCurrentTimestamp()) / 1000;
-
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 static void
 move_inject(Move *m, const char *step)
 {
@@ -398,7 +380,7 @@ move_inject(Move *m, const char *step)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("injected fault at ring_move step %s", step)));
 	ereport(LOG, (errmsg_internal("ring_move paused at %s (hashring.inject_move_fault)", step)));
-	move_sleep(m->inject_pause_ms);
+	hashring_sleep_ms(m->inject_pause_ms);
 }
 
 /* ------------------------------------------------------------------------
@@ -814,7 +796,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 			/* again: recording took time, and paused_until was set after it */
 			pause_ms = move_throttle_ms(m);
 			if (pause_ms > 0)
-				move_sleep(pause_ms);
+				hashring_sleep_ms(pause_ms);
 			break;
 		}
 		/*
@@ -830,7 +812,7 @@ move_batch(Move *m, MoveConn *src, MoveConn *dst)
 				(errmsg("batch from %s to %s retried (%d of %d) after: %s",
 						src->hc.node, dst->hc.node, attempt + 1, m->max_retries, err->message)));
 		move_record_progress(m, src, dst, err->message, 0);
-		move_sleep(Min(10L << Min(attempt, 8), 2000L));
+		hashring_sleep_ms(Min(10L << Min(attempt, 8), 2000L));
 	}
 }
 

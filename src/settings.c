@@ -368,9 +368,9 @@ hashring_settings_define(void)
 	MarkGUCPrefixReserved("hashring");
 }
 
-/* Sleeps ms milliseconds, or until an interrupt. */
-static void
-hashring_inject_sleep(long ms)
+/* Sleeps ms milliseconds; an interrupt (a cancel) ends it with its error. */
+void
+hashring_sleep_ms(long ms)
 {
 	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
 
@@ -405,5 +405,5 @@ hashring_inject(const char *step)
 				 errmsg("invalid hashring.inject_fault \"%s\"", hashring_inject_fault),
 				 errhint("Use step:error or step:pause:milliseconds.")));
 	ereport(LOG, (errmsg_internal("paused at step %s (hashring.inject_fault)", step)));
-	hashring_inject_sleep(atol(s + 6));
+	hashring_sleep_ms(atol(s + 6));
 }

@@ -49,5 +49,6 @@ extern const HashringHealthSettings *hashring_setting_health(void);
  * named; does nothing otherwise.
  */
 extern void hashring_inject(const char *step);
+extern void hashring_sleep_ms(long ms);
 
 #endif /* HASHRING_SETTINGS_H */

@@ -21,7 +21,7 @@
 #   (d) INSERT of one row, of many rows, INSERT ... SELECT and COPY (COPY on
 #       the shard servers too; in a transaction block it rolls back) land
 #       each row on its shard;
-#   (e) faults: an error and a kill -9 of the coordinator backend at each
+#   (e) faults: an error, a cancel and a kill -9 of the coordinator backend at each
 #       step of distribute_table, and a shard server stopped between steps,
 #       leave the table local with exactly its rows, or fully distributed;
 #       the rerun finishes with every row once, on its shard; a COPY that
@@ -403,6 +403,16 @@ for my $step (qw(distribute:after_shards_created distribute:after_copy distribut
 	wait_crash_restart($coord, $off);
 	ok($coord->log_contains(qr/terminated by signal 9/, $off), "kill -9 at $step: the backend was killed");
 	after_fault("kill -9 at $step", 1);
+
+	# a cancel (pg_cancel_backend) while the call waits at the step
+	$off = log_offset($coord);
+	($p, $pid) = psql_pid_start($coord,
+		"\\set VERBOSITY verbose\nSET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.distribute_table('f', 'id', 'r', 8);");
+	$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
+	is($coord->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"), 't', "cancel at $step: sent");
+	($rc, $out, $err) = psql_finish($p);
+	is(sqlstate($err), '57014', "cancel at $step: distribute_table fails with 57014") or diag($err);
+	after_fault("cancel at $step");
 }
 
 # a shard server stopped (immediate) while distribute_table waits at a step
