@@ -1,7 +1,7 @@
 # hashring -- PGXS build
 EXTENSION = hashring
 MODULE_big = hashring
-OBJS = src/hashring.o src/algorithms.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o src/digest.o src/diff.o src/settings.o src/conn.o src/dist.o src/copy.o src/ddl.o src/move.o src/checker.o src/stats.o src/hotkeys.o \
+OBJS = src/hashring.o src/algorithms.o src/catalog.o src/image.o src/cache.o src/funcs.o src/hash.o src/digest.o src/diff.o src/settings.o src/conn.o src/dist.o src/copy.o src/ddl.o src/shardmove.o src/move.o src/checker.o src/stats.o src/hotkeys.o \
 	src/algo_vnode.o src/algo_ketama.o src/algo_jump.o src/algo_maglev.o \
 	src/algo_rendezvous.o src/algo_slots.o src/algo_xor.o src/algo_pghash.o src/algo_murmur3.o
 

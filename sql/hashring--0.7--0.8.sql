@@ -124,6 +124,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('read', 'function', '_hot_keys_raw', 'EXECUTE'), ('read', 'function', '_hot_key_owner', 'EXECUTE'),
     ('read', 'function', 'hot_keys_info', 'EXECUTE'), ('read', 'function', 'ring_hot_keys', 'EXECUTE'),
     ('read', 'table', 'table_shards', 'SELECT'), ('read', 'table', 'distributed_indexes', 'SELECT'),
+    ('read', 'table', 'shard_moves', 'SELECT'), ('read', 'table', 'shard_move_progress', 'SELECT'),
     ('read', 'function', 'shard_placement', 'EXECUTE'), ('read', 'function', 'table_placement', 'EXECUTE'),
     ('read', 'function', '_place', 'EXECUTE'),
     ('change', 'function', 'ring_create', 'EXECUTE'), ('change', 'function', 'ring_drop', 'EXECUTE'),
@@ -156,7 +157,13 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_inject', 'EXECUTE'), ('distribute', 'function', '_prevent_transaction_block', 'EXECUTE'),
     ('distribute', 'table', 'distributed_tables', 'INSERT, UPDATE, DELETE'),
     ('distribute', 'table', 'shards', 'INSERT, UPDATE, DELETE'),
-    ('distribute', 'table', 'distributed_indexes', 'INSERT, UPDATE, DELETE')
+    ('distribute', 'table', 'distributed_indexes', 'INSERT, UPDATE, DELETE'),
+    ('distribute', 'function', 'move_shard', 'EXECUTE'), ('distribute', 'function', 'rebalance_table', 'EXECUTE'),
+    ('distribute', 'function', '_shard_columns', 'EXECUTE'), ('distribute', 'function', '_shard_create', 'EXECUTE'),
+    ('distribute', 'function', '_shard_transfer', 'EXECUTE'), ('distribute', 'function', '_partition_set_server', 'EXECUTE'),
+    ('distribute', 'function', '_partition_block_writes', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'),
+    ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
 $$;
@@ -763,6 +770,83 @@ COMMENT ON FUNCTION hashring._shard_name(name, integer) IS 'internal: the name o
  * marked by their comment, which a rerun replaces); after it, every row
  * is on its shard.
  */
+/*
+ * The inside of CREATE TABLE for the shard tables of tbl: its columns
+ * (types, collations, NOT NULL, the defaults that need nothing of this
+ * database: a nextval() stays on the coordinator) and CHECK constraints.
+ * tbl is the local table distribute_table distributes, or a distributed
+ * table whose shard move_shard creates anew.
+ */
+CREATE FUNCTION hashring._shard_columns(tbl regclass)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s%s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                  CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation
+                       THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
+                  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
+                  CASE WHEN ad.oid IS NOT NULL AND NOT EXISTS (
+                           SELECT FROM pg_catalog.pg_depend AS dp
+                            WHERE dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dp.objid OPERATOR(pg_catalog.=) ad.oid
+                              AND NOT (dp.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND dp.refobjid OPERATOR(pg_catalog.=) $1))
+                       THEN ' DEFAULT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END),
+                  ', ' ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute AS a
+          JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+          LEFT JOIN pg_catalog.pg_collation AS co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
+          LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+          LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+         WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+       OPERATOR(pg_catalog.||)
+       COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format(', CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)
+                   FROM pg_catalog.pg_constraint AS c
+                  WHERE c.conrelid OPERATOR(pg_catalog.=) $1 AND c.contype OPERATOR(pg_catalog.=) 'c'), '')
+$$;
+COMMENT ON FUNCTION hashring._shard_columns(regclass) IS 'internal: the columns and CHECK constraints of a table''s shard tables';
+
+/*
+ * Creates shard table nspname.relname_<shard> on its node, with its
+ * constraints and indexes (name, kind, definition as in
+ * distributed_indexes), in the remote transaction bound to this one on the
+ * channel of the shard table.  It bears a marker comment: a table left by
+ * an earlier run that did not commit here is replaced; any other table of
+ * that name is an error.
+ */
+CREATE FUNCTION hashring._shard_create(server text, node text, nspname name, relname name, shard integer,
+                                       unlogged boolean, body text, inames name[], ikinds "char"[], idefs text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stbl     name := hashring._shard_name(relname, shard);
+    chan     text := pg_catalog.format('%I.%I', nspname, hashring._shard_name(relname, shard));
+    marker   text := pg_catalog.format('hashring: shard %s of %I.%I in database %I', shard, nspname, relname, pg_catalog.current_database());
+    existing text;
+    ix       integer;
+BEGIN
+    existing := hashring._shard_exec(server, node,
+        pg_catalog.format('SELECT COALESCE(pg_catalog.obj_description(c.oid, %L), %L) FROM pg_catalog.pg_class AS c '
+                          'WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%L)', 'pg_class', '', chan), chan);
+    IF existing OPERATOR(pg_catalog.=) marker THEN
+        -- left by an earlier run that did not commit here: a copy, replaced
+        PERFORM hashring._shard_exec(server, node, pg_catalog.format('DROP TABLE %s', chan), chan);
+    ELSIF existing IS NOT NULL THEN
+        RAISE EXCEPTION 'table "%.%" already exists on node "%"', nspname, stbl, node
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'It is not a shard of this table: rename or drop it on the node, then try again.';
+    END IF;
+    PERFORM hashring._shard_exec(server, node,
+        pg_catalog.format('CREATE %sTABLE %s (%s); COMMENT ON TABLE %s IS %L',
+                          CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, chan, body, chan, marker), chan);
+    FOR ix IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
+        PERFORM hashring._shard_exec(server, node, hashring._shard_index_sql(chan, shard, inames[ix], ikinds[ix], idefs[ix]), chan);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[]) IS 'internal: creates one shard table on its node';
+
 CREATE PROCEDURE hashring.distribute_table(tbl regclass, key_column name, ring text, shard_count integer DEFAULT 32)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -777,16 +861,11 @@ DECLARE
     tmp      name;
     newtbl   regclass;
     part     name;
-    stbl     name;
-    chan     text;
-    coldefs  text;
-    cons     text;
+    body     text;
     inames   name[];
     ikinds   "char"[];
     idefs    text[];
     ix       integer;
-    marker   text;
-    existing text;
     sh       integer;
     srv      record;
     nd       record;
@@ -890,6 +969,8 @@ BEGIN
      WHERE t.ring OPERATOR(pg_catalog.=) distribute_table.ring AND t.shard_count OPERATOR(pg_catalog.=) distribute_table.shard_count
      ORDER BY t.distributed_at, t.tbl::pg_catalog.oid LIMIT 1;
     IF peer IS NOT NULL THEN
+        -- a shard move of the group (move_shard) holds this lock too: the placement read here stays true
+        EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', peer);
         SELECT pg_catalog.array_agg(s.node ORDER BY s.shard) INTO nodes FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) peer;
     ELSE
         SELECT pg_catalog.array_agg(p.node ORDER BY p.shard) INTO nodes FROM hashring._place(ring, shard_count, NULL) AS p;
@@ -925,28 +1006,8 @@ BEGIN
                                   key_column, rel.nspname, hashring._shard_name(rel.relname, sh));
     END LOOP;
 
-    -- the shard tables: columns, NOT NULL, defaults that need nothing of this database, CHECK, PRIMARY KEY, UNIQUE
-    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s%s%s%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
-                  CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation
-                       THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
-                  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END,
-                  CASE WHEN ad.oid IS NOT NULL AND NOT EXISTS (
-                           SELECT FROM pg_catalog.pg_depend AS dp
-                            WHERE dp.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dp.objid OPERATOR(pg_catalog.=) ad.oid
-                              AND NOT (dp.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND dp.refobjid OPERATOR(pg_catalog.=) tbl))
-                       THEN ' DEFAULT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END),
-                  ', ' ORDER BY a.attnum)
-      INTO coldefs
-      FROM pg_catalog.pg_attribute AS a
-      JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-      LEFT JOIN pg_catalog.pg_collation AS co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
-      LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
-      LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
-     WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
-    SELECT pg_catalog.string_agg(pg_catalog.format(', CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), '' ORDER BY c.conname)
-      INTO cons
-      FROM pg_catalog.pg_constraint AS c
-     WHERE c.conrelid OPERATOR(pg_catalog.=) tbl AND c.contype OPERATOR(pg_catalog.=) 'c';
+    -- the shard tables: columns, NOT NULL, defaults, CHECK (_shard_columns), PRIMARY KEY, UNIQUE, indexes
+    body := hashring._shard_columns(tbl);
     SELECT pg_catalog.array_agg(x.name ORDER BY x.name), pg_catalog.array_agg(x.kind ORDER BY x.name), pg_catalog.array_agg(x.def ORDER BY x.name)
       INTO inames, ikinds, idefs
       FROM (SELECT c.conname AS name, c.contype AS kind, pg_catalog.pg_get_constraintdef(c.oid) AS def
@@ -964,29 +1025,8 @@ BEGIN
         PERFORM hashring._node_command(srv.server, srv.node, pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', rel.nspname));
     END LOOP;
     FOR sh IN 0 .. shard_count OPERATOR(pg_catalog.-) 1 LOOP
-        stbl := hashring._shard_name(rel.relname, sh);
-        chan := pg_catalog.format('%I.%I', rel.nspname, stbl);
-        marker := pg_catalog.format('hashring: shard %s of %I.%I in database %I', sh, rel.nspname, rel.relname, pg_catalog.current_database());
-        existing := hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
-            pg_catalog.format('SELECT COALESCE(pg_catalog.obj_description(c.oid, %L), %L) FROM pg_catalog.pg_class AS c '
-                              'WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%L)', 'pg_class', '', chan), chan);
-        IF existing OPERATOR(pg_catalog.=) marker THEN
-            -- left by an earlier run that did not commit here: a copy, replaced
-            PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
-                                         pg_catalog.format('DROP TABLE %s', chan), chan);
-        ELSIF existing IS NOT NULL THEN
-            RAISE EXCEPTION 'table "%.%" already exists on node "%"', rel.nspname, stbl, nodes[sh OPERATOR(pg_catalog.+) 1]
-                USING ERRCODE = 'duplicate_table',
-                      HINT = 'It is not a shard of this table: rename or drop it on the node, then call distribute_table again.';
-        END IF;
-        PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
-            pg_catalog.format('CREATE %sTABLE %I.%I (%s%s); COMMENT ON TABLE %I.%I IS %L',
-                              CASE WHEN rel.relpersistence OPERATOR(pg_catalog.=) 'u' THEN 'UNLOGGED ' ELSE '' END,
-                              rel.nspname, stbl, coldefs, COALESCE(cons, ''), rel.nspname, stbl, marker), chan);
-        FOR ix IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
-            PERFORM hashring._shard_exec(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1],
-                hashring._shard_index_sql(chan, sh, inames[ix], ikinds[ix], idefs[ix]), chan);
-        END LOOP;
+        PERFORM hashring._shard_create(servers[sh OPERATOR(pg_catalog.+) 1], nodes[sh OPERATOR(pg_catalog.+) 1], rel.nspname, rel.relname, sh,
+                                       rel.relpersistence OPERATOR(pg_catalog.=) 'u', body, inames, ikinds, idefs);
     END LOOP;
     PERFORM hashring._inject('distribute:after_shards_created');
 
@@ -1119,6 +1159,358 @@ COMMENT ON FUNCTION hashring._ddl_guard() IS 'internal: refuses a schema change 
 CREATE EVENT TRIGGER hashring_ddl_guard ON ddl_command_start EXECUTE FUNCTION hashring._ddl_guard();
 COMMENT ON EVENT TRIGGER hashring_ddl_guard IS 'refuses schema changes of distributed tables made before hashring was loaded in the session';
 
+
+/* ------------------------------------------------------------------------
+ * shard moves (issue 28): move_shard, rebalance_table, shard_move_progress
+ * ---------------------------------------------------------------------- */
+
+/*
+ * One row per shard of a distributed table that moved or is moving: the
+ * last move of that shard.  'copying' while the move's transaction runs
+ * (or after it failed: last_error), 'dropping source' once the shard is on
+ * its new node and the old shard table is still to be dropped, 'done'.
+ * Written by move_shard in transactions of their own, so that other
+ * sessions see them.
+ */
+CREATE TABLE hashring.shard_moves (
+    tbl            regclass         NOT NULL REFERENCES hashring.distributed_tables (tbl) ON DELETE CASCADE,
+    shard          integer          NOT NULL,
+    source         text             NOT NULL,
+    target         text             NOT NULL,
+    phase          text             NOT NULL CHECK (phase IN ('copying', 'dropping source', 'done')),
+    pid            integer,
+    lock_key       bigint           NOT NULL,
+    rows_copied    bigint,
+    write_block_ms double precision,
+    started_at     timestamptz      NOT NULL,
+    updated_at     timestamptz      NOT NULL,
+    last_error     text,
+    PRIMARY KEY (tbl, shard)
+);
+COMMENT ON TABLE hashring.shard_moves IS 'the last move of each shard of a distributed table that moved: phase, rows, how long writes waited';
+
+CREATE VIEW hashring.shard_move_progress AS
+SELECT m.tbl, m.shard, m.source, m.target, m.phase,
+       -- running: that backend holds the move's advisory lock (in each of its transactions)
+       EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
+                WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
+                  AND l.pid OPERATOR(pg_catalog.=) m.pid AND l.objsubid OPERATOR(pg_catalog.=) 1
+                  AND l.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) ((m.lock_key OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295)
+                  AND l.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) (m.lock_key OPERATOR(pg_catalog.&) 4294967295)) AS running,
+       m.pid, m.rows_copied, m.write_block_ms, m.started_at, m.updated_at, m.last_error
+  FROM hashring.shard_moves AS m
+ WHERE m.phase OPERATOR(pg_catalog.<>) 'done';
+COMMENT ON VIEW hashring.shard_move_progress IS 'shard moves running or interrupted: phase, rows copied, how long writes waited, the last error';
+
+CREATE FUNCTION hashring._shard_transfer(src_server text, src_node text, dst_server text, dst_node text,
+                                         shard_table text, channel text)
+RETURNS bigint
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_shard_transfer';
+COMMENT ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text) IS 'internal: streams a shard table from its node to another (COPY out, COPY in)';
+
+CREATE FUNCTION hashring._partition_block_writes(part regclass)
+RETURNS void
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_partition_block_writes';
+COMMENT ON FUNCTION hashring._partition_block_writes(regclass) IS 'internal: makes writes to a foreign partition wait until the end of the transaction (EXCLUSIVE lock)';
+
+CREATE FUNCTION hashring._partition_set_server(part regclass, server text)
+RETURNS void
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_partition_set_server';
+COMMENT ON FUNCTION hashring._partition_set_server(regclass, text) IS 'internal: points a foreign partition at another foreign server';
+
+/*
+ * Drops the old shard tables of the group's shard `shard` whose move
+ * committed but whose source was not dropped yet (a move interrupted after
+ * its commit), unless the shard is back on that node.  Autocommit on the
+ * nodes; returns how many remain.
+ */
+CREATE FUNCTION hashring._shard_move_cleanup(grp regclass[], shard integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m    record;
+    left integer := 0;
+BEGIN
+    FOR m IN SELECT x.tbl, x.source, s.node, s.shard_table, v.srvname::text AS server
+               FROM hashring.shard_moves AS x
+               JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) x.tbl AND s.shard OPERATOR(pg_catalog.=) x.shard
+               JOIN hashring.distributed_tables AS d ON d.tbl OPERATOR(pg_catalog.=) x.tbl
+               LEFT JOIN hashring.nodes AS n ON n.ring OPERATOR(pg_catalog.=) d.ring AND n.node OPERATOR(pg_catalog.=) x.source
+               LEFT JOIN pg_catalog.pg_foreign_server AS v ON v.srvname OPERATOR(pg_catalog.=) n.target
+              WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard
+                AND x.phase OPERATOR(pg_catalog.=) 'dropping source'
+              ORDER BY x.tbl::pg_catalog.oid LOOP
+        IF m.node OPERATOR(pg_catalog.<>) m.source THEN
+            IF m.server IS NULL THEN
+                RAISE WARNING 'cannot drop the old shard table % on node "%": the node is no longer in the ring', m.shard_table, m.source
+                    USING HINT = 'Drop it on that server by hand; its rows are on the shard''s new node.';
+                left := left OPERATOR(pg_catalog.+) 1;
+                CONTINUE;
+            END IF;
+            BEGIN
+                PERFORM hashring._node_command(m.server, m.source, pg_catalog.format('DROP TABLE IF EXISTS %s', m.shard_table));
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'could not drop the old shard table % on node "%": %', m.shard_table, m.source, SQLERRM
+                    USING HINT = 'Call move_shard again to retry, or drop it by hand: its rows are on the shard''s new node.';
+                UPDATE hashring.shard_moves AS x SET last_error = SQLERRM, updated_at = pg_catalog.clock_timestamp()
+                 WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
+                left := left OPERATOR(pg_catalog.+) 1;
+                CONTINUE;
+            END;
+        END IF;
+        UPDATE hashring.shard_moves AS x SET phase = 'done', updated_at = pg_catalog.clock_timestamp()
+         WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
+    END LOOP;
+    RETURN left;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) IS 'internal: drops the old shard tables of committed moves';
+
+/*
+ * Moves shard `shard` of tbl, and of every table colocated with it, to
+ * node: writes to that shard wait while it is copied (reads go on), then
+ * the coordinator's partitions read and write the new node's tables
+ * (docs/distributed.md, "Moving shards").  Transactions: a first one
+ * records the move (shard_moves), the move itself is one transaction (the
+ * new shard tables are created and filled in remote transactions that
+ * commit just before it), and the old shard tables are dropped after it.
+ */
+CREATE PROCEDURE hashring.move_shard(tbl regclass, shard integer, node text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d        record;
+    dst      record;
+    grp      regclass[];
+    parts    regclass[];
+    stables  text[];
+    rels     name[];
+    nsps     name[];
+    persist  "char"[];
+    srcs     text[];
+    src      text;
+    srcsrv   text;
+    srcstate text;
+    lockkey  bigint;
+    n        integer;
+    i        integer;
+    rows     bigint[];
+    total    bigint := 0;
+    t0       timestamptz;
+    blocked  double precision;
+    inames   name[];
+    ikinds   "char"[];
+    idefs    text[];
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF tbl IS NULL OR shard IS NULL OR node IS NULL THEN
+        RAISE EXCEPTION 'table, shard and node must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM hashring._prevent_transaction_block('CALL hashring.move_shard()');
+    SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) move_shard.tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF shard OPERATOR(pg_catalog.<) 0 OR shard OPERATOR(pg_catalog.>=) d.shard_count THEN
+        RAISE EXCEPTION 'table % has no shard %', tbl, shard
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Its shards are 0 to %s.', d.shard_count OPERATOR(pg_catalog.-) 1);
+    END IF;
+    SELECT m.node, m.state, m.target, v.srvname, w.fdwname INTO dst
+      FROM hashring.nodes AS m
+      LEFT JOIN pg_catalog.pg_foreign_server AS v ON v.srvname OPERATOR(pg_catalog.=) m.target
+      LEFT JOIN pg_catalog.pg_foreign_data_wrapper AS w ON w.oid OPERATOR(pg_catalog.=) v.srvfdw
+     WHERE m.ring OPERATOR(pg_catalog.=) d.ring AND m.node OPERATOR(pg_catalog.=) move_shard.node;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'node "%" is not in ring "%"', node, d.ring USING ERRCODE = 'undefined_object';
+    ELSIF dst.target IS NULL THEN
+        RAISE EXCEPTION 'node "%" of ring "%" has no target', node, d.ring
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A node that holds shards names a postgres_fdw server: hashring.ring_add_node(ring, node, target => ''server'').';
+    ELSIF dst.srvname IS NULL THEN
+        RAISE EXCEPTION 'foreign server "%" (target of node "%") does not exist', dst.target, node USING ERRCODE = 'undefined_object';
+    ELSIF dst.fdwname OPERATOR(pg_catalog.<>) 'postgres_fdw' THEN
+        RAISE EXCEPTION 'foreign server "%" (target of node "%") does not use postgres_fdw', dst.target, node
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+
+    -- the colocation group moves together: shard s of each of its tables is on one node
+    SELECT pg_catalog.array_agg(t.tbl ORDER BY t.distributed_at, t.tbl::pg_catalog.oid) INTO grp
+      FROM hashring.distributed_tables AS t
+     WHERE t.ring OPERATOR(pg_catalog.=) d.ring AND t.shard_count OPERATOR(pg_catalog.=) d.shard_count;
+    n := pg_catalog.cardinality(grp);
+    SELECT pg_catalog.array_agg(s.partition ORDER BY k.o), pg_catalog.array_agg(s.shard_table ORDER BY k.o),
+           pg_catalog.array_agg(c.relname ORDER BY k.o), pg_catalog.array_agg(ns.nspname ORDER BY k.o),
+           pg_catalog.array_agg(c.relpersistence ORDER BY k.o), pg_catalog.array_agg(s.node ORDER BY k.o)
+      INTO parts, stables, rels, nsps, persist, srcs
+      FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(tbl, o)
+      JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) k.tbl AND s.shard OPERATOR(pg_catalog.=) move_shard.shard
+      JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) k.tbl
+      JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace;
+    FOR i IN 1 .. n LOOP
+        IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) grp[i]), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of table %', grp[i] USING ERRCODE = 'insufficient_privilege',
+                DETAIL = CASE WHEN grp[i] OPERATOR(pg_catalog.<>) tbl THEN pg_catalog.format('It is colocated with %s: its shard %s moves too.', tbl, shard) ELSE '' END;
+        END IF;
+    END LOOP;
+
+    -- an earlier move of this shard that committed but did not drop its old tables
+    PERFORM hashring._shard_move_cleanup(grp, shard);
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+
+    SELECT pg_catalog.array_agg(DISTINCT x) INTO srcs FROM pg_catalog.unnest(srcs) AS x;
+    IF pg_catalog.cardinality(srcs) OPERATOR(pg_catalog.<>) 1 THEN
+        RAISE EXCEPTION 'shard % of the tables colocated with % is on several nodes: %', shard, tbl, pg_catalog.array_to_string(srcs, ', ')
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Move each table''s shard to one node first.';
+    END IF;
+    src := srcs[1];
+    IF src OPERATOR(pg_catalog.=) node THEN
+        RAISE NOTICE 'shard % of % is on node "%" already', shard, tbl, node;
+        RETURN;
+    END IF;
+    SELECT m.state INTO srcstate FROM hashring.nodes AS m WHERE m.ring OPERATOR(pg_catalog.=) d.ring AND m.node OPERATOR(pg_catalog.=) src;
+    IF srcstate OPERATOR(pg_catalog.=) 'down' THEN
+        RAISE EXCEPTION 'node "%" is down: shard % of % cannot be copied from it', src, shard, tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A shard is copied from the node that holds it. Bring the node back, or promote its streaming standby and point the node''s target at it (docs/distributed.md, "Moving shards").';
+    END IF;
+    SELECT v.srvname INTO srcsrv FROM pg_catalog.pg_foreign_table AS f JOIN pg_catalog.pg_foreign_server AS v ON v.oid OPERATOR(pg_catalog.=) f.ftserver
+     WHERE f.ftrelid OPERATOR(pg_catalog.=) parts[1];
+
+    -- recorded, and visible to other sessions, before the move starts
+    lockkey := (pg_catalog.hashtext('hashring.move_shard')::bigint OPERATOR(pg_catalog.<<) 32)
+               OPERATOR(pg_catalog.|) (pg_catalog.hashtext(pg_catalog.format('%s/%s', grp[1]::pg_catalog.oid, shard))::bigint OPERATOR(pg_catalog.&) 4294967295);
+    INSERT INTO hashring.shard_moves AS x (tbl, shard, source, target, phase, pid, lock_key, started_at, updated_at)
+    SELECT g, move_shard.shard, src, move_shard.node, 'copying', pg_catalog.pg_backend_pid(), lockkey,
+           pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp()
+      FROM pg_catalog.unnest(grp) AS g
+    ON CONFLICT ON CONSTRAINT shard_moves_pkey DO UPDATE
+       SET source = excluded.source, target = excluded.target, phase = 'copying', pid = excluded.pid, lock_key = excluded.lock_key,
+           rows_copied = NULL, write_block_ms = NULL, started_at = excluded.started_at, updated_at = excluded.updated_at, last_error = NULL;
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+
+    BEGIN
+        IF NOT pg_catalog.pg_try_advisory_xact_lock(lockkey) THEN
+            RAISE EXCEPTION 'shard % of % is being moved by another session', shard, tbl
+                USING ERRCODE = 'lock_not_available', HINT = 'hashring.shard_move_progress shows the move.';
+        END IF;
+        -- no schema change of the group meanwhile (DML goes on), then no write to this shard
+        FOR i IN 1 .. n LOOP
+            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', grp[i]);
+        END LOOP;
+        FOR i IN 1 .. n LOOP
+            PERFORM hashring._partition_block_writes(parts[i]);
+        END LOOP;
+        t0 := pg_catalog.clock_timestamp();
+        IF EXISTS (SELECT FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) ANY (grp)
+                     AND s.shard OPERATOR(pg_catalog.=) move_shard.shard AND s.node OPERATOR(pg_catalog.<>) src) THEN
+            RAISE EXCEPTION 'shard % of % moved while this move waited for its locks', shard, tbl
+                USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again.';
+        END IF;
+        PERFORM hashring._inject('move:after_lock');
+
+        PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', x)) FROM pg_catalog.unnest(nsps) AS x GROUP BY x;
+        FOR i IN 1 .. n LOOP
+            SELECT pg_catalog.array_agg(x.name ORDER BY x.name), pg_catalog.array_agg(x.kind ORDER BY x.name), pg_catalog.array_agg(x.definition ORDER BY x.name)
+              INTO inames, ikinds, idefs
+              FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) grp[i];
+            PERFORM hashring._shard_create(dst.target, node, nsps[i], rels[i], shard, persist[i] OPERATOR(pg_catalog.=) 'u',
+                                           hashring._shard_columns(grp[i]), inames, ikinds, idefs);
+        END LOOP;
+        PERFORM hashring._inject('move:after_create');
+
+        rows := ARRAY[]::bigint[];
+        FOR i IN 1 .. n LOOP
+            rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
+                                                                          pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)));
+        END LOOP;
+        PERFORM hashring._inject('move:after_copy');
+
+        FOR i IN 1 .. n LOOP
+            PERFORM hashring._partition_set_server(parts[i], dst.target);
+            UPDATE hashring.shards AS s SET node = move_shard.node
+             WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
+            UPDATE hashring.shard_moves AS x SET phase = 'dropping source', rows_copied = rows[i], updated_at = pg_catalog.clock_timestamp()
+             WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+        END LOOP;
+        PERFORM hashring._inject('move:before_commit');
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    END;
+    IF e_state IS NOT NULL THEN
+        -- nothing moved (the block rolled back, the nodes' transactions with it): say why, where others can see it
+        UPDATE hashring.shard_moves AS x SET last_error = e_msg, updated_at = pg_catalog.clock_timestamp()
+         WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+        COMMIT;
+        RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = COALESCE(NULLIF(e_detail, ''), 'Nothing moved: the shard is still on node "' || src || '".'),
+                              HINT = COALESCE(NULLIF(e_hint, ''), 'Call move_shard again once the cause is gone.');
+    END IF;
+    COMMIT;
+    blocked := pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0) OPERATOR(pg_catalog.*) 1000;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    UPDATE hashring.shard_moves AS x SET write_block_ms = blocked, updated_at = pg_catalog.clock_timestamp()
+     WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+    COMMIT;
+
+    -- the shard reads and writes on its new node: the old tables go
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    PERFORM hashring._inject('move:before_drop');
+    PERFORM hashring._shard_move_cleanup(grp, shard);
+    COMMIT;
+    SELECT pg_catalog.sum(r) INTO total FROM pg_catalog.unnest(rows) AS r;
+    RAISE NOTICE 'shard % of % moved from node "%" to node "%": % rows in % table(s), writes to the shard waited % ms',
+        shard, tbl, src, node, total, n, pg_catalog.round(blocked::numeric, 1);
+END
+$$;
+COMMENT ON PROCEDURE hashring.move_shard(regclass, integer, text) IS 'moves one shard of a distributed table, and of the tables colocated with it, to a node: writes to that shard wait while it is copied, reads go on';
+
+/*
+ * Moves every shard of tbl (and of the tables colocated with it) that
+ * table_placement places on another node than the one that holds it, one
+ * shard at a time (move_shard).
+ */
+CREATE PROCEDURE hashring.rebalance_table(tbl regclass)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    todo  integer[];
+    dests text[];
+    i     integer;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM hashring._prevent_transaction_block('CALL hashring.rebalance_table()');
+    IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl) THEN
+        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+    SELECT pg_catalog.array_agg(p.shard ORDER BY p.shard), pg_catalog.array_agg(p.target_node ORDER BY p.shard) INTO todo, dests
+      FROM hashring.table_placement(tbl) AS p WHERE p.node IS DISTINCT FROM p.target_node;
+    IF todo IS NULL THEN
+        RAISE NOTICE 'every shard of % is where the ring places it', tbl;
+        RETURN;
+    END IF;
+    RAISE NOTICE '% shard(s) of % to move: %', pg_catalog.cardinality(todo), tbl, pg_catalog.array_to_string(todo, ', ');
+    COMMIT;
+    FOR i IN 1 .. pg_catalog.cardinality(todo) LOOP
+        CALL hashring.move_shard(tbl, todo[i], dests[i]);
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE hashring.rebalance_table(regclass) IS 'moves the shards of a distributed table (and its colocated tables) to where the ring''s membership now places them, one shard at a time';
+
+
 -- nothing for PUBLIC: the capabilities give these (ring_grant)
 REVOKE ALL ON FUNCTION hashring._shard_exec(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_command(text, text, text) FROM PUBLIC;
@@ -1138,6 +1530,14 @@ REVOKE ALL ON FUNCTION hashring._shard_name(name, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_index_sql(text, integer, name, "char", text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.distribute_table(regclass, name, text, integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.undistribute_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_columns(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass) FROM PUBLIC;
 
 -- roles that hold route or read get what 0.8 adds to them
 DO $$

@@ -53,6 +53,7 @@ typedef struct ConnBound
 	char		*channel; /* several bound connections to one server: one per channel */
 	int			 depth;	  /* local nesting level its savepoints reach (1: the transaction) */
 	bool		 broken;  /* a rollback to a savepoint failed: the transaction cannot commit */
+	int			 owner;	  /* local nesting level the remote transaction belongs to */
 } ConnBound;
 
 static List *conn_bound = NIL; /* ConnBound *, in TopMemoryContext */
@@ -498,6 +499,7 @@ hashring_xact_conn(const char *server, const char *channel, const char *node, co
 							  "START TRANSACTION ISOLATION LEVEL REPEATABLE READ",
 							  "starting a remote transaction");
 		b->depth = 1;
+		b->owner = level;
 	}
 	b->c.who = who;
 	if (b->broken)
@@ -517,20 +519,22 @@ hashring_xact_conn(const char *server, const char *channel, const char *node, co
 }
 
 static void
+conn_free_bound(ConnBound *b)
+{
+	hashring_conn_close(&b->c);
+	pfree(b->c.server);
+	pfree(b->c.node);
+	pfree(b->channel);
+	pfree(b);
+}
+
+static void
 conn_close_bound(void)
 {
 	ListCell *lc;
 
 	foreach (lc, conn_bound)
-	{
-		ConnBound *b = lfirst(lc);
-
-		hashring_conn_close(&b->c);
-		pfree(b->c.server);
-		pfree(b->c.node);
-		pfree(b->channel);
-		pfree(b);
-	}
+		conn_free_bound(lfirst(lc));
 	list_free(conn_bound);
 	conn_bound = NIL;
 }
@@ -589,8 +593,19 @@ conn_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 
 		if (b->depth < level)
 			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB && b->owner >= level)
+		{
+			/*
+			 * The remote transaction began inside the aborted subtransaction:
+			 * all of it goes, whatever state its connection is in.
+			 */
+			conn_free_bound(b);
+			conn_bound = foreach_delete_current(conn_bound, lc);
+			continue;
+		}
 		if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 		{
+			b->owner = Min(b->owner, level - 1);
 			snprintf(sql, sizeof(sql), "RELEASE SAVEPOINT s%d", level);
 			hashring_conn_command(&b->c, sql, "releasing a savepoint");
 		}

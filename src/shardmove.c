@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * shardmove.c
+ *	  The C helpers of move_shard and rebalance_table (hashring--0.8.sql,
+ *	  "shard moves"): _shard_transfer streams a shard table from the node
+ *	  that holds it to another, as a COPY pipe through this backend, and
+ *	  _partition_set_server points a distributed table's partition at the
+ *	  foreign server of its new node.
+ *
+ * Locks: _partition_set_server takes ACCESS EXCLUSIVE on the partition
+ * only (never on the distributed table: writers lock the table before its
+ * partitions, so a mover holding a partition and waiting for the table
+ * would deadlock with them), and RowExclusiveLock on pg_foreign_table.
+ * The caller (move_shard) holds EXCLUSIVE on the partition from before the
+ * copy, so no write reaches the shard between the copy and the switch.
+ *
+ * Remote transactions: both ends of _shard_transfer are conn.c's remote
+ * transactions bound to the local one (the target's on the channel of the
+ * shard table, the one move_shard created it on); they commit at the
+ * local PRE_COMMIT, the source's (read only) and the target's in the order
+ * they were opened, before the local commit that switches the partition.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "hashring.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "conn.h"
+
+PG_FUNCTION_INFO_V1(hashring_shard_transfer);
+PG_FUNCTION_INFO_V1(hashring_partition_set_server);
+PG_FUNCTION_INFO_V1(hashring_partition_block_writes);
+
+/* the COPY data gathered before one PQputCopyData */
+#define TRANSFER_CHUNK (256 * 1024)
+
+/*
+ * Locks relid, a foreign partition the caller owns, in mode (LOCK TABLE
+ * refuses foreign tables).
+ */
+static void
+partition_lock(Oid relid, LOCKMODE mode)
+{
+	LockRelationOid(relid, mode);
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE || !get_rel_relispartition(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a foreign partition", get_rel_name(relid))));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+}
+
+/*
+ * _partition_block_writes(part regclass): EXCLUSIVE on the partition until
+ * the end of the transaction: every write to it waits (INSERT routing,
+ * UPDATE, DELETE, COPY lock it ROW EXCLUSIVE first), reads go on.
+ */
+Datum
+hashring_partition_block_writes(PG_FUNCTION_ARGS)
+{
+	partition_lock(PG_GETARG_OID(0), ExclusiveLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * _shard_transfer(src_server, src_node, dst_server, dst_node, shard_table,
+ * channel) -> bigint: copies every row of shard_table on the source to the
+ * (empty) table of the same name on the target, and returns the rows.
+ * Both sessions use ISO dates and exact floats, so that the text form one
+ * server writes is what the other reads.
+ */
+Datum
+hashring_shard_transfer(PG_FUNCTION_ARGS)
+{
+	char		  *src_server = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		  *src_node = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char		  *dst_server = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char		  *dst_node = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char		  *table = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char		  *channel = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	const char	  *styles = "SET LOCAL datestyle = ISO; SET LOCAL intervalstyle = postgres; "
+							"SET LOCAL extra_float_digits = 3";
+	HashringConn  *src;
+	HashringConn  *dst;
+	PGresult	  *res;
+	StringInfoData chunk;
+	int64		   rows = 0;
+
+	src = hashring_xact_conn(src_server, "move_shard:source", src_node, "move_shard");
+	dst = hashring_xact_conn(dst_server, channel, dst_node, "move_shard");
+	hashring_conn_command(src, styles, "setting the session for COPY");
+	hashring_conn_command(dst, styles, "setting the session for COPY");
+	PQclear(hashring_conn_exec(dst, psprintf("COPY %s FROM STDIN", table), 0, NULL, PGRES_COPY_IN,
+							   "starting COPY into the new shard table"));
+	PQclear(hashring_conn_exec(src, psprintf("COPY %s TO STDOUT", table), 0, NULL, PGRES_COPY_OUT,
+							   "starting COPY out of the shard table"));
+	initStringInfo(&chunk);
+	for (;;)
+	{
+		char *buf;
+		int	  len = PQgetCopyData(src->conn, &buf, 1);
+
+		if (len > 0)
+		{
+			appendBinaryStringInfo(&chunk, buf, len);
+			PQfreemem(buf);
+			rows++; /* the server sends one row per message */
+			if (chunk.len >= TRANSFER_CHUNK)
+			{
+				hashring_conn_put_copy(dst, chunk.data, chunk.len);
+				resetStringInfo(&chunk);
+			}
+			continue;
+		}
+		if (len == 0)
+		{
+			hashring_conn_wait(src->conn, false);
+			if (!PQconsumeInput(src->conn))
+				hashring_conn_error(src, "reading COPY data");
+			continue;
+		}
+		if (len == -2)
+			hashring_conn_error(src, "reading COPY data");
+		break; /* -1: the COPY is over */
+	}
+	if (chunk.len > 0)
+		hashring_conn_put_copy(dst, chunk.data, chunk.len);
+	res = hashring_conn_result(src);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		hashring_conn_result_error(src, res, "copying the shard table out");
+	if (strtoi64(PQcmdTuples(res), NULL, 10) != rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("COPY out of %s on node \"%s\" reported %s rows, %lld were received", table, src_node,
+						PQcmdTuples(res), (long long) rows)));
+	PQclear(res);
+	hashring_conn_end_copy(dst, "copying into the new shard table");
+	PG_RETURN_INT64(rows);
+}
+
+/*
+ * _partition_set_server(part regclass, server text): the foreign table part
+ * (a partition of a distributed table) reads and writes through server
+ * from now on -- what ALTER FOREIGN TABLE would do if it could change a
+ * foreign table's server: pg_foreign_table.ftserver and the dependency on
+ * the server, then a relcache invalidation so that every cached plan of
+ * the table is made again.  The caller must own part and have USAGE on
+ * server, which must use the same foreign-data wrapper.
+ */
+Datum
+hashring_partition_set_server(PG_FUNCTION_ARGS)
+{
+	Oid			   relid = PG_GETARG_OID(0);
+	char		  *srvname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ForeignServer *newsrv;
+	ForeignTable  *ft;
+	ForeignServer *oldsrv;
+	Relation	   rel;
+	HeapTuple	   tup;
+	AclResult	   acl;
+
+	partition_lock(relid, AccessExclusiveLock);
+	newsrv = GetForeignServerByName(srvname, false);
+#if PG_VERSION_NUM >= 160000
+	acl = object_aclcheck(ForeignServerRelationId, newsrv->serverid, GetUserId(), ACL_USAGE);
+#else
+	acl = pg_foreign_server_aclcheck(newsrv->serverid, GetUserId(), ACL_USAGE);
+#endif
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, newsrv->servername);
+	ft = GetForeignTable(relid);
+	oldsrv = GetForeignServer(ft->serverid);
+	if (oldsrv->fdwid != newsrv->fdwid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("foreign server \"%s\" uses another foreign-data wrapper than \"%s\"", newsrv->servername,
+						oldsrv->servername)));
+	if (oldsrv->serverid == newsrv->serverid)
+		PG_RETURN_VOID();
+
+	rel = table_open(ForeignTableRelationId, RowExclusiveLock);
+	tup = SearchSysCacheCopy1(FOREIGNTABLEREL, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for foreign table %u", relid);
+	((Form_pg_foreign_table) GETSTRUCT(tup))->ftserver = newsrv->serverid;
+	CatalogTupleUpdate(rel, &tup->t_self, tup);
+	heap_freetuple(tup);
+	table_close(rel, RowExclusiveLock);
+	if (changeDependencyFor(RelationRelationId, relid, ForeignServerRelationId, oldsrv->serverid,
+							newsrv->serverid) != 1)
+		elog(ERROR, "foreign table \"%s\" has no dependency on server \"%s\"", get_rel_name(relid),
+			 oldsrv->servername);
+	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}
