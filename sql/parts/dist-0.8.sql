@@ -944,6 +944,7 @@ CREATE PROCEDURE hashring.move_shard(tbl regclass, shard integer, node text)
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    tname    text := tbl::text;  -- as the caller's search_path names it
     d        record;
     dst      record;
     grp      regclass[];
@@ -978,10 +979,10 @@ BEGIN
     PERFORM hashring._prevent_transaction_block('CALL hashring.move_shard()');
     SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) move_shard.tbl;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
+        RAISE EXCEPTION 'table % is not distributed', tname USING ERRCODE = 'wrong_object_type';
     END IF;
     IF shard OPERATOR(pg_catalog.<) 0 OR shard OPERATOR(pg_catalog.>=) d.shard_count THEN
-        RAISE EXCEPTION 'table % has no shard %', tbl, shard
+        RAISE EXCEPTION 'table % has no shard %', tname, shard
             USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Its shards are 0 to %s.', d.shard_count OPERATOR(pg_catalog.-) 1);
     END IF;
     SELECT m.node, m.state, m.target, v.srvname, w.fdwname INTO dst
@@ -1017,8 +1018,11 @@ BEGIN
       JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace;
     FOR i IN 1 .. n LOOP
         IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) grp[i]), 'USAGE') THEN
+            IF grp[i] OPERATOR(pg_catalog.=) tbl THEN
+                RAISE EXCEPTION 'must be owner of table %', tname USING ERRCODE = 'insufficient_privilege';
+            END IF;
             RAISE EXCEPTION 'must be owner of table %', grp[i] USING ERRCODE = 'insufficient_privilege',
-                DETAIL = CASE WHEN grp[i] OPERATOR(pg_catalog.<>) tbl THEN pg_catalog.format('It is colocated with %s: its shard %s moves too.', tbl, shard) ELSE '' END;
+                DETAIL = pg_catalog.format('It is colocated with %s: its shard %s moves too.', tname, shard);
         END IF;
     END LOOP;
 
@@ -1029,17 +1033,17 @@ BEGIN
 
     SELECT pg_catalog.array_agg(DISTINCT x) INTO srcs FROM pg_catalog.unnest(srcs) AS x;
     IF pg_catalog.cardinality(srcs) OPERATOR(pg_catalog.<>) 1 THEN
-        RAISE EXCEPTION 'shard % of the tables colocated with % is on several nodes: %', shard, tbl, pg_catalog.array_to_string(srcs, ', ')
+        RAISE EXCEPTION 'shard % of the tables colocated with % is on several nodes: %', shard, tname, pg_catalog.array_to_string(srcs, ', ')
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Move each table''s shard to one node first.';
     END IF;
     src := srcs[1];
     IF src OPERATOR(pg_catalog.=) node THEN
-        RAISE NOTICE 'shard % of % is on node "%" already', shard, tbl, node;
+        RAISE NOTICE 'shard % of % is on node "%" already', shard, tname, node;
         RETURN;
     END IF;
     SELECT m.state INTO srcstate FROM hashring.nodes AS m WHERE m.ring OPERATOR(pg_catalog.=) d.ring AND m.node OPERATOR(pg_catalog.=) src;
     IF srcstate OPERATOR(pg_catalog.=) 'down' THEN
-        RAISE EXCEPTION 'node "%" is down: shard % of % cannot be copied from it', src, shard, tbl
+        RAISE EXCEPTION 'node "%" is down: shard % of % cannot be copied from it', src, shard, tname
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'A shard is copied from the node that holds it. Bring the node back, or promote its streaming standby and point the node''s target at it (docs/distributed.md, "Moving shards").';
     END IF;
@@ -1061,7 +1065,7 @@ BEGIN
 
     BEGIN
         IF NOT pg_catalog.pg_try_advisory_xact_lock(lockkey) THEN
-            RAISE EXCEPTION 'shard % of % is being moved by another session', shard, tbl
+            RAISE EXCEPTION 'shard % of % is being moved by another session', shard, tname
                 USING ERRCODE = 'lock_not_available', HINT = 'hashring.shard_move_progress shows the move.';
         END IF;
         -- no schema change of the group meanwhile (DML goes on), then no write to this shard
@@ -1074,7 +1078,7 @@ BEGIN
         t0 := pg_catalog.clock_timestamp();
         IF EXISTS (SELECT FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) ANY (grp)
                      AND s.shard OPERATOR(pg_catalog.=) move_shard.shard AND s.node OPERATOR(pg_catalog.<>) src) THEN
-            RAISE EXCEPTION 'shard % of % moved while this move waited for its locks', shard, tbl
+            RAISE EXCEPTION 'shard % of % moved while this move waited for its locks', shard, tname
                 USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again.';
         END IF;
         PERFORM hashring._inject('move:after_lock');
@@ -1129,7 +1133,7 @@ BEGIN
     COMMIT;
     SELECT pg_catalog.sum(r) INTO total FROM pg_catalog.unnest(rows) AS r;
     RAISE NOTICE 'shard % of % moved from node "%" to node "%": % rows in % table(s), writes to the shard waited % ms',
-        shard, tbl, src, node, total, n, pg_catalog.round(blocked::numeric, 1);
+        shard, tname, src, node, total, n, pg_catalog.round(blocked::numeric, 1);
 END
 $$;
 COMMENT ON PROCEDURE hashring.move_shard(regclass, integer, text) IS 'moves one shard of a distributed table, and of the tables colocated with it, to a node: writes to that shard wait while it is copied, reads go on';
@@ -1143,6 +1147,7 @@ CREATE PROCEDURE hashring.rebalance_table(tbl regclass)
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    tname text := tbl::text;
     todo  integer[];
     dests text[];
     i     integer;
@@ -1153,15 +1158,15 @@ BEGIN
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.rebalance_table()');
     IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl) THEN
-        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
+        RAISE EXCEPTION 'table % is not distributed', tname USING ERRCODE = 'wrong_object_type';
     END IF;
     SELECT pg_catalog.array_agg(p.shard ORDER BY p.shard), pg_catalog.array_agg(p.target_node ORDER BY p.shard) INTO todo, dests
       FROM hashring.table_placement(tbl) AS p WHERE p.node IS DISTINCT FROM p.target_node;
     IF todo IS NULL THEN
-        RAISE NOTICE 'every shard of % is where the ring places it', tbl;
+        RAISE NOTICE 'every shard of % is where the ring places it', tname;
         RETURN;
     END IF;
-    RAISE NOTICE '% shard(s) of % to move: %', pg_catalog.cardinality(todo), tbl, pg_catalog.array_to_string(todo, ', ');
+    RAISE NOTICE '% shard(s) of % to move: %', pg_catalog.cardinality(todo), tname, pg_catalog.array_to_string(todo, ', ');
     COMMIT;
     FOR i IN 1 .. pg_catalog.cardinality(todo) LOOP
         CALL hashring.move_shard(tbl, todo[i], dests[i]);
