@@ -19,6 +19,12 @@
 #            target >= 0.9
 #   insert   INSERT INTO items SELECT <ROWS new rows> against the same into
 #            `plain`: rows/s ratio, target >= 0.8
+#   move     move_shard of one shard of items (COPY_ROWS / 4 rows, to another
+#            node and back) against a plain COPY pipe of the same rows
+#            between the same two servers into a table of the same shape:
+#            time ratio, target >= 0.7 (issue 28); and against the move of a
+#            shard a quarter that size: target <= 4.5 (linear); the write
+#            block of the moves (longest, median) is printed
 #   copy     COPY of COPY_ROWS rows into the distributed table (hashring's
 #            COPY path) against COPY of the same rows, from a file, into a
 #            local table of the same shape on shard server 1: time ratio,
@@ -154,12 +160,58 @@ for ((r = 1; r <= REPS; r++)); do
 done
 copy_d=$(echo "$cdt" | median); copy_l=$(echo "$clt" | median)
 
-awk -v td="$tps_d" -v tp="$tps_p" -v qd="$tps_qd" -v qp="$tps_qp" -v id="$ins_d" -v ip="$ins_p" -v cd="$copy_d" -v cl="$copy_l" -v n="$ROWS" -v cn="$COPY_ROWS" -v reps="$REPS" 'BEGIN {
+# --- move: shard 0 of items (COPY_ROWS / 4 rows) to another node and back,
+# against a plain COPY pipe between the same two servers into a table of
+# the same shape (primary key included); then shard 0 of `quarter` (a
+# table not colocated with items: 2 shards, a quarter of the rows each)
+for s in s1 s2 s3 s4; do echo "CREATE TABLE pipe_items (k bigint PRIMARY KEY, v integer NOT NULL, pad text)" | q "$s"; done
+echo "CREATE TABLE quarter (k bigint PRIMARY KEY, v integer NOT NULL, pad text);
+      INSERT INTO quarter SELECT g, g % 1000, repeat('x', 80) FROM generate_series(1, $COPY_ROWS / 8) g;
+      CALL hashring.distribute_table('quarter', 'k', 'bench', 2);" | q coord 2>/dev/null
+server_of() { echo "SELECT substr(node, 3) FROM hashring.table_shards WHERE tbl = '$1'::regclass AND shard = 0" | q coord; }
+other_of() { case $1 in s1) echo s2 ;; *) echo s1 ;; esac; }
+move_once() {   # $1 table: prints "seconds write_block_ms rows"
+    local from to t0 t1
+    from=$(server_of "$1"); to=$(other_of "$from")
+    for s in "$from" "$to"; do echo "CHECKPOINT" | q "$s"; done
+    t0=$(now); echo "CALL hashring.move_shard('$1', 0, 'n_$to')" | q coord 2>/dev/null; t1=$(now)
+    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $(echo "SELECT round(write_block_ms) || ' ' || rows_copied FROM hashring.shard_moves WHERE tbl = '$1'::regclass AND shard = 0" | q coord)"
+}
+pipe_once() {   # the same rows, plain COPY pipe from the shard's server to the other one
+    local from to t0 t1
+    from=$(server_of items); to=$(other_of "$from")
+    echo "TRUNCATE pipe_items; CHECKPOINT" | q "$to"
+    t0=$(now)
+    as_pg "$bin/psql" -X -q -h "$dir" -p "${PORT[$from]}" -d postgres -c "COPY public.items_0 TO STDOUT" |
+        as_pg "$bin/psql" -X -q -h "$dir" -p "${PORT[$to]}" -d postgres -v ON_ERROR_STOP=1 -c "COPY pipe_items FROM STDIN"
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+}
+mdt=""; mpt=""; mqt=""; blocks=""
+shard_rows=$(echo "SELECT count(*) FROM items WHERE tableoid = 'items_0'::regclass" | q coord)
+for ((r = 1; r <= REPS; r++)); do
+    mpt="$mpt $(pipe_once)"
+    read -r secs block rows <<<"$(move_once items)"
+    check "move round $r rows" "$rows" "$shard_rows"
+    mdt="$mdt $secs"; blocks="$blocks $block"
+    read -r secs block rows <<<"$(move_once quarter)"
+    mqt="$mqt $secs"
+done
+check "items after the moves" "$(echo "SELECT count(*) FROM items" | q coord)" "$COPY_ROWS"
+quarter_rows=$(echo "SELECT count(*) FROM quarter WHERE tableoid = 'quarter_0'::regclass" | q coord)
+move_d=$(echo "$mdt" | median); move_p=$(echo "$mpt" | median); move_q=$(echo "$mqt" | median)
+block_max=$(echo "$blocks" | tr ' ' '\n' | awk 'NF' | sort -g | tail -1); block_med=$(echo "$blocks" | median)
+
+awk -v td="$tps_d" -v tp="$tps_p" -v qd="$tps_qd" -v qp="$tps_qp" -v id="$ins_d" -v ip="$ins_p" -v cd="$copy_d" -v cl="$copy_l" -v n="$ROWS" -v cn="$COPY_ROWS" -v reps="$REPS" \
+    -v md="$move_d" -v mp="$move_p" -v mq="$move_q" -v sr="$shard_rows" -v qr="$quarter_rows" -v bmax="$block_max" -v bmed="$block_med" 'BEGIN {
     printf "%-8s | %-44s | %-44s | %-6s | %-7s | %s\n", "scenario", "distributed (4 shards)", "baseline", "ratio", "target", "met?"
     r = td / tp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (prepared)", td), sprintf("%.0f tps (one foreign table)", tp), r, (r >= 0.9 ? "met" : "missed")
     r = qd / qp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (simple protocol)", qd), sprintf("%.0f tps (one foreign table)", qp), r, (r >= 0.9 ? "met" : "missed")
     r = ip / id; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.8  | %s\n", "insert", sprintf("%d rows in %.2f s (%.0f rows/s)", n, id, n / id), sprintf("%.2f s (%.0f rows/s, one foreign table)", ip, n / ip), r, (r >= 0.8 ? "met" : "missed")
     r = cd / cl; printf "%-8s | %-44s | %-44s | %6.2f | <= 2    | %s\n", "copy", sprintf("%d rows in %.2f s", cn, cd), sprintf("%.2f s (local table on one shard server)", cl), r, (r <= 2 ? "met" : "missed")
-    printf "medians of %d rounds; insert ratio = baseline time / distributed time\n", reps
+    r = mp / md; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.7  | %s\n", "move", sprintf("shard of %d rows in %.2f s (%.0f rows/s)", sr, md, sr / md), sprintf("%.2f s (plain COPY pipe, same servers)", mp), r, (r >= 0.7 ? "met" : "missed")
+    r = md / mq; printf "%-8s | %-44s | %-44s | %6.2f | <= 4.5  | %s\n", "move 4x", sprintf("%d rows in %.2f s", sr, md), sprintf("%d rows in %.2f s", qr, mq), r, (r <= 4.5 ? "met" : "missed")
+    printf "writes to a moving shard of %d rows waited %s ms at the most, %s ms typically (median)\n", sr, bmax, bmed
+    printf "medians of %d rounds; insert and move ratios = baseline time / distributed time\n", reps
 }'
 exit $sanity
