@@ -762,6 +762,10 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
     END IF;
     EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+    -- old shard tables of moves interrupted after their commit (shard_moves goes with the table)
+    PERFORM hashring._shard_move_cleanup(ARRAY[tbl], pending.shard)
+       FROM (SELECT DISTINCT sm.shard FROM hashring.shard_moves AS sm
+              WHERE sm.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl AND sm.phase OPERATOR(pg_catalog.=) 'dropping source') AS pending;
     SELECT pg_catalog.array_agg(s.shard_table ORDER BY s.shard), pg_catalog.array_agg(s.node ORDER BY s.shard),
            pg_catalog.array_agg(v.srvname::text ORDER BY s.shard)
       INTO drops, dnodes, dsrv

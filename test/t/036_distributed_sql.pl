@@ -225,8 +225,8 @@ for my $r (@reads)
 {
 	if ($r->[0] eq 'correlated subquery')
 	{
-		# PostgreSQL 15.20 fails this one with "epoll_ctl() failed: File
-		# exists": an async Append rescanned inside a subplan while the
+		# PostgreSQL 15.20 fails this one at times with "epoll_ctl() failed:
+		# File exists": an async Append rescanned inside a subplan while the
 		# outer async scan waits on the same connection (docs/distributed.md,
 		# "Limits"); without async Append it answers
 		TODO:

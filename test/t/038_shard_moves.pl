@@ -272,6 +272,24 @@ for my $which ('target', 'source')
 	is($n->{$old}->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname IN ('items_$s', 'notes_$s')}),
 		'0', '... and drops them');
 	is($coord->safe_psql('postgres', 'SELECT count(*) FROM hashring.shard_move_progress'), '0', '... nothing left in shard_move_progress');
+
+	# the same, then undistribute_table instead of the rerun
+	($old, $new) = ($new, $old);
+	$off = log_offset($coord);
+	($p, $pid) = psql_pid_start($coord, "SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
+	$coord->wait_for_log(qr/paused at step move:before_drop/, $off);
+	kill 'KILL', $pid;
+	psql_finish($p);
+	wait_crash_restart($coord, $off);
+	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.undistribute_table('notes')");
+	is($rc, 0, 'kill -9 after the commit, then undistribute_table of notes: completes') or diag($err);
+	is($n->{$old}->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname = 'notes_$s'}),
+		'0', '... and drops the old shard table of notes too');
+	is($coord->safe_psql('postgres', 'SELECT count(*) || \'/\' || sum(n) FROM notes'), '6000/18003000', '... with every row of notes back');
+	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s, '$new')");
+	is($n->{$old}->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname = 'items_$s'}),
+		'0', '... and the rerun for items drops its old table');
+	$coord->safe_psql('postgres', q{CALL hashring.distribute_table('notes', 'k', 'r', 16)});
 }
 
 ###########################################################################
