@@ -1504,6 +1504,15 @@ BEGIN
     IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl) THEN
         RAISE EXCEPTION 'table % is not distributed', tname USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- old shard tables of moves interrupted after their commit, in the whole colocation group
+    PERFORM hashring._shard_move_cleanup(ARRAY[sm.tbl], sm.shard)
+       FROM hashring.shard_moves AS sm
+       JOIN hashring.distributed_tables AS g ON g.tbl OPERATOR(pg_catalog.=) sm.tbl
+       JOIN hashring.distributed_tables AS t ON t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl
+      WHERE g.ring OPERATOR(pg_catalog.=) t.ring AND g.shard_count OPERATOR(pg_catalog.=) t.shard_count
+        AND sm.phase OPERATOR(pg_catalog.=) 'dropping source';
+    COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     SELECT pg_catalog.array_agg(p.shard ORDER BY p.shard), pg_catalog.array_agg(p.target_node ORDER BY p.shard) INTO todo, dests
       FROM hashring.table_placement(tbl) AS p WHERE p.node IS DISTINCT FROM p.target_node;
     IF todo IS NULL THEN
