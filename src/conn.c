@@ -100,6 +100,20 @@ conn_add_options(List *options, const char **keys, const char **vals, int *n, bo
 	}
 }
 
+/* Raises the permission error unless userid has USAGE on server fs. */
+void
+hashring_check_server_usage(ForeignServer *fs, Oid userid)
+{
+#if PG_VERSION_NUM >= 160000
+	AclResult acl = object_aclcheck(ForeignServerRelationId, fs->serverid, userid, ACL_USAGE);
+#else
+	AclResult acl = pg_foreign_server_aclcheck(fs->serverid, userid, ACL_USAGE);
+#endif
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, fs->servername);
+}
+
 /*
  * The libpq keywords and values that reach the postgres_fdw server `server`
  * (the target of node `node`) as role `userid`: the server's options, then
@@ -116,7 +130,6 @@ hashring_fdw_options(const char *server, const char *node, Oid userid, int extra
 	ForeignServer	   *fs = GetForeignServerByName(server, true);
 	ForeignDataWrapper *fdw;
 	UserMapping		   *um;
-	AclResult			acl;
 	const char		  **keys;
 	const char		  **vals;
 	int					n = 0;
@@ -131,13 +144,7 @@ hashring_fdw_options(const char *server, const char *node, Oid userid, int extra
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("foreign server \"%s\" (target of node \"%s\") does not use postgres_fdw", server, node)));
-#if PG_VERSION_NUM >= 160000
-	acl = object_aclcheck(ForeignServerRelationId, fs->serverid, userid, ACL_USAGE);
-#else
-	acl = pg_foreign_server_aclcheck(fs->serverid, userid, ACL_USAGE);
-#endif
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, fs->servername);
+	hashring_check_server_usage(fs, userid);
 	um = GetUserMapping(userid, fs->serverid);
 
 	keys = palloc0(sizeof(char *) * (list_length(fs->options) + list_length(um->options) + extra + 1));

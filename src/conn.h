@@ -11,6 +11,7 @@
 #ifndef HASHRING_CONN_H
 #define HASHRING_CONN_H
 
+#include "foreign/foreign.h"
 #include "libpq-fe.h"
 
 /*
@@ -26,6 +27,7 @@ typedef struct HashringConn
 } HashringConn;
 
 /* connections of their caller's own (ring_move, the health checker) */
+extern void		 hashring_check_server_usage(ForeignServer *fs, Oid userid);
 extern int		 hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys,
 									  const char ***vals, bool *password_required);
 extern void		 hashring_conn_open(HashringConn *c, const char *appname);

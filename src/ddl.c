@@ -327,16 +327,6 @@ ddl_alter_shards(AlterTableStmt *stmt, Oid relid)
  * CREATE INDEX and DROP INDEX
  * ---------------------------------------------------------------------- */
 
-static bool
-ddl_is_owner(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
-
 /*
  * Runs, on every shard table of relid, the statement that makes (make) or
  * drops the recorded index name (each shard's copy is <name>_<shard>, in
@@ -432,7 +422,7 @@ ddl_create_index(PlannedStmt *pstmt, IndexStmt *stmt, Oid relid, const char *que
 	bool		  has_key;
 
 	table_close(rel, NoLock);
-	if (!ddl_is_owner(relid))
+	if (!hashring_is_owner(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
 	if (stmt->concurrent)
 		ereport(ERROR,
@@ -559,7 +549,7 @@ ddl_drop_indexes(DropStmt *stmt)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("DROP INDEX CONCURRENTLY is not supported on distributed table \"%s\"", get_rel_name(relid))));
 		LockRelationOid(relid, AccessExclusiveLock);
-		if (!ddl_is_owner(relid))
+		if (!hashring_is_owner(relid))
 			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, name);
 		ddl_index_on_shards(relid, name, false);
 		(void) ddl_index_record(relid, name, 0, NULL);

@@ -29,6 +29,7 @@
 #include "executor/spi.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -104,6 +105,17 @@ hashring_dist_spi_end(HashringDistSpi *st)
 {
 	SPI_finish();
 	SetUserIdAndSecContext(st->saved_user, st->saved_sec);
+}
+
+/* Whether the current user owns relation relid (or is a member of its owner). */
+bool
+hashring_is_owner(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
 }
 
 /* Whether relid is a distributed table (hashring.distributed_tables). */

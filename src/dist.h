@@ -22,6 +22,7 @@
 extern void hashring_dist_init(void);
 extern bool hashring_dist_catalog_ready(void);
 extern bool hashring_dist_is_distributed(Oid relid);
+extern bool hashring_is_owner(Oid relid);
 
 typedef struct HashringDistSpi
 {

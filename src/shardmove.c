@@ -41,6 +41,7 @@
 #include "utils/syscache.h"
 
 #include "conn.h"
+#include "dist.h"
 
 PG_FUNCTION_INFO_V1(hashring_shard_transfer);
 PG_FUNCTION_INFO_V1(hashring_partition_set_server);
@@ -61,11 +62,7 @@ partition_lock(Oid relid, LOCKMODE mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a foreign partition", get_rel_name(relid))));
-#if PG_VERSION_NUM >= 160000
-	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
-#else
-	if (!pg_class_ownercheck(relid, GetUserId()))
-#endif
+	if (!hashring_is_owner(relid))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
 }
 
@@ -176,17 +173,10 @@ hashring_partition_set_server(PG_FUNCTION_ARGS)
 	ForeignServer *oldsrv;
 	Relation	   rel;
 	HeapTuple	   tup;
-	AclResult	   acl;
 
 	partition_lock(relid, AccessExclusiveLock);
 	newsrv = GetForeignServerByName(srvname, false);
-#if PG_VERSION_NUM >= 160000
-	acl = object_aclcheck(ForeignServerRelationId, newsrv->serverid, GetUserId(), ACL_USAGE);
-#else
-	acl = pg_foreign_server_aclcheck(newsrv->serverid, GetUserId(), ACL_USAGE);
-#endif
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, newsrv->servername);
+	hashring_check_server_usage(newsrv, GetUserId());
 	ft = GetForeignTable(relid);
 	oldsrv = GetForeignServer(ft->serverid);
 	if (oldsrv->fdwid != newsrv->fdwid)

@@ -16,7 +16,7 @@ use HashringMove;
 
 our @EXPORT = qw(dist_node dist_shards node_servers shard_list shard_tables
   located where_check table_state sqlstate plan_parts psql_pid_start
-  wait_crash_restart shard_columns shard_indexes);
+  wait_crash_restart kill_at_step shard_columns shard_indexes);
 
 # initdb once per test (UTF8, C locale), then copy the fresh data directory:
 # a coordinator and four shard servers start in a fraction of the time.  A
@@ -229,6 +229,22 @@ sub wait_crash_restart
 	$node->wait_for_log(qr/database system is ready to accept connections/, $off);
 	$node->poll_query_until('postgres', 'SELECT true') or die "$node->{_name} did not come back";
 	return;
+}
+
+# Runs $sql on $node, which must pause at injection point $step
+# (hashring.inject_fault '<step>:pause:ms'), kills its backend with SIGKILL
+# there and waits for the crash restart.  Returns the log offset from before
+# the run.
+sub kill_at_step
+{
+	my ($node, $step, $sql) = @_;
+	my $off = log_offset($node);
+	my ($p, $pid) = psql_pid_start($node, $sql);
+	$node->wait_for_log(qr/paused at step \Q$step\E/, $off);
+	kill 'KILL', $pid;
+	psql_finish($p);
+	wait_crash_restart($node, $off);
+	return $off;
 }
 
 # { shard_table => "col type[ not null][ default expr], ..." } of every shard

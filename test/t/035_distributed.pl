@@ -313,12 +313,9 @@ my $fail_rows = join('', map { "$_\t1\n" } 200001 .. 200500);
 like($err, qr/injected fault at step copy:after_rows/, 'COPY failing after its rows were sent: the error');
 is(table_state($coord, 't_int'), $t_int_state, '... none of its rows is in the table');
 is(where_check($coord, $srv, 't_int', 'k'), '4100|4100|0', '... nor on any shard server');
-my $off = log_offset($coord);
-my ($p, $pid) = psql_pid_start($coord, "SET hashring.inject_fault = 'copy:after_rows:pause:60000';\nCOPY t_int FROM STDIN;\n$fail_rows\\.");
-$coord->wait_for_log(qr/paused at step copy:after_rows/, $off);
-kill 'KILL', $pid;
-psql_finish($p);
-wait_crash_restart($coord, $off);
+kill_at_step($coord, 'copy:after_rows',
+	"SET hashring.inject_fault = 'copy:after_rows:pause:60000';\nCOPY t_int FROM STDIN;\n$fail_rows\\.");
+my ($off, $p, $pid);
 is(table_state($coord, 't_int'), $t_int_state, 'COPY killed (kill -9) after its rows were sent: none of them is in the table');
 is(where_check($coord, $srv, 't_int', 'k'), '4100|4100|0', '... nor on any shard server');
 
@@ -395,13 +392,8 @@ for my $step (qw(distribute:after_shards_created distribute:after_copy distribut
 	like($err, qr/injected fault at step \Q$step\E/, "error at $step: ... with the injected error");
 	after_fault("error at $step");
 
-	$off = log_offset($coord);
-	($p, $pid) = psql_pid_start($coord,
+	$off = kill_at_step($coord, $step,
 		"SET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.distribute_table('f', 'id', 'r', 8);");
-	$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
-	kill 'KILL', $pid;
-	psql_finish($p);
-	wait_crash_restart($coord, $off);
 	ok($coord->log_contains(qr/terminated by signal 9/, $off), "kill -9 at $step: the backend was killed");
 	after_fault("kill -9 at $step", 1);
 

@@ -200,12 +200,7 @@ for my $step (@steps)
 
 	$old = node_of('items', $s);
 	$new = $old eq 'n1' ? 'n2' : 'n1';
-	$off = log_offset($coord);
-	($p, $pid) = psql_pid_start($coord, "SET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
-	$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
-	kill 'KILL', $pid;
-	psql_finish($p);
-	wait_crash_restart($coord, $off);
+	kill_at_step($coord, $step, "SET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
 	after_fault("kill -9 at $step", $old, $new);
 }
 
@@ -255,12 +250,8 @@ for my $which ('target', 'source')
 	my $old = node_of('items', $s);
 	my $new = $old eq 'n1' ? 'n2' : 'n1';
 	my $n = node_servers($coord, $srv);
-	$off = log_offset($coord);
-	($p, $pid) = psql_pid_start($coord, "SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
-	$coord->wait_for_log(qr/paused at step move:before_drop/, $off);
-	kill 'KILL', $pid;
-	psql_finish($p);
-	wait_crash_restart($coord, $off);
+	kill_at_step($coord, 'move:before_drop',
+		"SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
 	is(node_of('items', $s), $new, 'kill -9 after the commit: the shard is on its new node');
 	whole('kill -9 after the commit');
 	is($n->{$old}->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname IN ('items_$s', 'notes_$s')}),
@@ -275,12 +266,8 @@ for my $which ('target', 'source')
 
 	# the same, then undistribute_table instead of the rerun
 	($old, $new) = ($new, $old);
-	$off = log_offset($coord);
-	($p, $pid) = psql_pid_start($coord, "SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
-	$coord->wait_for_log(qr/paused at step move:before_drop/, $off);
-	kill 'KILL', $pid;
-	psql_finish($p);
-	wait_crash_restart($coord, $off);
+	kill_at_step($coord, 'move:before_drop',
+		"SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$new');");
 	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.undistribute_table('notes')");
 	is($rc, 0, 'kill -9 after the commit, then undistribute_table of notes: completes') or diag($err);
 	is($n->{$old}->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname = 'notes_$s'}),
