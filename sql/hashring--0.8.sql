@@ -3687,6 +3687,25 @@ $$;
 COMMENT ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) IS 'internal: drops the old shard tables of committed moves';
 
 /*
+ * The transaction-level advisory lock of one shard's move (move_shard takes
+ * it in the transaction that records the move and again in the one that
+ * moves it): held by another session, that session is moving the shard.
+ */
+CREATE FUNCTION hashring._shard_move_lock(lock_key bigint, shard integer, tname text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_catalog.pg_try_advisory_xact_lock(lock_key) THEN
+        RAISE EXCEPTION 'shard % of % is being moved by another session', shard, tname
+            USING ERRCODE = 'lock_not_available', HINT = 'hashring.shard_move_progress shows the move.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_lock(bigint, integer, text) IS 'internal: the advisory lock of a shard''s move, or 55P03';
+
+/*
  * Moves shard `shard` of tbl, and of every table colocated with it, to
  * node: writes to that shard wait while it is copied (reads go on), then
  * the coordinator's partitions read and write the new node's tables
@@ -3808,6 +3827,9 @@ BEGIN
     -- recorded, and visible to other sessions, before the move starts
     lockkey := (pg_catalog.hashtext('hashring.move_shard')::bigint OPERATOR(pg_catalog.<<) 32)
                OPERATOR(pg_catalog.|) (pg_catalog.hashtext(pg_catalog.format('%s/%s', grp[1]::pg_catalog.oid, shard))::bigint OPERATOR(pg_catalog.&) 4294967295);
+    -- a move of this shard under way holds the lock in its main transaction
+    -- (below): refused before its rows are touched
+    PERFORM hashring._shard_move_lock(lockkey, shard, tname);
     INSERT INTO hashring.shard_moves AS x (tbl, shard, source, target, phase, pid, lock_key, started_at, updated_at)
     SELECT g, move_shard.shard, src, move_shard.node, 'copying', pg_catalog.pg_backend_pid(), lockkey,
            pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp()
@@ -3818,11 +3840,10 @@ BEGIN
     COMMIT;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
+    -- outside the block below: the loser of a race for the same shard
+    -- leaves the winner's rows alone
+    PERFORM hashring._shard_move_lock(lockkey, shard, tname);
     BEGIN
-        IF NOT pg_catalog.pg_try_advisory_xact_lock(lockkey) THEN
-            RAISE EXCEPTION 'shard % of % is being moved by another session', shard, tname
-                USING ERRCODE = 'lock_not_available', HINT = 'hashring.shard_move_progress shows the move.';
-        END IF;
         -- no schema change of the group meanwhile (DML goes on), then no write to this shard
         FOR i IN 1 .. n LOOP
             EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', grp[i]);
@@ -3859,7 +3880,7 @@ BEGIN
             PERFORM hashring._partition_set_server(parts[i], dst.target);
             UPDATE hashring.shards AS s SET node = move_shard.node
              WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
-            UPDATE hashring.shard_moves AS x SET phase = 'dropping source', rows_copied = rows[i], updated_at = pg_catalog.clock_timestamp()
+            UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i], updated_at = pg_catalog.clock_timestamp()
              WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
         END LOOP;
         PERFORM hashring._inject('move:before_commit');
@@ -3869,7 +3890,8 @@ BEGIN
     IF e_state IS NOT NULL THEN
         -- nothing moved (the block rolled back, the nodes' transactions with it): say why, where others can see it
         UPDATE hashring.shard_moves AS x SET last_error = e_msg, updated_at = pg_catalog.clock_timestamp()
-         WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+         WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard
+           AND x.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
         COMMIT;
         RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = COALESCE(NULLIF(e_detail, ''), 'Nothing moved: the shard is still on node "' || src || '".'),
                               HINT = COALESCE(NULLIF(e_hint, ''), 'Call move_shard again once the cause is gone.');
@@ -3965,6 +3987,7 @@ REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, te
 REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass) FROM PUBLIC;
 

@@ -165,6 +165,25 @@ is(node_servers($coord, $srv)->{$to}->safe_psql('postgres', "SELECT v FROM $st W
 $coord->safe_psql('postgres', "UPDATE items SET v = v - 1 WHERE k IN ($k_s, $k_o)");
 whole('after a move with writes waiting');
 
+# a second move of the same shard while the first runs: refused at once,
+# and the first move's rows in shard_moves stay its own
+$s = 6;
+$from = node_of('items', $s);
+$to = $from eq 'n3' ? 'n1' : 'n3';
+my $to2 = (grep { $_ ne $from && $_ ne $to } qw(n1 n2 n3))[0];
+$off = log_offset($coord);
+($p, my $pid_a) = psql_pid_start($coord, "SET hashring.inject_fault = 'move:after_copy:pause:3000';\nCALL hashring.move_shard('items', $s, '$to');");
+$coord->wait_for_log(qr/paused at step move:after_copy/, $off);
+my $moves_sql = "SELECT string_agg(tbl || ':' || phase || ':' || pid || ':' || target || ':' || coalesce(last_error, '-'), ' ' ORDER BY tbl::text) FROM hashring.shard_moves WHERE shard = $s";
+refused("a second move of shard $s while the first copies", "CALL hashring.move_shard('items', $s, '$to2')", '55P03');
+is($coord->safe_psql('postgres', $moves_sql), "items:copying:$pid_a:$to:- notes:copying:$pid_a:$to:-",
+	'... and shard_moves still shows the first move: its pid, its target, no error');
+($rc, $out, $err) = psql_finish($p);
+is($rc, 0, 'the first move completes') or diag($err);
+is(node_of('items', $s), $to, "... shard $s is on $to");
+is($coord->safe_psql('postgres', $moves_sql), "items:done:$pid_a:$to:- notes:done:$pid_a:$to:-", '... and its rows say so, without an error');
+whole('after two moves of one shard at once');
+
 ###########################################################################
 # (d) faults, each followed by the rerun
 my @steps = qw(move:after_lock move:after_create move:after_copy move:before_commit);
