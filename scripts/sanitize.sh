@@ -23,6 +23,11 @@
 #                                                    VALGRIND_SKIP below)
 #   SANITIZE_FULL=1 …                                valgrind too runs all
 #                                                    (make check-full)
+#   VALGRIND_TRACK_ORIGINS=yes …                     valgrind says where an
+#                                                    uninitialised value came
+#                                                    from (off by default: the
+#                                                    same errors are found, in
+#                                                    less than half the time)
 #   VALGRIND_ERROR_EXITCODE=0 …                      a process with a valgrind
 #                                                    error exits normally (to
 #                                                    collect every report in
@@ -239,7 +244,7 @@ run_valgrind() {
     # --error-exitcode=128: a process with an error exits as if it had
     # crashed, so the postmaster restarts and the suite fails at that test.
     write_wrapper valgrind "exec valgrind --quiet --tool=memcheck --trace-children=yes --leak-check=no \\
-    --error-exitcode=${VALGRIND_ERROR_EXITCODE:-128} --num-callers=40 --track-origins=yes \\
+    --error-exitcode=${VALGRIND_ERROR_EXITCODE:-128} --num-callers=40 --track-origins=${VALGRIND_TRACK_ORIGINS:-no} \\
     --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END --gen-suppressions=all \\
     --suppressions=$supp --log-file=$logs/vg.%p.log \"\$real\" \"\$@\""
     make -C "$work/valgrind/src" -s COPT='-Og -g'
@@ -265,6 +270,8 @@ run_valgrind() {
             printf '%s\n' "$block"
         done < <(awk '/VALGRINDERROR-BEGIN/{b=""; on=1; next} /VALGRINDERROR-END/{printf "%s%c", b, 0; on=0} on{b=b $0 "\n"}' "$f")
     done
+    [ $((n_hr + n_other)) -eq 0 ] || [ "${VALGRIND_TRACK_ORIGINS:-no}" = yes ] ||
+        echo "=== to see where an uninitialised value came from: VALGRIND_TRACK_ORIGINS=yes bash scripts/sanitize.sh valgrind"
     [ $n_hr -eq 0 ] || fail "valgrind: $n_hr error(s) in hashring"
     [ $n_other -eq 0 ] || fail "valgrind: $n_other unsuppressed error(s) outside hashring"
     echo "=== valgrind wall time: $((SECONDS - t0)) s"
