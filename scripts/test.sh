@@ -48,7 +48,7 @@ fi
 # formatting is mechanical: src/ must be exactly what .clang-format makes of
 # it -- with clang-format 14 (Debian 12's), which src/ is formatted with;
 # later versions format a few constructs differently, so elsewhere the check
-# is skipped (CI runs it on the host and in the bookworm root).
+# is skipped (CI runs it in the bookworm root).
 cf=$(clang-format --version 2>/dev/null | sed -n 's/.*version \([0-9]*\)\..*/\1/p' || true)
 if [ "$suite" = major ]; then
     echo "format check skipped: not part of the $suite suite"
