@@ -108,6 +108,7 @@ chmod 755 "$work"
 # Stop whatever still runs from our prefixes (a suite killed half-way
 # leaves its temporary instance behind; a TERM leaves the suite itself).
 . "$here/scripts/stop-under.sh"
+. "$here/scripts/show-failures.sh"
 cleanup() {
     stop_under "$work"
     if [ "${SANITIZE_KEEP:-}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
@@ -162,14 +163,7 @@ run_suites() {
     # in the background, so that a TERM or INT runs the cleanup at once
     su postgres -s /bin/bash -c "cd '$src' && PGCTLTIMEOUT=600 make installcheck PG_CONFIG='$pgc' PROVE_FLAGS='-I test/perl --timer'$args" &
     wait $! || status=$?
-    if [ $status -ne 0 ]; then
-        for f in "$src"/regression.diffs "$src"/output_iso/regression.diffs; do
-            [ -f "$f" ] && { echo "=== $f"; head -200 "$f"; }
-        done
-        for f in "$src"/tmp_check/log/regress_log_*; do
-            [ -f "$f" ] && grep -qE "not ok|Looks like your test (exited|died)|^# +died" "$f" && { echo "=== $f"; tail -50 "$f"; }
-        done
-    fi
+    [ $status -eq 0 ] || show_failures "$src"
     return $status
 }
 

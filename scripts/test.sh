@@ -90,13 +90,7 @@ jobs=${HASHRING_PROVE_JOBS:-2}
 # in the background, so that a TERM or INT runs the trap at once
 su postgres -s /bin/bash -c "cd '$work/src' && make installcheck PG_CONFIG='$pgc' PROVE_FLAGS='-I test/perl --timer -j$jobs' PROVE_TESTS='$prove_tests'" &
 wait $! || status=$?
-if [ $status -ne 0 ]; then
-    for f in "$work"/src/regression.diffs "$work"/src/output_iso/regression.diffs; do
-        [ -f "$f" ] && { echo "=== $f"; cat "$f"; }
-    done
-    for f in "$work"/src/tmp_check/log/regress_log_*; do
-        [ -f "$f" ] && grep -qE "not ok|Looks like your test (exited|died)|^# +died" "$f" && { echo "=== $f"; tail -50 "$f"; }
-    done
-fi
+. "$here/scripts/show-failures.sh"
+[ $status -eq 0 ] || show_failures "$work/src"
 
 exit $status
