@@ -256,7 +256,7 @@ run_valgrind() {
     for f in $(find "$logs" -name 'vg.*.log' | sort); do
         # one error per VALGRINDERROR-BEGIN … END block
         while IFS= read -r -d '' block; do
-            if grep -qE 'hashring|\((algo_[a-z0-9]+|algorithms|cache|catalog|checker|diff|digest|funcs|hash|hashring|hotkeys|image|move|stats)\.[ch]:[0-9]+\)' <<<"$block"; then
+            if grep -qE 'hashring|\((algo_[a-z0-9]+|algorithms|cache|catalog|checker|conn|copy|ddl|diff|digest|dist|funcs|hash|hashring|hotkeys|image|move|settings|shardmove|stats)\.[ch]:[0-9]+\)' <<<"$block"; then
                 n_hr=$((n_hr + 1)); echo "=== valgrind error in hashring ($f)"
             else
                 n_other=$((n_other + 1)); echo "=== valgrind error outside hashring ($f): understand it, then fix or suppress it with a reason in test/valgrind/hashring.supp"
