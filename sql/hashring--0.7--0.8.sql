@@ -471,6 +471,28 @@ END
 $$;
 COMMENT ON FUNCTION hashring._shard_guard() IS 'internal: refuses updates of a distributed table''s key and inserts into its partitions (statement trigger)';
 
+/*
+ * tbl's row of distributed_tables, or 42809 when tbl is not distributed
+ * (what every function and procedure on a distributed table checks first).
+ */
+CREATE FUNCTION hashring._distributed(tbl regclass)
+RETURNS hashring.distributed_tables
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d hashring.distributed_tables;
+BEGIN
+    SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) _distributed.tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not distributed', tbl
+            USING ERRCODE = 'wrong_object_type', HINT = 'CALL hashring.distribute_table(...) distributes it.';
+    END IF;
+    RETURN d;
+END
+$$;
+COMMENT ON FUNCTION hashring._distributed(regclass) IS 'internal: the catalog row of a distributed table, or 42809';
+
 /* --- placement --- */
 
 /*
@@ -611,11 +633,7 @@ DECLARE
     d record;
     cur text[];
 BEGIN
-    SELECT t.ring, t.shard_count INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) $1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % is not distributed', $1
-            USING ERRCODE = 'wrong_object_type', HINT = 'CALL hashring.distribute_table(...) distributes it.';
-    END IF;
+    d := hashring._distributed($1);
     SELECT pg_catalog.array_agg(s.node ORDER BY s.shard) INTO cur FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) $1;
     RETURN QUERY SELECT p.shard, cur[p.shard OPERATOR(pg_catalog.+) 1], p.node
                    FROM hashring._place(d.ring, d.shard_count, cur) AS p ORDER BY p.shard;
@@ -636,10 +654,7 @@ BEGIN
     IF tbl IS NULL THEN
         RETURN NULL;
     END IF;
-    IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) $1) THEN
-        RAISE EXCEPTION 'table % is not distributed', tbl
-            USING ERRCODE = 'wrong_object_type', HINT = 'CALL hashring.distribute_table(...) distributes it.';
-    END IF;
+    PERFORM hashring._distributed($1);
     SELECT s.shard INTO result FROM hashring.shards AS s
      WHERE s.tbl OPERATOR(pg_catalog.=) $1 AND s.partition OPERATOR(pg_catalog.=) hashring._table_partition($1, $2);
     RETURN result;
@@ -1091,10 +1106,7 @@ BEGIN
         RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.undistribute_table()');
-    SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % is not distributed', tbl USING ERRCODE = 'wrong_object_type';
-    END IF;
+    d := hashring._distributed(tbl);
     SELECT c.relname, c.relowner, n.nspname INTO rel
       FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
      WHERE c.oid OPERATOR(pg_catalog.=) tbl;
@@ -1340,10 +1352,7 @@ BEGIN
         RAISE EXCEPTION 'table, shard and node must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.move_shard()');
-    SELECT t.* INTO d FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) move_shard.tbl;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % is not distributed', tname USING ERRCODE = 'wrong_object_type';
-    END IF;
+    d := hashring._distributed(tbl);
     IF shard OPERATOR(pg_catalog.<) 0 OR shard OPERATOR(pg_catalog.>=) d.shard_count THEN
         RAISE EXCEPTION 'table % has no shard %', tname, shard
             USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Its shards are 0 to %s.', d.shard_count OPERATOR(pg_catalog.-) 1);
@@ -1523,9 +1532,7 @@ BEGIN
         RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.rebalance_table()');
-    IF NOT EXISTS (SELECT FROM hashring.distributed_tables AS t WHERE t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl) THEN
-        RAISE EXCEPTION 'table % is not distributed', tname USING ERRCODE = 'wrong_object_type';
-    END IF;
+    PERFORM hashring._distributed(tbl);
     -- old shard tables of moves interrupted after their commit, in the whole colocation group
     PERFORM hashring._shard_move_cleanup(ARRAY[sm.tbl], sm.shard)
        FROM hashring.shard_moves AS sm
