@@ -45,6 +45,8 @@ if [ "$suite" = major ]; then
         prove_tests+="$f "
     done
 fi
+# the scripts' shared pieces (sql/parts/) are copied, never edited twice
+bash "$here/scripts/sql-parts.sh" --check
 # formatting is mechanical: src/ must be exactly what .clang-format makes of
 # it -- with clang-format 14 (Debian 12's), which src/ is formatted with;
 # later versions format a few constructs differently, so elsewhere the check
