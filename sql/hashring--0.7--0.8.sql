@@ -1213,17 +1213,23 @@ SELECT m.tbl, m.shard, m.source, m.target, m.phase,
                   AND l.pid OPERATOR(pg_catalog.=) m.pid AND l.objsubid OPERATOR(pg_catalog.=) 1
                   AND l.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) ((m.lock_key OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.&) 4294967295)
                   AND l.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) (m.lock_key OPERATOR(pg_catalog.&) 4294967295)) AS running,
-       m.pid, m.rows_copied, m.write_block_ms, m.started_at, m.updated_at, m.last_error
+       m.pid,
+       -- while the copy runs, what pg_stat_progress_copy says has reached the new node
+       COALESCE(m.rows_copied, p.tuples_processed) AS rows_copied, p.bytes_processed AS bytes_copied,
+       m.write_block_ms, m.started_at, m.updated_at, m.last_error
   FROM hashring.shard_moves AS m
+  LEFT JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) m.tbl AND s.shard OPERATOR(pg_catalog.=) m.shard
+  LEFT JOIN pg_catalog.pg_stat_progress_copy AS p
+         ON m.phase OPERATOR(pg_catalog.=) 'copying' AND p.pid OPERATOR(pg_catalog.=) m.pid AND p.relid OPERATOR(pg_catalog.=) s.partition
  WHERE m.phase OPERATOR(pg_catalog.<>) 'done';
-COMMENT ON VIEW hashring.shard_move_progress IS 'shard moves running or interrupted: phase, rows copied, how long writes waited, the last error';
+COMMENT ON VIEW hashring.shard_move_progress IS 'shard moves running or interrupted: phase, rows and bytes copied (live during the copy), how long writes waited, the last error';
 
 CREATE FUNCTION hashring._shard_transfer(src_server text, src_node text, dst_server text, dst_node text,
-                                         shard_table text, channel text)
+                                         shard_table text, channel text, part regclass)
 RETURNS bigint
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'hashring_shard_transfer';
-COMMENT ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text) IS 'internal: streams a shard table from its node to another (COPY out, COPY in)';
+COMMENT ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text, regclass) IS 'internal: streams a shard table from its node to another (COPY out, COPY in), in pg_stat_progress_copy under the partition';
 
 CREATE FUNCTION hashring._partition_block_writes(part regclass)
 RETURNS void
@@ -1470,7 +1476,7 @@ BEGIN
         rows := ARRAY[]::bigint[];
         FOR i IN 1 .. n LOOP
             rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
-                                                                          pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)));
+                                                                          pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)), parts[i]);
         END LOOP;
         PERFORM hashring._inject('move:after_copy');
 
@@ -1579,7 +1585,7 @@ REVOKE ALL ON PROCEDURE hashring.distribute_table(regclass, name, text, integer)
 REVOKE ALL ON PROCEDURE hashring.undistribute_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_columns(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;

@@ -31,8 +31,10 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
+#include "commands/progress.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -49,6 +51,31 @@ PG_FUNCTION_INFO_V1(hashring_partition_block_writes);
 
 /* the COPY data gathered before one PQputCopyData */
 #define TRANSFER_CHUNK (256 * 1024)
+
+/*
+ * Sends the gathered COPY data to the new node and reports the progress:
+ * rows is the number of rows gathered so far, *bytes the bytes sent.  The
+ * first time, the injection point move:during_copy (a move paused there
+ * has sent part of the shard, or all of a small one).
+ */
+static void
+transfer_put(HashringConn *dst, StringInfo chunk, int64 rows, int64 *bytes, bool *sent)
+{
+	const int index[] = {PROGRESS_COPY_BYTES_PROCESSED, PROGRESS_COPY_TUPLES_PROCESSED};
+	int64	  value[2];
+
+	hashring_conn_put_copy(dst, chunk->data, chunk->len);
+	*bytes += chunk->len;
+	resetStringInfo(chunk);
+	value[0] = *bytes;
+	value[1] = rows;
+	pgstat_progress_update_multi_param(2, index, value);
+	if (!*sent)
+	{
+		*sent = true;
+		hashring_inject("move:during_copy");
+	}
+}
 
 /*
  * Locks relid, a foreign partition the caller owns, in mode (LOCK TABLE
@@ -80,8 +107,9 @@ hashring_partition_block_writes(PG_FUNCTION_ARGS)
 
 /*
  * _shard_transfer(src_server, src_node, dst_server, dst_node, shard_table,
- * channel) -> bigint: copies every row of shard_table on the source to the
- * (empty) table of the same name on the target, and returns the rows.
+ * channel, part) -> bigint: copies every row of shard_table on the source to
+ * the (empty) table of the same name on the target, and returns the rows;
+ * pg_stat_progress_copy shows the copy under part, the partition.
  * Both sessions use ISO dates and exact floats, so that the text form one
  * server writes is what the other reads.
  */
@@ -94,6 +122,7 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 	char		  *dst_node = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	char		  *table = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	char		  *channel = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	Oid			   part = PG_GETARG_OID(6);
 	const char	  *styles = "SET LOCAL datestyle = ISO; SET LOCAL intervalstyle = postgres; "
 							"SET LOCAL extra_float_digits = 3";
 	HashringConn  *src;
@@ -101,6 +130,8 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 	PGresult	  *res;
 	StringInfoData chunk;
 	int64		   rows = 0;
+	int64		   bytes = 0;
+	bool		   sent = false;
 
 	src = hashring_xact_conn(src_server, "move_shard:source", src_node, "move_shard");
 	dst = hashring_xact_conn(dst_server, channel, dst_node, "move_shard");
@@ -110,6 +141,18 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 							   "starting COPY into the new shard table"));
 	PQclear(hashring_conn_exec(src, psprintf("COPY %s TO STDOUT", table), 0, NULL, PGRES_COPY_OUT,
 							   "starting COPY out of the shard table"));
+	/*
+	 * pg_stat_progress_copy (and shard_move_progress from it): the rows and
+	 * bytes that reached the new node, under the partition's OID; a COPY FROM
+	 * fed by this backend.  Ended here or by the abort of the transaction.
+	 */
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, part);
+	{
+		const int	index[] = {PROGRESS_COPY_COMMAND, PROGRESS_COPY_TYPE};
+		const int64 value[] = {PROGRESS_COPY_COMMAND_FROM, PROGRESS_COPY_TYPE_CALLBACK};
+
+		pgstat_progress_update_multi_param(2, index, value);
+	}
 	initStringInfo(&chunk);
 	for (;;)
 	{
@@ -122,10 +165,7 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 			PQfreemem(buf);
 			rows++; /* the server sends one row per message */
 			if (chunk.len >= TRANSFER_CHUNK)
-			{
-				hashring_conn_put_copy(dst, chunk.data, chunk.len);
-				resetStringInfo(&chunk);
-			}
+				transfer_put(dst, &chunk, rows, &bytes, &sent);
 			continue;
 		}
 		if (len == 0)
@@ -140,7 +180,7 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 		break; /* -1: the COPY is over */
 	}
 	if (chunk.len > 0)
-		hashring_conn_put_copy(dst, chunk.data, chunk.len);
+		transfer_put(dst, &chunk, rows, &bytes, &sent);
 	res = hashring_conn_result(src);
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
 		hashring_conn_result_error(src, res, "copying the shard table out");
@@ -151,6 +191,7 @@ hashring_shard_transfer(PG_FUNCTION_ARGS)
 						PQcmdTuples(res), (long long) rows)));
 	PQclear(res);
 	hashring_conn_end_copy(dst, "copying into the new shard table");
+	pgstat_progress_end_command();
 	PG_RETURN_INT64(rows);
 }
 

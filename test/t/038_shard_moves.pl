@@ -184,6 +184,31 @@ is(node_of('items', $s), $to, "... shard $s is on $to");
 is($coord->safe_psql('postgres', $moves_sql), "items:done:$pid_a:$to:- notes:done:$pid_a:$to:-", '... and its rows say so, without an error');
 whole('after two moves of one shard at once');
 
+# live progress: paused in the middle of the copy (after the first chunk
+# reached the new node), shard_move_progress shows the rows and bytes sent
+# so far (pg_stat_progress_copy); after an error there, nothing stale
+$s = 7;
+$from = node_of('items', $s);
+$to = $from eq 'n3' ? 'n1' : 'n3';
+my $n_s = $coord->safe_psql('postgres', "SELECT count(*) FROM items WHERE tableoid = 'items_$s'::regclass");
+my $progress_sql = "SELECT string_agg(tbl || ':' || phase || ':' || running || ':' || coalesce((rows_copied > 0 AND rows_copied <= $n_s)::text, '-') || ':' || coalesce((bytes_copied > 0)::text, '-'), ' ' ORDER BY tbl::text) FROM hashring.shard_move_progress WHERE shard = $s";
+$off = log_offset($coord);
+$p = psql_start($coord, "SET hashring.inject_fault = 'move:during_copy:pause:3000';\nCALL hashring.move_shard('items', $s, '$to');");
+$coord->wait_for_log(qr/paused at step move:during_copy/, $off);
+is($coord->safe_psql('postgres', $progress_sql), "items:copying:true:true:true notes:copying:true:-:-",
+	"paused in the copy: shard_move_progress shows items' rows and bytes so far (of $n_s rows), notes' copy not begun");
+is($coord->safe_psql('postgres', "SELECT count(*) FROM pg_stat_progress_copy WHERE relid = 'items_$s'::regclass AND command = 'COPY FROM' AND tuples_processed > 0"),
+	'1', '... as pg_stat_progress_copy does, under the partition');
+($rc, $out, $err) = psql_finish($p);
+is($rc, 0, '... and the move completes') or diag($err);
+($rc, $out, $err) = $coord->psql('postgres', "SET hashring.inject_fault = 'move:during_copy:error';\nCALL hashring.move_shard('items', $s, '$from');");
+like($err, qr/injected fault at step move:during_copy/, 'an error in the copy: the move fails');
+is($coord->safe_psql('postgres', $progress_sql), "items:copying:false:-:- notes:copying:false:-:-",
+	'... and shard_move_progress shows the interrupted move without a count (nothing was copied)');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM pg_stat_progress_copy'), '0', '... and no COPY progress is left behind');
+$coord->safe_psql('postgres', "CALL hashring.move_shard('items', $s, '$from')");
+whole('after the progress checks');
+
 ###########################################################################
 # (d) faults, each followed by the rerun
 my @steps = qw(move:after_lock move:after_create move:after_copy move:before_commit);
