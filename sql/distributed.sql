@@ -124,6 +124,27 @@ SELECT count(*) FROM hashring.table_shards AS a JOIN hashring.table_shards AS b 
  WHERE a.tbl = 'orders'::regclass AND b.tbl = 'lines'::regclass AND a.node = b.node;
 SELECT count(*), sum(o.amount * l.qty) FROM orders o JOIN lines l ON l.order_id = o.id;
 
+-- shard 0 moves to the other node with its colocated twin, and back (here
+-- the sanitizer runs reach shardmove.c; TAP 038 tests moves on real servers)
+SELECT node AS from_node, CASE node WHEN 'a' THEN 'b' ELSE 'a' END AS to_node
+  FROM hashring.table_shards WHERE tbl = 'orders'::regclass AND shard = 0 \gset
+SET client_min_messages = warning;
+CALL hashring.move_shard('orders', 0, :'to_node');
+RESET client_min_messages;
+SELECT s.tbl, s.node = :'to_node' AS moved, m.phase, m.source = :'from_node' AS source_ok,
+       m.rows_copied = CASE s.tbl WHEN 'orders'::regclass THEN (SELECT count(*) FROM orders WHERE tableoid = s.partition)
+                                  ELSE (SELECT count(*) FROM lines WHERE tableoid = s.partition) END AS rows_ok,
+       m.rows_copied > 0 AS some_rows
+  FROM hashring.shards AS s JOIN hashring.shard_moves AS m USING (tbl, shard)
+ WHERE s.shard = 0 ORDER BY s.tbl::text;
+SELECT count(*), sum(o.amount * l.qty) FROM orders o JOIN lines l ON l.order_id = o.id;
+SET client_min_messages = warning;
+CALL hashring.move_shard('orders', 0, :'from_node');
+RESET client_min_messages;
+SELECT tbl, node = :'from_node' AS back FROM hashring.shards WHERE shard = 0 ORDER BY tbl::text;
+SELECT count(*) FROM hashring.shard_move_progress;
+SELECT count(*), sum(o.amount * l.qty) FROM orders o JOIN lines l ON l.order_id = o.id;
+
 -- after a membership change, table_placement says which shards must move
 SELECT hashring.ring_set_state('d', 'c', 'active');
 SELECT hashring.ring_set_weight('d', 'c', 4);
