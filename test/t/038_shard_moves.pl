@@ -152,17 +152,30 @@ my $t = time;
 is($coord->safe_psql('postgres', "SELECT v FROM items WHERE k = $k_s"), $k_s, 'during the copy a read of the moving shard answers');
 $coord->safe_psql('postgres', "UPDATE items SET v = v + 1 WHERE k = $k_o");
 cmp_ok(time - $t, '<', 2, '... at once, as does a write to another shard');
+# a COPY (hashring's COPY path, copy.c) of a row of the moving shard waits
+# for the move too, then lands on the new node (without the partition locks
+# of its router it went to the old shard table, which the move then dropped)
+my $k_copy = $coord->safe_psql('postgres',
+	"SELECT k FROM generate_series(100001, 200000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
+my $pc = psql_start($coord, "COPY items (k, v, pad) FROM STDIN;\n$k_copy\t7\tcopied\n\\.");
+ok($coord->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'COPY items%' AND wait_event_type = 'Lock')"),
+	'a COPY into the moving shard waits for a lock');
 $t = time;
 $coord->safe_psql('postgres', "UPDATE items SET v = v + 1 WHERE k = $k_s");
 my $waited = time - $t;
 ($rc, $out, $err) = psql_finish($p);
 is($rc, 0, 'the move completes') or diag($err);
+($rc, $out, $err) = psql_finish($pc);
+is($rc, 0, '... and then the COPY') or diag($err);
 cmp_ok($waited, '>', 0.5, sprintf('a write to the moving shard waited for the move (%.1f s)', $waited));
 is(node_of('items', $s), $to, "... and the shard is on $to now");
 my $st = $coord->safe_psql('postgres', "SELECT shard_table FROM hashring.table_shards WHERE tbl = 'items'::regclass AND shard = $s");
 is(node_servers($coord, $srv)->{$to}->safe_psql('postgres', "SELECT v FROM $st WHERE k = $k_s"), $k_s + 1,
 	'the waiting write landed on the new node');
-$coord->safe_psql('postgres', "UPDATE items SET v = v - 1 WHERE k IN ($k_s, $k_o)");
+is(node_servers($coord, $srv)->{$to}->safe_psql('postgres', "SELECT v || ':' || pad FROM $st WHERE k = $k_copy"), '7:copied',
+	'... and so did the waiting COPY');
+$coord->safe_psql('postgres', "UPDATE items SET v = v - 1 WHERE k IN ($k_s, $k_o); DELETE FROM items WHERE k = $k_copy");
 whole('after a move with writes waiting');
 
 # a second move of the same shard while the first runs: refused at once,
