@@ -5,7 +5,8 @@
  *	  "shard moves"): _shard_transfer streams a shard table from the node
  *	  that holds it to another, as a COPY pipe through this backend, and
  *	  _partition_set_server points a distributed table's partition at the
- *	  foreign server of its new node.
+ *	  foreign server of its new node, and _node_conninfo is the connection
+ *	  string a logical move's subscription reaches the source node with.
  *
  * Locks: _partition_set_server takes ACCESS EXCLUSIVE on the partition
  * only (never on the distributed table: writers lock the table before its
@@ -48,6 +49,7 @@
 PG_FUNCTION_INFO_V1(hashring_shard_transfer);
 PG_FUNCTION_INFO_V1(hashring_partition_set_server);
 PG_FUNCTION_INFO_V1(hashring_partition_block_writes);
+PG_FUNCTION_INFO_V1(hashring_node_conninfo);
 
 /* the COPY data gathered before one PQputCopyData */
 #define TRANSFER_CHUNK (256 * 1024)
@@ -242,4 +244,39 @@ hashring_partition_set_server(PG_FUNCTION_ARGS)
 			 oldsrv->servername);
 	CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_VOID();
+}
+
+/*
+ * _node_conninfo(server text, node text) -> text: the libpq connection
+ * string of server (a node's target) for the current user: the server's
+ * and the user mapping's libpq options, as the subscription of a logical
+ * shard move on the new node connects to the old one (docs/distributed.md,
+ * "Moving shards").  It holds the mapping's password, if it has one: it is
+ * stored in pg_subscription on the new node (readable by superusers only)
+ * for the length of the move.
+ */
+Datum
+hashring_node_conninfo(PG_FUNCTION_ARGS)
+{
+	char		   *server = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		   *node = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char	  **keys;
+	const char	  **vals;
+	bool			password_required;
+	int				n = hashring_fdw_options(server, node, GetUserId(), 0, &keys, &vals, &password_required);
+	StringInfoData	buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		appendStringInfo(&buf, "%s%s='", i > 0 ? " " : "", keys[i]);
+		for (const char *c = vals[i]; *c; c++)
+		{
+			if (*c == '\\' || *c == '\'')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *c);
+		}
+		appendStringInfoChar(&buf, '\'');
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }

@@ -774,10 +774,12 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
     END IF;
     EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
-    -- old shard tables of moves interrupted after their commit (shard_moves goes with the table)
+    -- what interrupted moves left: old shard tables of moves interrupted
+    -- after their commit, a logical move's replication (shard_moves goes with the table)
     PERFORM hashring._shard_move_cleanup(ARRAY[tbl], pending.shard)
        FROM (SELECT DISTINCT sm.shard FROM hashring.shard_moves AS sm
-              WHERE sm.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl AND sm.phase OPERATOR(pg_catalog.=) 'dropping source') AS pending;
+              WHERE sm.tbl OPERATOR(pg_catalog.=) undistribute_table.tbl
+                AND (sm.phase OPERATOR(pg_catalog.=) 'dropping source' OR sm.repl IS NOT NULL)) AS pending;
     SELECT pg_catalog.array_agg(s.shard_table ORDER BY s.shard), pg_catalog.array_agg(s.node ORDER BY s.shard),
            pg_catalog.array_agg(v.srvname::text ORDER BY s.shard)
       INTO drops, dnodes, dsrv
@@ -843,20 +845,25 @@ COMMENT ON EVENT TRIGGER hashring_ddl_guard IS 'refuses schema changes of distri
 /*
  * One row per shard of a distributed table that moved or is moving: the
  * last move of that shard.  'copying' while the move's transaction runs
- * (or after it failed: last_error), 'dropping source' once the shard is on
- * its new node and the old shard table is still to be dropped, 'done'.
- * Written by move_shard in transactions of their own, so that other
- * sessions see them.
+ * (or after it failed: last_error), 'catching up' while a logical move's
+ * subscription streams the changes made since its copy, 'dropping source'
+ * once the shard is on its new node and the old shard table is still to
+ * be dropped, 'done'.  repl: the name of a logical move's publication,
+ * subscription and slot while they may exist.  Written by move_shard in
+ * transactions of their own, so that other sessions see them.
  */
 CREATE TABLE hashring.shard_moves (
     tbl            regclass         NOT NULL REFERENCES hashring.distributed_tables (tbl) ON DELETE CASCADE,
     shard          integer          NOT NULL,
     source         text             NOT NULL,
     target         text             NOT NULL,
-    phase          text             NOT NULL CHECK (phase IN ('copying', 'dropping source', 'done')),
+    phase          text             NOT NULL CHECK (phase IN ('copying', 'catching up', 'dropping source', 'done')),
+    mode           text             NOT NULL DEFAULT 'block_writes' CHECK (mode IN ('block_writes', 'logical')),
     pid            integer,
     lock_key       bigint           NOT NULL,
+    repl           text,
     rows_copied    bigint,
+    lag_bytes      bigint,
     write_block_ms double precision,
     started_at     timestamptz      NOT NULL,
     updated_at     timestamptz      NOT NULL,
@@ -866,7 +873,7 @@ CREATE TABLE hashring.shard_moves (
 COMMENT ON TABLE hashring.shard_moves IS 'the last move of each shard of a distributed table that moved: phase, rows, how long writes waited';
 
 CREATE VIEW hashring.shard_move_progress AS
-SELECT m.tbl, m.shard, m.source, m.target, m.phase,
+SELECT m.tbl, m.shard, m.source, m.target, m.phase, m.mode,
        -- running: that backend holds the move's advisory lock (in each of its transactions)
        EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l
                 WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted
@@ -876,13 +883,14 @@ SELECT m.tbl, m.shard, m.source, m.target, m.phase,
        m.pid,
        -- while the copy runs, what pg_stat_progress_copy says has reached the new node
        COALESCE(m.rows_copied, p.tuples_processed) AS rows_copied, p.bytes_processed AS bytes_copied,
-       m.write_block_ms, m.started_at, m.updated_at, m.last_error
+       -- logical: the WAL the subscription had yet to confirm, when last polled
+       m.lag_bytes, m.write_block_ms, m.started_at, m.updated_at, m.last_error
   FROM hashring.shard_moves AS m
   LEFT JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) m.tbl AND s.shard OPERATOR(pg_catalog.=) m.shard
   LEFT JOIN pg_catalog.pg_stat_progress_copy AS p
          ON m.phase OPERATOR(pg_catalog.=) 'copying' AND p.pid OPERATOR(pg_catalog.=) m.pid AND p.relid OPERATOR(pg_catalog.=) s.partition
  WHERE m.phase OPERATOR(pg_catalog.<>) 'done';
-COMMENT ON VIEW hashring.shard_move_progress IS 'shard moves running or interrupted: phase, rows and bytes copied (live during the copy), how long writes waited, the last error';
+COMMENT ON VIEW hashring.shard_move_progress IS 'shard moves running or interrupted: phase, mode, rows and bytes copied (live during the copy), replication lag, how long writes waited, the last error';
 
 CREATE FUNCTION hashring._shard_transfer(src_server text, src_node text, dst_server text, dst_node text,
                                          shard_table text, channel text, part regclass)
@@ -890,6 +898,12 @@ RETURNS bigint
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'hashring_shard_transfer';
 COMMENT ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text, regclass) IS 'internal: streams a shard table from its node to another (COPY out, COPY in), in pg_stat_progress_copy under the partition';
+
+CREATE FUNCTION hashring._node_conninfo(server text, node text)
+RETURNS text
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_node_conninfo';
+COMMENT ON FUNCTION hashring._node_conninfo(text, text) IS 'internal: the libpq connection string of a node''s server for the current user (a logical move''s subscription)';
 
 CREATE FUNCTION hashring._partition_block_writes(part regclass)
 RETURNS void
@@ -904,10 +918,71 @@ AS 'MODULE_PATHNAME', 'hashring_partition_set_server';
 COMMENT ON FUNCTION hashring._partition_set_server(regclass, text) IS 'internal: points a foreign partition at another foreign server';
 
 /*
- * Drops the old shard tables of the group's shard `shard` whose move
- * committed but whose source was not dropped yet (a move interrupted after
- * its commit), unless the shard is back on that node.  Autocommit on the
- * nodes; returns how many remain.
+ * Drops what a logical move made for its replication (all named repl): the
+ * subscription on the new node dst (with its slot on the old node src; when
+ * src cannot be reached, the subscription alone), then the publication and
+ * a slot left on src.  A NULL server is a node no longer in the ring:
+ * skipped.  Autocommit on the nodes; a warning for each thing that could
+ * not be dropped; returns whether everything is gone.
+ */
+CREATE FUNCTION hashring._shard_move_unsubscribe(src_server text, src text, dst_server text, dst text, repl text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gone boolean := src_server IS NOT NULL AND dst_server IS NOT NULL;
+BEGIN
+    IF dst_server IS NOT NULL THEN
+        BEGIN
+            IF hashring._node_command(dst_server, dst, pg_catalog.format(
+                   'SELECT pg_catalog.count(*) FROM pg_catalog.pg_subscription AS s JOIN pg_catalog.pg_database AS d ON d.oid OPERATOR(pg_catalog.=) s.subdbid '
+                   'WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl)) OPERATOR(pg_catalog.<>) '0' THEN
+                BEGIN
+                    PERFORM hashring._node_command(dst_server, dst, pg_catalog.format('DROP SUBSCRIPTION %I', repl));
+                EXCEPTION WHEN OTHERS THEN
+                    -- the old node cannot drop its slot now: the subscription goes without it
+                    PERFORM hashring._node_command(dst_server, dst, pg_catalog.format('ALTER SUBSCRIPTION %I DISABLE', repl));
+                    PERFORM hashring._node_command(dst_server, dst, pg_catalog.format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', repl));
+                    PERFORM hashring._node_command(dst_server, dst, pg_catalog.format('DROP SUBSCRIPTION %I', repl));
+                END;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not drop subscription "%" on node "%": %', repl, dst, SQLERRM
+                USING HINT = 'It belongs to an interrupted shard move: call move_shard again, or drop it on that server.';
+            gone := false;
+        END;
+    END IF;
+    IF src_server IS NOT NULL THEN
+        BEGIN
+            PERFORM hashring._node_command(src_server, src, pg_catalog.format('DROP PUBLICATION IF EXISTS %I', repl));
+            IF hashring._node_command(src_server, src, pg_catalog.format(
+                   'SELECT pg_catalog.count(pg_catalog.pg_drop_replication_slot(slot_name)) FROM pg_catalog.pg_replication_slots '
+                   'WHERE slot_name OPERATOR(pg_catalog.=) %L AND NOT active', repl)) OPERATOR(pg_catalog.=) '0'
+               AND hashring._node_command(src_server, src, pg_catalog.format(
+                   'SELECT pg_catalog.count(*) FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) %L', repl)) OPERATOR(pg_catalog.<>) '0' THEN
+                RAISE EXCEPTION 'replication slot "%" is in use', repl;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not drop publication and replication slot "%" on node "%": %', repl, src, SQLERRM
+                USING HINT = 'A slot keeps the server''s WAL: call move_shard again, or drop it on that server (pg_drop_replication_slot).';
+            gone := false;
+        END;
+    END IF;
+    RETURN gone;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) IS 'internal: drops a logical shard move''s subscription, publication and replication slot';
+
+/*
+ * Finishes what earlier moves of the group's shard `shard` left:
+ *   - a move that committed but did not drop its old shard tables: its
+ *     replication (a logical move's) and the old tables go, unless the
+ *     shard is back on that node;
+ *   - a logical move that failed or was killed before its commit (and is
+ *     not running: its lock is free): its subscription, publication and
+ *     slot, and the new shard tables it made on the target.
+ * Autocommit on the nodes; returns how many tables remain to be dropped.
  */
 CREATE FUNCTION hashring._shard_move_cleanup(grp regclass[], shard integer)
 RETURNS integer
@@ -915,18 +990,46 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m    record;
-    left integer := 0;
+    m     record;
+    left  integer := 0;
+    unsub text[] := ARRAY[]::text[];
 BEGIN
-    FOR m IN SELECT x.tbl, x.source, s.node, s.shard_table, v.srvname::text AS server
+    FOR m IN SELECT x.tbl, x.source, x.target, x.phase, x.repl, x.lock_key, s.node, s.shard_table,
+                    v.srvname::text AS server, w.srvname::text AS dst_server
                FROM hashring.shard_moves AS x
                JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) x.tbl AND s.shard OPERATOR(pg_catalog.=) x.shard
                JOIN hashring.distributed_tables AS d ON d.tbl OPERATOR(pg_catalog.=) x.tbl
                LEFT JOIN hashring.nodes AS n ON n.ring OPERATOR(pg_catalog.=) d.ring AND n.node OPERATOR(pg_catalog.=) x.source
                LEFT JOIN pg_catalog.pg_foreign_server AS v ON v.srvname OPERATOR(pg_catalog.=) n.target
+               LEFT JOIN hashring.nodes AS nt ON nt.ring OPERATOR(pg_catalog.=) d.ring AND nt.node OPERATOR(pg_catalog.=) x.target
+               LEFT JOIN pg_catalog.pg_foreign_server AS w ON w.srvname OPERATOR(pg_catalog.=) nt.target
               WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard
-                AND x.phase OPERATOR(pg_catalog.=) 'dropping source'
+                AND (x.phase OPERATOR(pg_catalog.=) 'dropping source'
+                     OR (x.repl IS NOT NULL AND pg_catalog.pg_try_advisory_xact_lock(x.lock_key)))
               ORDER BY x.tbl::pg_catalog.oid LOOP
+        IF m.repl IS NOT NULL AND NOT m.repl OPERATOR(pg_catalog.=) ANY (unsub) THEN
+            IF NOT hashring._shard_move_unsubscribe(m.server, m.source, m.dst_server, m.target, m.repl) THEN
+                left := left OPERATOR(pg_catalog.+) 1;
+                CONTINUE;
+            END IF;
+            unsub := unsub OPERATOR(pg_catalog.||) m.repl;
+        END IF;
+        IF m.phase OPERATOR(pg_catalog.<>) 'dropping source' THEN
+            -- an interrupted logical move: the new table on its target goes
+            IF m.node OPERATOR(pg_catalog.<>) m.target AND m.dst_server IS NOT NULL THEN
+                BEGIN
+                    PERFORM hashring._node_command(m.dst_server, m.target, pg_catalog.format('DROP TABLE IF EXISTS %s', m.shard_table));
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'could not drop the half-moved shard table % on node "%": %', m.shard_table, m.target, SQLERRM
+                        USING HINT = 'Call move_shard again to retry, or drop it by hand: the shard''s rows are on node "' || m.node || '".';
+                    left := left OPERATOR(pg_catalog.+) 1;
+                    CONTINUE;
+                END;
+            END IF;
+            UPDATE hashring.shard_moves AS x SET repl = NULL, updated_at = pg_catalog.clock_timestamp()
+             WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
+            CONTINUE;
+        END IF;
         IF m.node OPERATOR(pg_catalog.<>) m.source THEN
             IF m.server IS NULL THEN
                 RAISE WARNING 'cannot drop the old shard table % on node "%": the node is no longer in the ring', m.shard_table, m.source
@@ -945,13 +1048,41 @@ BEGIN
                 CONTINUE;
             END;
         END IF;
-        UPDATE hashring.shard_moves AS x SET phase = 'done', updated_at = pg_catalog.clock_timestamp()
+        UPDATE hashring.shard_moves AS x SET phase = 'done', repl = NULL, updated_at = pg_catalog.clock_timestamp()
          WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
     END LOOP;
     RETURN left;
 END
 $$;
-COMMENT ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) IS 'internal: drops the old shard tables of committed moves';
+COMMENT ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) IS 'internal: drops the old shard tables of committed moves, and what interrupted logical moves left on the nodes';
+
+/*
+ * Creates the shard tables of shard `shard` of the group's tables on node
+ * (their schemas first, committed at once), in the remote transactions
+ * bound to this one: they commit with it.
+ */
+CREATE FUNCTION hashring._shard_move_create(server text, node text, grp regclass[], nsps name[], rels name[], persist "char"[], shard integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    i      integer;
+    inames name[];
+    ikinds "char"[];
+    idefs  text[];
+BEGIN
+    PERFORM hashring._node_command(server, node, pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', x)) FROM pg_catalog.unnest(nsps) AS x GROUP BY x;
+    FOR i IN 1 .. pg_catalog.cardinality(grp) LOOP
+        SELECT pg_catalog.array_agg(x.name ORDER BY x.name), pg_catalog.array_agg(x.kind ORDER BY x.name), pg_catalog.array_agg(x.definition ORDER BY x.name)
+          INTO inames, ikinds, idefs
+          FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) grp[i];
+        PERFORM hashring._shard_create(server, node, nsps[i], rels[i], shard, persist[i] OPERATOR(pg_catalog.=) 'u',
+                                       hashring._shard_columns(grp[i]), inames, ikinds, idefs);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) IS 'internal: creates the shard tables of a moving shard on its new node';
 
 /*
  * The transaction-level advisory lock of one shard's move (move_shard takes
@@ -974,14 +1105,26 @@ COMMENT ON FUNCTION hashring._shard_move_lock(bigint, integer, text) IS 'interna
 
 /*
  * Moves shard `shard` of tbl, and of every table colocated with it, to
- * node: writes to that shard wait while it is copied (reads go on), then
- * the coordinator's partitions read and write the new node's tables
- * (docs/distributed.md, "Moving shards").  Transactions: a first one
- * records the move (shard_moves), the move itself is one transaction (the
- * new shard tables are created and filled in remote transactions that
- * commit just before it), and the old shard tables are dropped after it.
+ * node, then the coordinator's partitions read and write the new node's
+ * tables (docs/distributed.md, "Moving shards").  Two ways:
+ *   block_writes: writes to that shard wait while it is copied (reads go
+ *     on); the move is one transaction (the new shard tables are created
+ *     and filled in remote transactions that commit just before it);
+ *   logical: the new shard tables are created (committed on the new node),
+ *     a publication on the old node and a subscription on the new one copy
+ *     the shard and stream every later change, polled in transactions of
+ *     their own; writes to the shard wait only in the last transaction,
+ *     while the subscription confirms the old node's last WAL position and
+ *     the partitions are switched.
+ *   auto (the default): logical when the old node's wal_level is logical
+ *     and every table of the group is logged and has a primary key.
+ * A first transaction records the move (shard_moves); after the switch the
+ * old shard tables (and a logical move's replication) are dropped.  A
+ * logical move that fails drops what it made on the nodes; one that was
+ * killed or cancelled leaves it to the next move of the shard
+ * (_shard_move_cleanup).
  */
-CREATE PROCEDURE hashring.move_shard(tbl regclass, shard integer, node text)
+CREATE PROCEDURE hashring.move_shard(tbl regclass, shard integer, node text, mode text DEFAULT 'auto')
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -1005,17 +1148,25 @@ DECLARE
     total    bigint := 0;
     t0       timestamptz;
     blocked  double precision;
-    inames   name[];
-    ikinds   "char"[];
-    idefs    text[];
     e_state  text;
     e_msg    text;
     e_detail text;
     e_hint   text;
+    how      text;  -- block_writes or logical
+    why      text;  -- why not logical
+    repl     text;  -- a logical move's publication, subscription and slot
+    shape    text;  -- the group's columns and indexes when the logical move began
+    step     text;
+    st       text;
+    lsn      text;
+    lag      bigint;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF tbl IS NULL OR shard IS NULL OR node IS NULL THEN
-        RAISE EXCEPTION 'table, shard and node must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF tbl IS NULL OR shard IS NULL OR node IS NULL OR mode IS NULL THEN
+        RAISE EXCEPTION 'table, shard, node and mode must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF mode OPERATOR(pg_catalog.<>) ALL (ARRAY['auto', 'logical', 'block_writes']) THEN
+        RAISE EXCEPTION 'unknown shard move mode "%"', mode
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The modes are auto, logical and block_writes.';
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.move_shard()');
     d := hashring._distributed(tbl);
@@ -1088,75 +1239,197 @@ BEGIN
     SELECT v.srvname INTO srcsrv FROM pg_catalog.pg_foreign_table AS f JOIN pg_catalog.pg_foreign_server AS v ON v.oid OPERATOR(pg_catalog.=) f.ftserver
      WHERE f.ftrelid OPERATOR(pg_catalog.=) parts[1];
 
+    -- logical where the old node can publish every table of the group
+    how := mode;
+    IF mode OPERATOR(pg_catalog.<>) 'block_writes' THEN
+        -- wal_level, max_wal_senders, max_replication_slots of the old node's server
+        st := hashring._node_command(srcsrv, src, 'SELECT pg_catalog.current_setting(''wal_level'') || '' '' || pg_catalog.current_setting(''max_wal_senders'') '
+                                                  '|| '' '' || pg_catalog.current_setting(''max_replication_slots'')');
+        why := CASE
+            WHEN pg_catalog.split_part(st, ' ', 1) OPERATOR(pg_catalog.<>) 'logical' OR pg_catalog.split_part(st, ' ', 2) OPERATOR(pg_catalog.=) '0'
+                 OR pg_catalog.split_part(st, ' ', 3) OPERATOR(pg_catalog.=) '0'
+                THEN pg_catalog.format('the server of node "%s" has wal_level = %s, max_wal_senders = %s, max_replication_slots = %s',
+                                       src, pg_catalog.split_part(st, ' ', 1), pg_catalog.split_part(st, ' ', 2), pg_catalog.split_part(st, ' ', 3))
+            WHEN 'u' OPERATOR(pg_catalog.=) ANY (persist) THEN 'an unlogged table is not replicated'
+            ELSE (SELECT pg_catalog.format('table %s has no primary key', g) FROM pg_catalog.unnest(grp) AS g
+                   WHERE NOT EXISTS (SELECT FROM hashring.distributed_indexes AS x
+                                      WHERE x.tbl OPERATOR(pg_catalog.=) g AND x.kind OPERATOR(pg_catalog.=) 'p') LIMIT 1)
+        END;
+        IF why IS NULL THEN
+            how := 'logical';
+        ELSIF mode OPERATOR(pg_catalog.=) 'logical' THEN
+            RAISE EXCEPTION 'shard % of % cannot be moved logically: %', shard, tname, why
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'A logical move needs wal_level = logical and free WAL senders and replication slots on the old node''s server, and a primary key on every table of the group, none unlogged; mode => ''block_writes'' moves it with writes waiting.';
+        ELSE
+            how := 'block_writes';
+        END IF;
+    END IF;
+
     -- recorded, and visible to other sessions, before the move starts
     lockkey := (pg_catalog.hashtext('hashring.move_shard')::bigint OPERATOR(pg_catalog.<<) 32)
                OPERATOR(pg_catalog.|) (pg_catalog.hashtext(pg_catalog.format('%s/%s', grp[1]::pg_catalog.oid, shard))::bigint OPERATOR(pg_catalog.&) 4294967295);
     -- a move of this shard under way holds the lock in its main transaction
     -- (below): refused before its rows are touched
     PERFORM hashring._shard_move_lock(lockkey, shard, tname);
-    INSERT INTO hashring.shard_moves AS x (tbl, shard, source, target, phase, pid, lock_key, started_at, updated_at)
-    SELECT g, move_shard.shard, src, move_shard.node, 'copying', pg_catalog.pg_backend_pid(), lockkey,
+    IF how OPERATOR(pg_catalog.=) 'logical' THEN
+        repl := pg_catalog.format('hashring_move_%s_%s', grp[1]::pg_catalog.oid, shard);
+    END IF;
+    INSERT INTO hashring.shard_moves AS x (tbl, shard, source, target, phase, mode, pid, lock_key, repl, started_at, updated_at)
+    SELECT g, move_shard.shard, src, move_shard.node, 'copying', how, pg_catalog.pg_backend_pid(), lockkey, repl,
            pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp()
       FROM pg_catalog.unnest(grp) AS g
     ON CONFLICT ON CONSTRAINT shard_moves_pkey DO UPDATE
-       SET source = excluded.source, target = excluded.target, phase = 'copying', pid = excluded.pid, lock_key = excluded.lock_key,
-           rows_copied = NULL, write_block_ms = NULL, started_at = excluded.started_at, updated_at = excluded.updated_at, last_error = NULL;
+       SET source = excluded.source, target = excluded.target, phase = 'copying', mode = excluded.mode, pid = excluded.pid,
+           lock_key = excluded.lock_key, repl = excluded.repl, rows_copied = NULL, lag_bytes = NULL, write_block_ms = NULL,
+           started_at = excluded.started_at, updated_at = excluded.updated_at, last_error = NULL;
     COMMIT;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
-    -- outside the block below: the loser of a race for the same shard
-    -- leaves the winner's rows alone
-    PERFORM hashring._shard_move_lock(lockkey, shard, tname);
-    BEGIN
-        -- no schema change of the group meanwhile (DML goes on), then no write to this shard
-        FOR i IN 1 .. n LOOP
-            EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', grp[i]);
-        END LOOP;
-        FOR i IN 1 .. n LOOP
-            PERFORM hashring._partition_block_writes(parts[i]);
-        END LOOP;
-        t0 := pg_catalog.clock_timestamp();
-        IF EXISTS (SELECT FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) ANY (grp)
-                     AND s.shard OPERATOR(pg_catalog.=) move_shard.shard AND s.node OPERATOR(pg_catalog.<>) src) THEN
-            RAISE EXCEPTION 'shard % of % moved while this move waited for its locks', shard, tname
-                USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again.';
-        END IF;
-        PERFORM hashring._inject('move:after_lock');
+    -- block_writes: one step; logical: prepare, subscribe, sync (repeated
+    -- until the subscription has the shard and little WAL to catch up),
+    -- switch.  Each step is a transaction.
+    step := CASE how WHEN 'logical' THEN 'prepare' ELSE 'switch' END;
+    LOOP
+        -- outside the block below: the loser of a race for the same shard
+        -- leaves the winner's rows alone
+        PERFORM hashring._shard_move_lock(lockkey, shard, tname);
+        BEGIN
+            -- no schema change of the group meanwhile (DML goes on)
+            FOR i IN 1 .. n LOOP
+                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', grp[i]);
+            END LOOP;
+            IF step OPERATOR(pg_catalog.=) 'prepare' THEN
+                SELECT pg_catalog.string_agg(hashring._shard_columns(k.g) OPERATOR(pg_catalog.||) COALESCE(
+                           (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
+                              FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
+                  INTO shape FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o);
+                PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard);
+                PERFORM hashring._node_command(srcsrv, src, pg_catalog.format('DROP PUBLICATION IF EXISTS %1$I; CREATE PUBLICATION %1$I FOR TABLE %2$s',
+                                                                              repl, pg_catalog.array_to_string(stables, ', ')));
+                PERFORM hashring._inject('move:after_create');
+                step := 'subscribe';  -- once the new tables are committed
+            ELSIF step OPERATOR(pg_catalog.=) 'subscribe' THEN
+                PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I',
+                                                                                   repl, hashring._node_conninfo(srcsrv, src)));
+                step := 'sync';
+            ELSIF step OPERATOR(pg_catalog.=) 'sync' THEN
+                -- on the new node: tables not yet copied, all tables, failures of the subscription's workers
+                st := hashring._node_command(dst.target, node, pg_catalog.format(
+                    'SELECT (SELECT pg_catalog.count(*) FILTER (WHERE r.srsubstate OPERATOR(pg_catalog.<>) ''r'') || '' '' || pg_catalog.count(*) '
+                    '          FROM pg_catalog.pg_subscription_rel AS r WHERE r.srsubid OPERATOR(pg_catalog.=) s.oid) || '' '' || '
+                    '       (SELECT COALESCE(pg_catalog.sum(t.apply_error_count OPERATOR(pg_catalog.+) t.sync_error_count), 0) '
+                    '          FROM pg_catalog.pg_stat_subscription_stats AS t WHERE t.subid OPERATOR(pg_catalog.=) s.oid) '
+                    '  FROM pg_catalog.pg_subscription AS s JOIN pg_catalog.pg_database AS d ON d.oid OPERATOR(pg_catalog.=) s.subdbid '
+                    ' WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl));
+                IF st IS NULL THEN
+                    RAISE EXCEPTION 'the subscription "%" of the move is gone from node "%"', repl, node USING ERRCODE = 'object_not_in_prerequisite_state';
+                ELSIF pg_catalog.split_part(st, ' ', 3) OPERATOR(pg_catalog.<>) '0' THEN
+                    RAISE EXCEPTION 'the subscription "%" of the move failed on node "%"', repl, node
+                        USING ERRCODE = 'object_not_in_prerequisite_state',
+                              DETAIL = pg_catalog.format('Its workers failed %s time(s); the server log of node "%s" says why.', pg_catalog.split_part(st, ' ', 3), node),
+                              HINT = 'Remove the cause (a full disk, a missing privilege, a row the new table refuses), then call move_shard again; mode => ''block_writes'' copies without replication.';
+                END IF;
+                -- on the old node: the WAL the subscription has yet to confirm
+                lag := hashring._node_command(srcsrv, src, pg_catalog.format(
+                    'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::pg_catalog.int8 '
+                    '  FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) %L', repl))::bigint;
+                IF pg_catalog.split_part(st, ' ', 1) OPERATOR(pg_catalog.=) '0' AND pg_catalog.split_part(st, ' ', 2) OPERATOR(pg_catalog.=) n::text THEN
+                    UPDATE hashring.shard_moves AS x SET phase = 'catching up', lag_bytes = lag, updated_at = pg_catalog.clock_timestamp()
+                     WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                    -- a little left: the rest is caught up with writes blocked
+                    IF lag OPERATOR(pg_catalog.<) 16777216 THEN
+                        step := 'switch';
+                    END IF;
+                ELSE
+                    UPDATE hashring.shard_moves AS x SET lag_bytes = lag, updated_at = pg_catalog.clock_timestamp()
+                     WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                END IF;
+                IF step OPERATOR(pg_catalog.=) 'sync' THEN
+                    PERFORM pg_catalog.pg_sleep(0.1);
+                END IF;
+            ELSE
+                IF how OPERATOR(pg_catalog.=) 'logical' THEN
+                    PERFORM hashring._inject('move:catching_up');
+                END IF;
+                -- switch: no write to this shard from here to the commit
+                FOR i IN 1 .. n LOOP
+                    PERFORM hashring._partition_block_writes(parts[i]);
+                END LOOP;
+                t0 := pg_catalog.clock_timestamp();
+                IF EXISTS (SELECT FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) ANY (grp)
+                             AND s.shard OPERATOR(pg_catalog.=) move_shard.shard AND s.node OPERATOR(pg_catalog.<>) src) THEN
+                    RAISE EXCEPTION 'shard % of % moved while this move waited for its locks', shard, tname
+                        USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again.';
+                END IF;
+                PERFORM hashring._inject('move:after_lock');
+                IF how OPERATOR(pg_catalog.=) 'block_writes' THEN
+                    PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard);
+                    PERFORM hashring._inject('move:after_create');
+                    rows := ARRAY[]::bigint[];
+                    FOR i IN 1 .. n LOOP
+                        rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
+                                                                                      pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)), parts[i]);
+                    END LOOP;
+                ELSE
+                    IF shape IS DISTINCT FROM (
+                           SELECT pg_catalog.string_agg(hashring._shard_columns(k.g) OPERATOR(pg_catalog.||) COALESCE(
+                                      (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
+                                         FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
+                             FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o)) THEN
+                        RAISE EXCEPTION 'the columns or indexes of % or a table colocated with it changed during the move of shard %', tname, shard
+                            USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again: it copies the shard as it is now.';
+                    END IF;
+                    -- every write the old node committed (none comes now) reaches the new one
+                    lsn := hashring._shard_exec(srcsrv, src, 'SELECT pg_catalog.pg_current_wal_lsn()', 'move_shard:source');
+                    LOOP
+                        st := hashring._shard_exec(srcsrv, src, pg_catalog.format(
+                            'SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) %L::pg_catalog.pg_lsn FROM pg_catalog.pg_replication_slots '
+                            'WHERE slot_name OPERATOR(pg_catalog.=) %L', lsn, repl), 'move_shard:source');
+                        EXIT WHEN st OPERATOR(pg_catalog.=) 't';
+                        IF st IS NULL THEN
+                            RAISE EXCEPTION 'the replication slot "%" of the move is gone from node "%"', repl, src USING ERRCODE = 'object_not_in_prerequisite_state';
+                        ELSIF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>) interval '30 s' THEN
+                            RAISE EXCEPTION 'the subscription of the move on node "%" did not catch up with node "%" in 30 s', node, src
+                                USING ERRCODE = 'object_not_in_prerequisite_state',
+                                      HINT = 'Writes to the shard waited for it and go on now. See the server log of the new node; call move_shard again, or use mode => ''block_writes''.';
+                        END IF;
+                        PERFORM pg_catalog.pg_sleep(0.002);
+                    END LOOP;
+                END IF;
+                PERFORM hashring._inject('move:after_copy');
 
-        PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SCHEMA IF NOT EXISTS %I', x)) FROM pg_catalog.unnest(nsps) AS x GROUP BY x;
-        FOR i IN 1 .. n LOOP
-            SELECT pg_catalog.array_agg(x.name ORDER BY x.name), pg_catalog.array_agg(x.kind ORDER BY x.name), pg_catalog.array_agg(x.definition ORDER BY x.name)
-              INTO inames, ikinds, idefs
-              FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) grp[i];
-            PERFORM hashring._shard_create(dst.target, node, nsps[i], rels[i], shard, persist[i] OPERATOR(pg_catalog.=) 'u',
-                                           hashring._shard_columns(grp[i]), inames, ikinds, idefs);
-        END LOOP;
-        PERFORM hashring._inject('move:after_create');
-
-        rows := ARRAY[]::bigint[];
-        FOR i IN 1 .. n LOOP
-            rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
-                                                                          pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)), parts[i]);
-        END LOOP;
-        PERFORM hashring._inject('move:after_copy');
-
-        FOR i IN 1 .. n LOOP
-            PERFORM hashring._partition_set_server(parts[i], dst.target);
-            UPDATE hashring.shards AS s SET node = move_shard.node
-             WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
-            UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i], updated_at = pg_catalog.clock_timestamp()
-             WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
-        END LOOP;
-        PERFORM hashring._inject('move:before_commit');
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    END;
+                FOR i IN 1 .. n LOOP
+                    PERFORM hashring._partition_set_server(parts[i], dst.target);
+                    UPDATE hashring.shards AS s SET node = move_shard.node
+                     WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                    UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i],
+                           lag_bytes = CASE how WHEN 'logical' THEN 0 END, updated_at = pg_catalog.clock_timestamp()
+                     WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                END LOOP;
+                PERFORM hashring._inject('move:before_commit');
+                step := NULL;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+        END;
+        EXIT WHEN e_state IS NOT NULL;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        EXIT WHEN step IS NULL;
+    END LOOP;
     IF e_state IS NOT NULL THEN
-        -- nothing moved (the block rolled back, the nodes' transactions with it): say why, where others can see it
+        -- nothing moved (the step rolled back, the nodes' transactions with it): say why, where others can see it
         UPDATE hashring.shard_moves AS x SET last_error = e_msg, updated_at = pg_catalog.clock_timestamp()
          WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard
            AND x.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
         COMMIT;
+        IF how OPERATOR(pg_catalog.=) 'logical' THEN
+            -- what the logical move made on the nodes goes (what cannot now, the next move of the shard drops)
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+            PERFORM hashring._shard_move_cleanup(grp, shard);
+            COMMIT;
+        END IF;
         RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg, DETAIL = COALESCE(NULLIF(e_detail, ''), 'Nothing moved: the shard is still on node "' || src || '".'),
                               HINT = COALESCE(NULLIF(e_hint, ''), 'Call move_shard again once the cause is gone.');
     END IF;
@@ -1169,22 +1442,33 @@ BEGIN
 
     -- the shard reads and writes on its new node: the old tables go
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF how OPERATOR(pg_catalog.=) 'logical' THEN
+        -- the rows the subscription brought (and any written since the switch)
+        rows := ARRAY[]::bigint[];
+        FOR i IN 1 .. n LOOP
+            rows := rows OPERATOR(pg_catalog.||) hashring._node_command(dst.target, node, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', stables[i]))::bigint;
+            UPDATE hashring.shard_moves AS x SET rows_copied = rows[i]
+             WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+        END LOOP;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END IF;
     PERFORM hashring._inject('move:before_drop');
     PERFORM hashring._shard_move_cleanup(grp, shard);
     COMMIT;
     SELECT pg_catalog.sum(r) INTO total FROM pg_catalog.unnest(rows) AS r;
-    RAISE NOTICE 'shard % of % moved from node "%" to node "%": % rows in % table(s), writes to the shard waited % ms',
-        shard, tname, src, node, total, n, pg_catalog.round(blocked::numeric, 1);
+    RAISE NOTICE 'shard % of % moved from node "%" to node "%": % rows in % table(s), writes to the shard waited % ms (%)',
+        shard, tname, src, node, total, n, pg_catalog.round(blocked::numeric, 1), how;
 END
 $$;
-COMMENT ON PROCEDURE hashring.move_shard(regclass, integer, text) IS 'moves one shard of a distributed table, and of the tables colocated with it, to a node: writes to that shard wait while it is copied, reads go on';
+COMMENT ON PROCEDURE hashring.move_shard(regclass, integer, text, text) IS 'moves one shard of a distributed table, and of the tables colocated with it, to a node: logically (writes wait only for the last catch-up) or with writes to the shard waiting while it is copied; reads go on';
 
 /*
  * Moves every shard of tbl (and of the tables colocated with it) that
  * table_placement places on another node than the one that holds it, one
  * shard at a time (move_shard).
  */
-CREATE PROCEDURE hashring.rebalance_table(tbl regclass)
+CREATE PROCEDURE hashring.rebalance_table(tbl regclass, mode text DEFAULT 'auto')
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -1194,18 +1478,22 @@ DECLARE
     i     integer;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF tbl IS NULL THEN
-        RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF tbl IS NULL OR mode IS NULL THEN
+        RAISE EXCEPTION 'table and mode must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF mode OPERATOR(pg_catalog.<>) ALL (ARRAY['auto', 'logical', 'block_writes']) THEN
+        RAISE EXCEPTION 'unknown shard move mode "%"', mode
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The modes are auto, logical and block_writes.';
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.rebalance_table()');
     PERFORM hashring._distributed(tbl);
-    -- old shard tables of moves interrupted after their commit, in the whole colocation group
+    -- what interrupted moves left (old shard tables of moves interrupted
+    -- after their commit, a logical move's replication), in the whole colocation group
     PERFORM hashring._shard_move_cleanup(ARRAY[sm.tbl], sm.shard)
        FROM hashring.shard_moves AS sm
        JOIN hashring.distributed_tables AS g ON g.tbl OPERATOR(pg_catalog.=) sm.tbl
        JOIN hashring.distributed_tables AS t ON t.tbl OPERATOR(pg_catalog.=) rebalance_table.tbl
       WHERE g.ring OPERATOR(pg_catalog.=) t.ring AND g.shard_count OPERATOR(pg_catalog.=) t.shard_count
-        AND sm.phase OPERATOR(pg_catalog.=) 'dropping source';
+        AND (sm.phase OPERATOR(pg_catalog.=) 'dropping source' OR sm.repl IS NOT NULL);
     COMMIT;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     SELECT pg_catalog.array_agg(p.shard ORDER BY p.shard), pg_catalog.array_agg(p.target_node ORDER BY p.shard) INTO todo, dests
@@ -1217,11 +1505,11 @@ BEGIN
     RAISE NOTICE '% shard(s) of % to move: %', pg_catalog.cardinality(todo), tname, pg_catalog.array_to_string(todo, ', ');
     COMMIT;
     FOR i IN 1 .. pg_catalog.cardinality(todo) LOOP
-        CALL hashring.move_shard(tbl, todo[i], dests[i]);
+        CALL hashring.move_shard(tbl, todo[i], dests[i], mode);
     END LOOP;
 END
 $$;
-COMMENT ON PROCEDURE hashring.rebalance_table(regclass) IS 'moves the shards of a distributed table (and its colocated tables) to where the ring''s membership now places them, one shard at a time';
+COMMENT ON PROCEDURE hashring.rebalance_table(regclass, text) IS 'moves the shards of a distributed table (and its colocated tables) to where the ring''s membership now places them, one shard at a time';
 
 
 -- nothing for PUBLIC: the capabilities give these (ring_grant)
@@ -1248,10 +1536,13 @@ REVOKE ALL ON FUNCTION hashring._shard_create(text, text, name, name, integer, b
 REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._node_conninfo(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;
-REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text) FROM PUBLIC;
-REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text, text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass, text) FROM PUBLIC;
 
 -- roles that hold route or read get what 0.8 adds to them
 DO $$
