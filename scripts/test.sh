@@ -28,7 +28,7 @@ cd /
 # code with other programs, the same on every major (the pg_regress suite
 # pins every algorithm's answers on each), and it installs nothing they need.
 suite=${HASHRING_TEST_SUITE:-all}
-major_tap=(001 002 003 004 005 006 007 008 009 011 023 026 027 028 029 030 031 032 034 035 038)
+major_tap=(001 002 003 004 005 006 007 008 009 011 023 026 027 028 029 030 031 032 034 035 038 039)
 case $suite in
     all) bash "$here/scripts/deps.sh" ;;
     major) bash "$here/scripts/deps.sh" major ;;

@@ -258,13 +258,13 @@ hashring_partition_set_server(PG_FUNCTION_ARGS)
 Datum
 hashring_node_conninfo(PG_FUNCTION_ARGS)
 {
-	char		   *server = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char		   *node = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	const char	  **keys;
-	const char	  **vals;
-	bool			password_required;
-	int				n = hashring_fdw_options(server, node, GetUserId(), 0, &keys, &vals, &password_required);
-	StringInfoData	buf;
+	char		  *server = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		  *node = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	const char	 **keys;
+	const char	 **vals;
+	bool		   password_required;
+	int			   n = hashring_fdw_options(server, node, GetUserId(), 0, &keys, &vals, &password_required);
+	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)

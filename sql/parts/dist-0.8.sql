@@ -1085,6 +1085,38 @@ $$;
 COMMENT ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) IS 'internal: creates the shard tables of a moving shard on its new node';
 
 /*
+ * Raises the error of a logical move whose subscription on node is gone or
+ * whose workers failed (a row the new table refuses, a missing privilege,
+ * a full disk...).  Asks the node in the remote transaction bound to this
+ * one (channel move_shard:target), with fresh statistics each time.
+ */
+CREATE FUNCTION hashring._shard_move_sub_check(server text, node text, repl text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failed text;
+BEGIN
+    failed := hashring._shard_exec(server, node, pg_catalog.format(
+        'SELECT pg_catalog.pg_stat_clear_snapshot(); '
+        'SELECT (SELECT COALESCE(pg_catalog.sum(t.apply_error_count OPERATOR(pg_catalog.+) t.sync_error_count), 0) '
+        '          FROM pg_catalog.pg_stat_subscription_stats AS t WHERE t.subid OPERATOR(pg_catalog.=) s.oid) '
+        '  FROM pg_catalog.pg_subscription AS s JOIN pg_catalog.pg_database AS d ON d.oid OPERATOR(pg_catalog.=) s.subdbid '
+        ' WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl), 'move_shard:target');
+    IF failed IS NULL THEN
+        RAISE EXCEPTION 'the subscription "%" of the move is gone from node "%"', repl, node USING ERRCODE = 'object_not_in_prerequisite_state';
+    ELSIF failed OPERATOR(pg_catalog.<>) '0' THEN
+        RAISE EXCEPTION 'the subscription "%" of the move failed on node "%"', repl, node
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Its workers failed %s time(s); the server log of node "%s" says why.', failed, node),
+                  HINT = 'Remove the cause (a row the new table refuses, a missing privilege, a full disk), then call move_shard again; mode => ''block_writes'' copies without replication.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_sub_check(text, text, text) IS 'internal: raises the error of a logical shard move whose subscription failed or is gone';
+
+/*
  * The transaction-level advisory lock of one shard's move (move_shard takes
  * it in the transaction that records the move and again in the one that
  * moves it): held by another session, that session is moving the shard.
@@ -1310,26 +1342,19 @@ BEGIN
                 PERFORM hashring._inject('move:after_create');
                 step := 'subscribe';  -- once the new tables are committed
             ELSIF step OPERATOR(pg_catalog.=) 'subscribe' THEN
-                PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I',
+                -- synchronous_commit: what it applied is confirmed at once, not when
+                -- the new node's WAL writer next flushes (the last catch-up waits for it)
+                PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (synchronous_commit = on)',
                                                                                    repl, hashring._node_conninfo(srcsrv, src)));
                 step := 'sync';
             ELSIF step OPERATOR(pg_catalog.=) 'sync' THEN
-                -- on the new node: tables not yet copied, all tables, failures of the subscription's workers
-                st := hashring._node_command(dst.target, node, pg_catalog.format(
-                    'SELECT (SELECT pg_catalog.count(*) FILTER (WHERE r.srsubstate OPERATOR(pg_catalog.<>) ''r'') || '' '' || pg_catalog.count(*) '
-                    '          FROM pg_catalog.pg_subscription_rel AS r WHERE r.srsubid OPERATOR(pg_catalog.=) s.oid) || '' '' || '
-                    '       (SELECT COALESCE(pg_catalog.sum(t.apply_error_count OPERATOR(pg_catalog.+) t.sync_error_count), 0) '
-                    '          FROM pg_catalog.pg_stat_subscription_stats AS t WHERE t.subid OPERATOR(pg_catalog.=) s.oid) '
+                -- on the new node: tables not yet copied, all tables
+                PERFORM hashring._shard_move_sub_check(dst.target, node, repl);
+                st := hashring._shard_exec(dst.target, node, pg_catalog.format(
+                    'SELECT pg_catalog.count(*) FILTER (WHERE r.srsubstate OPERATOR(pg_catalog.<>) ''r'') || '' '' || pg_catalog.count(*) '
                     '  FROM pg_catalog.pg_subscription AS s JOIN pg_catalog.pg_database AS d ON d.oid OPERATOR(pg_catalog.=) s.subdbid '
-                    ' WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl));
-                IF st IS NULL THEN
-                    RAISE EXCEPTION 'the subscription "%" of the move is gone from node "%"', repl, node USING ERRCODE = 'object_not_in_prerequisite_state';
-                ELSIF pg_catalog.split_part(st, ' ', 3) OPERATOR(pg_catalog.<>) '0' THEN
-                    RAISE EXCEPTION 'the subscription "%" of the move failed on node "%"', repl, node
-                        USING ERRCODE = 'object_not_in_prerequisite_state',
-                              DETAIL = pg_catalog.format('Its workers failed %s time(s); the server log of node "%s" says why.', pg_catalog.split_part(st, ' ', 3), node),
-                              HINT = 'Remove the cause (a full disk, a missing privilege, a row the new table refuses), then call move_shard again; mode => ''block_writes'' copies without replication.';
-                END IF;
+                    '  JOIN pg_catalog.pg_subscription_rel AS r ON r.srsubid OPERATOR(pg_catalog.=) s.oid '
+                    ' WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl), 'move_shard:target');
                 -- on the old node: the WAL the subscription has yet to confirm
                 lag := hashring._node_command(srcsrv, src, pg_catalog.format(
                     'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::pg_catalog.int8 '
@@ -1380,13 +1405,18 @@ BEGIN
                         RAISE EXCEPTION 'the columns or indexes of % or a table colocated with it changed during the move of shard %', tname, shard
                             USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again: it copies the shard as it is now.';
                     END IF;
-                    -- every write the old node committed (none comes now) reaches the new one
-                    lsn := hashring._shard_exec(srcsrv, src, 'SELECT pg_catalog.pg_current_wal_lsn()', 'move_shard:source');
+                    -- the new node answers (its tables are what the partitions switch to)
+                    PERFORM hashring._shard_move_sub_check(dst.target, node, repl);
+                    -- every write the old node committed (none comes now) reaches the new
+                    -- one: a message committed (and flushed, with all WAL before it) after them
+                    lsn := hashring._node_command(srcsrv, src, 'SET synchronous_commit = on; '
+                                                  'SELECT pg_catalog.pg_logical_emit_message(true, ''hashring'', ''shard move'')::text');
                     LOOP
                         st := hashring._shard_exec(srcsrv, src, pg_catalog.format(
                             'SELECT confirmed_flush_lsn OPERATOR(pg_catalog.>=) %L::pg_catalog.pg_lsn FROM pg_catalog.pg_replication_slots '
                             'WHERE slot_name OPERATOR(pg_catalog.=) %L', lsn, repl), 'move_shard:source');
                         EXIT WHEN st OPERATOR(pg_catalog.=) 't';
+                        PERFORM hashring._shard_move_sub_check(dst.target, node, repl);
                         IF st IS NULL THEN
                             RAISE EXCEPTION 'the replication slot "%" of the move is gone from node "%"', repl, src USING ERRCODE = 'object_not_in_prerequisite_state';
                         ELSIF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>) interval '30 s' THEN
@@ -1446,7 +1476,12 @@ BEGIN
         -- the rows the subscription brought (and any written since the switch)
         rows := ARRAY[]::bigint[];
         FOR i IN 1 .. n LOOP
-            rows := rows OPERATOR(pg_catalog.||) hashring._node_command(dst.target, node, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', stables[i]))::bigint;
+            BEGIN
+                rows := rows OPERATOR(pg_catalog.||) hashring._node_command(dst.target, node, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', stables[i]))::bigint;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'could not count the rows of % on node "%": %', stables[i], node, SQLERRM;
+                rows := rows OPERATOR(pg_catalog.||) NULL::bigint;
+            END;
             UPDATE hashring.shard_moves AS x SET rows_copied = rows[i]
              WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
         END LOOP;
@@ -1540,6 +1575,7 @@ REVOKE ALL ON FUNCTION hashring._node_conninfo(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_sub_check(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass, text) FROM PUBLIC;

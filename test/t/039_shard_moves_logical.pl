@@ -16,7 +16,7 @@
 #   (c) faults: an error at each step, a kill -9 and a cancel of the
 #       coordinator backend, the source and the target server stopped
 #       while the subscription catches up, the subscription failing (a row
-#       the new table refuses), a column added during the move: the shard
+#       the new table refuses): the shard
 #       stays whole on its node, nothing is left on the servers (or the
 #       rerun drops it), and the rerun finishes;
 #   (d) rebalance_table(mode => 'logical') after a node joins, while
@@ -155,6 +155,201 @@ SELECT string_agg(tbl || ':' || phase || ':' || mode || ':' || (rows_copied > 0)
 is($tnode->safe_psql('postgres', qq{
 SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY 1) FROM pg_index WHERE indrelid = 'public.notes_$s'::regclass}),
 	"notes_body_$s,notes_pkey_$s", 'the new shard table has the primary key and the index');
+
+###########################################################################
+# (b) auto and refusals
+sub refused
+{
+	my ($what, $sql, $code) = @_;
+	my ($rc, $out, $err) = sqlstate_psql($coord, $sql);
+	is(sqlstate($err), $code, "$what: refused ($code)") or diag($err);
+	return $err;
+}
+refused('a NULL mode', "CALL hashring.move_shard('items', 1, 'n1', mode => NULL)", '22004');
+refused('an unknown mode', "CALL hashring.move_shard('items', 1, 'n1', mode => 'fast')", '22023');
+refused('an unknown mode for rebalance_table', "CALL hashring.rebalance_table('items', mode => 'fast')", '22023');
+my $s3 = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'items'::regclass AND node = 'n3'");
+my $err3 = refused("mode => 'logical' from a node without wal_level = logical",
+	"CALL hashring.move_shard('items', $s3, 'n1', mode => 'logical')", '55000');
+like($err3, qr/cannot be moved logically: the server of node "n3" has wal_level = \w+, max_wal_senders = 0/, '... saying why');
+$coord->safe_psql('postgres', q{
+CREATE TABLE loose (k bigint NOT NULL, v integer);
+INSERT INTO loose SELECT g, g FROM generate_series(1, 1000) g;
+CALL hashring.distribute_table('loose', 'k', 'r', 4);
+});
+my $sl = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'loose'::regclass AND node IN ('n1', 'n2')");
+my $fl = node_of('loose', $sl);
+my $tl = $fl eq 'n1' ? 'n2' : 'n1';
+like(refused("mode => 'logical' for a table without a primary key", "CALL hashring.move_shard('loose', $sl, '$tl', mode => 'logical')", '55000'),
+	qr/table (public\.)?loose has no primary key/, '... saying why');
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('loose', $sl, '$tl')");
+like($err, qr/moved from node "$fl" to node "$tl".*\(block_writes\)/, 'auto moves a table without a primary key with block_writes') or diag($err);
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s3, 'n1')");
+like($err, qr/moved from node "n3" to node "n1".*\(block_writes\)/, 'auto moves a shard off a node without wal_level = logical with block_writes') or diag($err);
+is($coord->safe_psql('postgres', "SELECT string_agg(DISTINCT mode, ',') FROM hashring.shard_moves WHERE shard = $s3 AND tbl = 'items'::regclass"),
+	'block_writes', '... as shard_moves records');
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s3, 'n3')");
+($s, $from, $to) = logical_shard();
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s, '$to')");
+like($err, qr/moved from node "$from" to node "$to".*\(logical\)/, 'auto moves a shard between logical nodes logically') or diag($err);
+whole('after the refusals and auto', 1);
+
+###########################################################################
+# (c) faults, each followed by the rerun
+sub after_fault
+{
+	my ($what, $s, $old, $new) = @_;
+	is(node_of('items', $s) . '|' . node_of('notes', $s), "$old|$old", "$what: the shard is still on $old");
+	whole($what, 1);
+	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s, '$new', mode => 'logical')");
+	is($rc, 0, "$what: the rerun completes") or diag($err);
+	is(node_of('items', $s) . '|' . node_of('notes', $s), "$new|$new", "$what: ... and moves the shard");
+	whole("$what, rerun");
+	is(leftovers($s), clean($s, $new), "$what: after the rerun nothing is left on any server");
+	return;
+}
+
+for my $step (qw(move:after_create move:catching_up move:after_lock move:after_copy move:before_commit))
+{
+	($s, $from, $to) = logical_shard();
+	($rc, $out, $err) = $coord->psql('postgres', "SET hashring.inject_fault = '$step:error';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+	like($err, qr/injected fault at step \Q$step\E.*Nothing moved: the shard is still on node "$from"/s, "error at $step: move_shard fails, nothing moved");
+	is(leftovers($s), clean($s, $from), "error at $step: the failed move dropped its publication, subscription, slot and new tables");
+	my $phase = $step eq 'move:after_create' ? 'copying' : 'catching up';
+	is($coord->safe_psql('postgres', "SELECT string_agg(phase || ':' || mode || ':' || (last_error ~ 'injected fault'), ',') FROM hashring.shard_move_progress WHERE shard = $s"),
+		"$phase:logical:true,$phase:logical:true", "error at $step: shard_move_progress shows the interrupted move, its phase and its error");
+	after_fault("error at $step", $s, $from, $to);
+}
+
+# kill -9 and a cancel of the coordinator backend while the subscription catches up
+($s, $from, $to) = logical_shard();
+kill_at_step($coord, 'move:catching_up', "SET hashring.inject_fault = 'move:catching_up:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+like(leftovers($s), qr/hashring_move_/, 'kill -9 during the catch-up: the replication is left for the rerun');
+after_fault('kill -9 during the catch-up', $s, $from, $to);
+
+($s, $from, $to) = logical_shard();
+$off = log_offset($coord);
+($p, $pid) = psql_pid_start($coord, "\\set VERBOSITY verbose\nSET hashring.inject_fault = 'move:catching_up:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
+$coord->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
+($rc, $out, $err) = psql_finish($p);
+is(sqlstate($err), '57014', 'cancel during the catch-up: 57014') or diag($err);
+after_fault('cancel during the catch-up', $s, $from, $to);
+
+# the source, then the target server stopped while the subscription catches up
+for my $which ('source', 'target')
+{
+	($s, $from, $to) = logical_shard();
+	my $victim = node_servers($coord, $srv)->{ $which eq 'source' ? $from : $to };
+	$off = log_offset($coord);
+	$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:2000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+	$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
+	$victim->stop('immediate');
+	($rc, $out, $err) = psql_finish($p);
+	isnt($rc, 0, "the $which server stopped during the catch-up: move_shard fails");
+	like($err, qr/connect|connection|terminat/i, '... with a connection error') or diag($err);
+	$victim->start;
+	after_fault("the $which server stopped during the catch-up", $s, $from, $to);
+}
+
+# the subscription fails: a row written during the catch-up is already in the new table
+($s, $from, $to) = logical_shard();
+{
+	my $tn = node_servers($coord, $srv)->{$to};
+	my $k = $coord->safe_psql('postgres',
+		"SELECT k FROM generate_series(300001, 400000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
+	$off = log_offset($coord);
+	$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:3000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+	$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
+	$tn->safe_psql('postgres', "INSERT INTO public.items_$s VALUES ($k, 1, 'in the way')");
+	$coord->safe_psql('postgres', "INSERT INTO items VALUES ($k, 2, 'through the coordinator')");
+	($rc, $out, $err) = psql_finish($p);
+	like($err, qr/the subscription "hashring_move_\d+_$s" of the move failed on node "$to".*server log/s,
+		'the subscription fails (a duplicate key on the new node): move_shard fails, nothing moved') or diag($err);
+	is($coord->safe_psql('postgres', "SELECT v FROM items WHERE k = $k"), '2', '... and the row written through the coordinator is there');
+	$coord->safe_psql('postgres', "DELETE FROM items WHERE k = $k");
+	after_fault('the subscription failing', $s, $from, $to);
+}
+
+# a column added while the subscription catches up waits for the move,
+# then reaches the shard's tables on their new node
+($s, $from, $to) = logical_shard();
+$off = log_offset($coord);
+$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:3000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
+my $pa = psql_start($coord, 'ALTER TABLE items ADD COLUMN extra integer');
+ok($coord->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'ALTER TABLE items%' AND wait_event_type = 'Lock')"),
+	'ALTER TABLE ADD COLUMN during the catch-up waits for the move');
+($rc, $out, $err) = psql_finish($p);
+is($rc, 0, '... the move completes') or diag($err);
+($rc, $out, $err) = psql_finish($pa);
+is($rc, 0, '... and then the ALTER TABLE') or diag($err);
+is(node_servers($coord, $srv)->{$to}->safe_psql('postgres', "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.items_$s'::regclass AND attname = 'extra'"),
+	'1', '... which reached the shard table on its new node');
+$coord->safe_psql('postgres', 'ALTER TABLE items DROP COLUMN extra');
+is(leftovers($s), clean($s, $to), '... and nothing is left on any server');
+whole('after a column added during a move', 1);
+
+###########################################################################
+# (d) rebalance_table(mode => 'logical') under pgbench
+system_or_bail('pgbench', '-i', '-q', '-s', '1', '-h', $coord->host, '-p', $coord->port, 'postgres');
+$coord->safe_psql('postgres', q{
+ALTER TABLE pgbench_history ADD COLUMN id bigserial;
+ALTER TABLE pgbench_history ADD PRIMARY KEY (aid, id);
+CALL hashring.distribute_table('pgbench_accounts', 'aid', 'r', 8);
+CALL hashring.distribute_table('pgbench_history', 'aid', 'r', 8);
+});
+$coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'n4', 1, 'srv4')});
+my $bench_state = q{
+SELECT (SELECT count(*) FROM pgbench_accounts) || '|' || ((SELECT sum(abalance) FROM pgbench_accounts) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history))};
+sub pgbench_run
+{
+	my ($secs) = @_;
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-h', $coord->host, '-p', $coord->port, 'postgres' ],
+		'>', \$o, '2>', \$e);
+	return ($h, \$o, \$e);
+}
+sub tps { my ($o) = @_; return $$o =~ /tps = ([\d.]+)/ ? $1 : 'none'; }
+my ($h, $o, $e) = pgbench_run(2);
+$h->finish;
+my $tps_before = tps($o);
+my $plan = $coord->safe_psql('postgres', q{
+SELECT string_agg(shard || ':' || target_node, ',' ORDER BY shard) FROM hashring.table_placement('pgbench_accounts') WHERE node <> target_node});
+my $history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history');
+ok($plan ne '', "table_placement moves shards $plan");
+my $plan_from = $coord->safe_psql('postgres', q{
+SELECT string_agg(DISTINCT node, ',') FROM hashring.table_placement('pgbench_accounts') WHERE node <> target_node});
+($h, $o, $e) = pgbench_run(10);
+sleep 1;
+$t = time;
+($rc, $out, $err) = $coord->psql('postgres', q{CALL hashring.rebalance_table('pgbench_accounts', mode => 'auto')});
+$took = time - $t;
+is($rc, 0, 'rebalance_table completes under pgbench') or diag($err);
+$h->finish;
+my $tps_during = tps($o);
+unlike($$e, qr/ERROR|aborted/i, 'pgbench: no client error during the rebalance') or diag($$e);
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM hashring.table_placement('pgbench_accounts') WHERE node <> target_node}),
+	'0', 'every shard is where the ring places it');
+is($coord->safe_psql('postgres', $bench_state), '100000|true', 'pgbench_accounts: 100,000 rows, sum(abalance) = sum(delta)');
+my ($processed) = $$o =~ /number of transactions actually processed: (\d+)/;
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history'), $history_rows + $processed,
+	"pgbench_history: one row for each of the $processed transactions pgbench counted");
+is(where_check($coord, $srv, 'pgbench_accounts', 'aid', 'aid % 50 = 0'), '100000|100000|0', '... every account once, on its shard');
+is($coord->safe_psql('postgres', q{
+SELECT string_agg(DISTINCT CASE WHEN source = 'n3' THEN 'n3' ELSE 'n1/n2' END || ':' || mode, ',')
+  FROM hashring.shard_moves WHERE tbl = 'pgbench_accounts'::regclass}),
+	($plan_from =~ /n3/ ? 'n1/n2:logical,n3:block_writes' : 'n1/n2:logical'),
+	'auto moved the shards of logical nodes logically, those of n3 with block_writes');
+my $moves = join('; ', split /\n/, $coord->safe_psql('postgres', q{
+SELECT mode || ': ' || count(*) || ' moves, write block max ' || round(max(write_block_ms)) || ' ms, median '
+       || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY write_block_ms))::numeric) || ' ms'
+  FROM hashring.shard_moves WHERE tbl = 'pgbench_accounts'::regclass GROUP BY mode ORDER BY mode}));
+($h, $o, $e) = pgbench_run(2);
+$h->finish;
+diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " . tps($o)
+	  . sprintf('; the rebalance took %.1f s, %s', $took, $moves));
 
 $coord->stop;
 $_->stop for values %$srv;
