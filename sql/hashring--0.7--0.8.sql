@@ -162,7 +162,9 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_shard_columns', 'EXECUTE'), ('distribute', 'function', '_shard_create', 'EXECUTE'),
     ('distribute', 'function', '_shard_transfer', 'EXECUTE'), ('distribute', 'function', '_partition_set_server', 'EXECUTE'),
     ('distribute', 'function', '_partition_block_writes', 'EXECUTE'),
-    ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'), ('distribute', 'function', '_shard_move_lock', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_create', 'EXECUTE'), ('distribute', 'function', '_shard_move_unsubscribe', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_sub_check', 'EXECUTE'), ('distribute', 'function', '_node_conninfo', 'EXECUTE'),
     ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability

@@ -194,6 +194,36 @@ is($coord->safe_psql('postgres', "SELECT string_agg(DISTINCT mode, ',') FROM has
 like($err, qr/moved from node "$from" to node "$to".*\(logical\)/, 'auto moves a shard between logical nodes logically') or diag($err);
 whole('after the refusals and auto', 1);
 
+# a role that is not a superuser, with the distribute capability, moves
+# the shards of its own table, both ways (the nodes map it to their
+# superuser, as the subscription on the new node needs on PostgreSQL 15)
+my $su = $coord->safe_psql('postgres', 'SELECT current_user');
+$coord->safe_psql('postgres', qq{
+CREATE ROLE dave;
+GRANT USAGE ON SCHEMA hashring TO dave;
+GRANT CREATE ON SCHEMA public TO dave;
+SELECT hashring.ring_grant('dave', 'distribute');
+GRANT USAGE ON FOREIGN SERVER srv1, srv2, srv3 TO dave;
+CREATE USER MAPPING FOR dave SERVER srv1 OPTIONS (user '$su', password_required 'false');
+CREATE USER MAPPING FOR dave SERVER srv2 OPTIONS (user '$su', password_required 'false');
+CREATE USER MAPPING FOR dave SERVER srv3 OPTIONS (user '$su', password_required 'false');
+CREATE TABLE dave_t (k bigint PRIMARY KEY, v integer);
+INSERT INTO dave_t SELECT g, g FROM generate_series(1, 2000) g;
+ALTER TABLE dave_t OWNER TO dave;
+SET ROLE dave;
+CALL hashring.distribute_table('dave_t', 'k', 'r', 2);
+});
+for my $mode ('logical', 'block_writes')
+{
+	my $sd = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'dave_t'::regclass AND node IN ('n1', 'n2')");
+	my $fd = node_of('dave_t', $sd);
+	my $td = $fd eq 'n1' ? 'n2' : 'n1';
+	($rc, $out, $err) = $coord->psql('postgres', "SET ROLE dave; CALL hashring.move_shard('dave_t', $sd, '$td', mode => '$mode')");
+	like($err, qr/moved from node "$fd" to node "$td".*\($mode\)/, "a role with the distribute capability moves a shard of its table ($mode)") or diag($err);
+}
+is($coord->safe_psql('postgres', "SET ROLE dave; SELECT count(*) || '/' || sum(v) FROM dave_t"), '2000/2001000', '... every row still there');
+$coord->safe_psql('postgres', "CALL hashring.undistribute_table('dave_t'); DROP TABLE dave_t");
+
 ###########################################################################
 # (c) faults, each followed by the rerun
 sub after_fault
