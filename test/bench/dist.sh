@@ -96,8 +96,12 @@ for s in "${SERVERS[@]}"; do
         echo "listen_addresses = ''"; echo "port = ${PORT[$s]}"; echo "unix_socket_directories = '$dir'"
         echo "shared_buffers = '256MB'"; echo "jit = off"; echo "max_wal_size = '8GB'"; echo "autovacuum = off"
         [ "$s" = coord ] && echo "shared_preload_libraries = 'hashring'"
-        # logical shard moves (move_shard mode => 'logical')
-        [ "$s" = coord ] || printf '%s\n' "wal_level = logical" "max_wal_senders = 10" "max_replication_slots = 10"
+        # logical shard moves (move_shard mode => 'logical'); PostgreSQL 15's
+        # launcher starts one subscription's workers per
+        # wal_retrieve_retry_interval (5 s by default): back-to-back moves
+        # onto one server would wait for it (docs/distributed.md)
+        [ "$s" = coord ] || printf '%s\n' "wal_level = logical" "max_wal_senders = 10" "max_replication_slots = 10" \
+            "wal_retrieve_retry_interval = '200ms'"
     } >>"$dir/$s/postgresql.conf"
     as_pg "$bin/pg_ctl" -D "$dir/$s" -l "$dir/$s.log" -w start >/dev/null
 done
