@@ -2291,6 +2291,8 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'), ('distribute', 'function', '_shard_move_lock', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_create', 'EXECUTE'), ('distribute', 'function', '_shard_move_unsubscribe', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_sub_check', 'EXECUTE'), ('distribute', 'function', '_node_conninfo', 'EXECUTE'),
+    ('distribute', 'function', 'split_shards', 'EXECUTE'), ('distribute', 'function', '_ddl_internal', 'EXECUTE'),
+    ('distribute', 'function', '_shard_drops_run', 'EXECUTE'), ('distribute', 'table', 'shard_drops', 'INSERT, UPDATE, DELETE'),
     ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
 ) AS c (cap, kind, object, privileges)
 WHERE c.cap OPERATOR(pg_catalog.=) capability
@@ -2766,7 +2768,9 @@ CREATE TABLE hashring.distributed_tables (
     ring           text        NOT NULL REFERENCES hashring.rings (ring),
     key_column     name        NOT NULL,
     shard_count    integer     NOT NULL CHECK (shard_count BETWEEN 1 AND 1024),
-    distributed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    distributed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- split_shards under way: the shard count it splits to
+    split_to       integer     CHECK (split_to BETWEEN 2 AND 1024 AND split_to OPERATOR(pg_catalog.%) shard_count OPERATOR(pg_catalog.=) 0)
 );
 COMMENT ON TABLE hashring.distributed_tables IS 'distributed tables: their ring, distribution key and shard count';
 
@@ -3242,24 +3246,27 @@ COMMENT ON FUNCTION hashring._shard_columns(regclass) IS 'internal: the columns 
  * that name is an error.
  */
 CREATE FUNCTION hashring._shard_create(server text, node text, nspname name, relname name, shard integer,
-                                       unlogged boolean, body text, inames name[], ikinds "char"[], idefs text[])
+                                       unlogged boolean, body text, inames name[], ikinds "char"[], idefs text[],
+                                       tname name DEFAULT NULL, channel text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    stbl     name := hashring._shard_name(relname, shard);
-    chan     text := pg_catalog.format('%I.%I', nspname, hashring._shard_name(relname, shard));
+    -- the table's name: <relname>_<shard> unless tname says otherwise (split_shards)
+    stbl     name := COALESCE(tname, hashring._shard_name(relname, shard));
+    chan     text := pg_catalog.format('%I.%I', nspname, COALESCE(tname, hashring._shard_name(relname, shard)));
+    ch       text := COALESCE(channel, chan);
     marker   text := pg_catalog.format('hashring: shard %s of %I.%I in database %I', shard, nspname, relname, pg_catalog.current_database());
     existing text;
     ix       integer;
 BEGIN
     existing := hashring._shard_exec(server, node,
         pg_catalog.format('SELECT COALESCE(pg_catalog.obj_description(c.oid, %L), %L) FROM pg_catalog.pg_class AS c '
-                          'WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%L)', 'pg_class', '', chan), chan);
+                          'WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(%L)', 'pg_class', '', chan), ch);
     IF existing OPERATOR(pg_catalog.=) marker THEN
         -- left by an earlier run that did not commit here: a copy, replaced
-        PERFORM hashring._shard_exec(server, node, pg_catalog.format('DROP TABLE %s', chan), chan);
+        PERFORM hashring._shard_exec(server, node, pg_catalog.format('DROP TABLE %s', chan), ch);
     ELSIF existing IS NOT NULL THEN
         RAISE EXCEPTION 'table "%.%" already exists on node "%"', nspname, stbl, node
             USING ERRCODE = 'duplicate_table',
@@ -3267,13 +3274,13 @@ BEGIN
     END IF;
     PERFORM hashring._shard_exec(server, node,
         pg_catalog.format('CREATE %sTABLE %s (%s); COMMENT ON TABLE %s IS %L',
-                          CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, chan, body, chan, marker), chan);
+                          CASE WHEN unlogged THEN 'UNLOGGED ' ELSE '' END, chan, body, chan, marker), ch);
     FOR ix IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
-        PERFORM hashring._shard_exec(server, node, hashring._shard_index_sql(chan, shard, inames[ix], ikinds[ix], idefs[ix]), chan);
+        PERFORM hashring._shard_exec(server, node, hashring._shard_index_sql(chan, shard, inames[ix], ikinds[ix], idefs[ix]), ch);
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[]) IS 'internal: creates one shard table on its node';
+COMMENT ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[], name, text) IS 'internal: creates one shard table on its node';
 
 CREATE PROCEDURE hashring.distribute_table(tbl regclass, key_column name, ring text, shard_count integer DEFAULT 32)
 LANGUAGE plpgsql
@@ -3527,6 +3534,8 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
     END IF;
     EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+    -- old shard tables of an interrupted split_shards
+    PERFORM hashring._shard_drops_run(ARRAY[tbl]);
     -- what interrupted moves left: old shard tables of moves interrupted
     -- after their commit, a logical move's replication (shard_moves goes with the table)
     PERFORM hashring._shard_move_cleanup(ARRAY[tbl], pending.shard)
@@ -3744,7 +3753,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m     record;
-    left  integer := 0;
+    remaining integer := 0;
     unsub text[] := ARRAY[]::text[];
 BEGIN
     FOR m IN SELECT x.tbl, x.source, x.target, x.phase, x.repl, x.lock_key, s.node, s.shard_table,
@@ -3762,7 +3771,7 @@ BEGIN
               ORDER BY x.tbl::pg_catalog.oid LOOP
         IF m.repl IS NOT NULL AND NOT m.repl OPERATOR(pg_catalog.=) ANY (unsub) THEN
             IF NOT hashring._shard_move_unsubscribe(m.server, m.source, m.dst_server, m.target, m.repl) THEN
-                left := left OPERATOR(pg_catalog.+) 1;
+                remaining := remaining OPERATOR(pg_catalog.+) 1;
                 CONTINUE;
             END IF;
             unsub := unsub OPERATOR(pg_catalog.||) m.repl;
@@ -3775,7 +3784,7 @@ BEGIN
                 EXCEPTION WHEN OTHERS THEN
                     RAISE WARNING 'could not drop the half-moved shard table % on node "%": %', m.shard_table, m.target, SQLERRM
                         USING HINT = 'Call move_shard again to retry, or drop it by hand: the shard''s rows are on node "' || m.node || '".';
-                    left := left OPERATOR(pg_catalog.+) 1;
+                    remaining := remaining OPERATOR(pg_catalog.+) 1;
                     CONTINUE;
                 END;
             END IF;
@@ -3787,7 +3796,7 @@ BEGIN
             IF m.server IS NULL THEN
                 RAISE WARNING 'cannot drop the old shard table % on node "%": the node is no longer in the ring', m.shard_table, m.source
                     USING HINT = 'Drop it on that server by hand; its rows are on the shard''s new node.';
-                left := left OPERATOR(pg_catalog.+) 1;
+                remaining := remaining OPERATOR(pg_catalog.+) 1;
                 CONTINUE;
             END IF;
             BEGIN
@@ -3797,24 +3806,26 @@ BEGIN
                     USING HINT = 'Call move_shard again to retry, or drop it by hand: its rows are on the shard''s new node.';
                 UPDATE hashring.shard_moves AS x SET last_error = SQLERRM, updated_at = pg_catalog.clock_timestamp()
                  WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
-                left := left OPERATOR(pg_catalog.+) 1;
+                remaining := remaining OPERATOR(pg_catalog.+) 1;
                 CONTINUE;
             END;
         END IF;
         UPDATE hashring.shard_moves AS x SET phase = 'done', repl = NULL, updated_at = pg_catalog.clock_timestamp()
          WHERE x.tbl OPERATOR(pg_catalog.=) m.tbl AND x.shard OPERATOR(pg_catalog.=) _shard_move_cleanup.shard;
     END LOOP;
-    RETURN left;
+    RETURN remaining;
 END
 $$;
 COMMENT ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) IS 'internal: drops the old shard tables of committed moves, and what interrupted logical moves left on the nodes';
 
 /*
- * Creates the shard tables of shard `shard` of the group's tables on node
- * (their schemas first, committed at once), in the remote transactions
- * bound to this one: they commit with it.
+ * Creates the shard tables of shard `shard` of the group's tables on node,
+ * named tnames (as on the node that holds them: a subscription matches
+ * tables by name, and a split shard's table has a name of its own), their
+ * schemas first, committed at once, in the remote transactions bound to
+ * this one: they commit with it.
  */
-CREATE FUNCTION hashring._shard_move_create(server text, node text, grp regclass[], nsps name[], rels name[], persist "char"[], shard integer)
+CREATE FUNCTION hashring._shard_move_create(server text, node text, grp regclass[], nsps name[], rels name[], persist "char"[], shard integer, tnames name[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -3831,11 +3842,11 @@ BEGIN
           INTO inames, ikinds, idefs
           FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) grp[i];
         PERFORM hashring._shard_create(server, node, nsps[i], rels[i], shard, persist[i] OPERATOR(pg_catalog.=) 'u',
-                                       hashring._shard_columns(grp[i]), inames, ikinds, idefs);
+                                       hashring._shard_columns(grp[i]), inames, ikinds, idefs, tnames[i]);
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) IS 'internal: creates the shard tables of a moving shard on its new node';
+COMMENT ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer, name[]) IS 'internal: creates the shard tables of a moving shard on its new node';
 
 /*
  * Raises the error of a logical move whose subscription on node is gone or
@@ -3919,6 +3930,7 @@ DECLARE
     grp      regclass[];
     parts    regclass[];
     stables  text[];
+    tnames   name[];  -- the shard tables' names (without schema), the same on the new node
     rels     name[];
     nsps     name[];
     persist  "char"[];
@@ -3955,6 +3967,11 @@ BEGIN
     END IF;
     PERFORM hashring._prevent_transaction_block('CALL hashring.move_shard()');
     d := hashring._distributed(tbl);
+    IF d.split_to IS NOT NULL THEN
+        RAISE EXCEPTION 'the shards of % are being split into %', tname, d.split_to
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('CALL hashring.split_shards(%L, %s) to finish the split first.', tname, d.split_to OPERATOR(pg_catalog./) d.shard_count);
+    END IF;
     IF shard OPERATOR(pg_catalog.<) 0 OR shard OPERATOR(pg_catalog.>=) d.shard_count THEN
         RAISE EXCEPTION 'table % has no shard %', tname, shard
             USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Its shards are 0 to %s.', d.shard_count OPERATOR(pg_catalog.-) 1);
@@ -3990,6 +4007,8 @@ BEGIN
       JOIN hashring.shards AS s ON s.tbl OPERATOR(pg_catalog.=) k.tbl AND s.shard OPERATOR(pg_catalog.=) move_shard.shard
       JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) k.tbl
       JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace;
+    SELECT pg_catalog.array_agg((pg_catalog.parse_ident(x))[2]::name ORDER BY o) INTO tnames
+      FROM pg_catalog.unnest(stables) WITH ORDINALITY AS k(x, o);
     FOR i IN 1 .. n LOOP
         IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) grp[i]), 'USAGE') THEN
             IF grp[i] OPERATOR(pg_catalog.=) tbl THEN
@@ -4089,7 +4108,7 @@ BEGIN
                            (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
                               FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
                   INTO shape FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o);
-                PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard);
+                PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard, tnames);
                 PERFORM hashring._node_command(srcsrv, src, pg_catalog.format('DROP PUBLICATION IF EXISTS %1$I; CREATE PUBLICATION %1$I FOR TABLE %2$s',
                                                                               repl, pg_catalog.array_to_string(stables, ', ')));
                 PERFORM hashring._inject('move:after_create');
@@ -4142,12 +4161,12 @@ BEGIN
                 END IF;
                 PERFORM hashring._inject('move:after_lock');
                 IF how OPERATOR(pg_catalog.=) 'block_writes' THEN
-                    PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard);
+                    PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard, tnames);
                     PERFORM hashring._inject('move:after_create');
                     rows := ARRAY[]::bigint[];
                     FOR i IN 1 .. n LOOP
                         rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
-                                                                                      pg_catalog.format('%I.%I', nsps[i], hashring._shard_name(rels[i], shard)), parts[i]);
+                                                                                      pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
                     END LOOP;
                 ELSE
                     IF shape IS DISTINCT FROM (
@@ -4301,7 +4320,272 @@ COMMENT ON PROCEDURE hashring.rebalance_table(regclass, text) IS 'moves the shar
 
 
 -- nothing for PUBLIC: the capabilities give these (ring_grant)
+/* ------------------------------------------------------------------------
+ * split_shards (issue 28): more shards for a table and its colocated ones
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Old shard tables that split_shards replaced and that are still to be
+ * dropped on their node (a split interrupted after a shard's commit).
+ */
+CREATE TABLE hashring.shard_drops (
+    tbl         regclass NOT NULL REFERENCES hashring.distributed_tables (tbl) ON DELETE CASCADE,
+    node        text     NOT NULL,
+    shard_table text     NOT NULL,
+    PRIMARY KEY (tbl, node, shard_table)
+);
+COMMENT ON TABLE hashring.shard_drops IS 'old shard tables a split replaced, still to be dropped on their nodes';
+
+CREATE FUNCTION hashring._ddl_internal(sql text)
+RETURNS void
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_ddl_internal';
+COMMENT ON FUNCTION hashring._ddl_internal(text) IS 'internal: runs partition DDL of a distributed table that hashring makes itself';
+
+/*
+ * Drops the old shard tables of the tables grp that a split replaced
+ * (autocommit on the nodes); a warning for each that cannot be dropped now.
+ */
+CREATE FUNCTION hashring._shard_drops_run(grp regclass[])
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    x    record;
+    remaining integer := 0;
+BEGIN
+    FOR x IN SELECT o.tbl, o.node, o.shard_table, v.srvname::text AS server
+               FROM hashring.shard_drops AS o
+               JOIN hashring.distributed_tables AS d ON d.tbl OPERATOR(pg_catalog.=) o.tbl
+               LEFT JOIN hashring.nodes AS n ON n.ring OPERATOR(pg_catalog.=) d.ring AND n.node OPERATOR(pg_catalog.=) o.node
+               LEFT JOIN pg_catalog.pg_foreign_server AS v ON v.srvname OPERATOR(pg_catalog.=) n.target
+              WHERE o.tbl OPERATOR(pg_catalog.=) ANY (grp) ORDER BY o.tbl::pg_catalog.oid, o.shard_table LOOP
+        BEGIN
+            IF x.server IS NULL THEN
+                RAISE EXCEPTION 'the node is no longer in the ring';
+            END IF;
+            PERFORM hashring._node_command(x.server, x.node, pg_catalog.format('DROP TABLE IF EXISTS %s', x.shard_table));
+            DELETE FROM hashring.shard_drops AS o
+             WHERE o.tbl OPERATOR(pg_catalog.=) x.tbl AND o.node OPERATOR(pg_catalog.=) x.node AND o.shard_table OPERATOR(pg_catalog.=) x.shard_table;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not drop the old shard table % on node "%": %', x.shard_table, x.node, SQLERRM
+                USING HINT = 'Its rows are in the split shards'' tables; call split_shards again, or drop it by hand.';
+            remaining := remaining OPERATOR(pg_catalog.+) 1;
+        END;
+    END LOOP;
+    RETURN remaining;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_drops_run(regclass[]) IS 'internal: drops the old shard tables a split replaced';
+
+/*
+ * Splits every shard of tbl, and of the tables colocated with it, into
+ * `factor` shards: shard r of modulus m becomes shards r, r + m, ...,
+ * r + (factor - 1) m of modulus m * factor, on the same node (PostgreSQL's
+ * hash partitions split by modulus; a table may hold both moduli while it
+ * splits).  One transaction per old shard: the group's tables are locked
+ * ACCESS EXCLUSIVE (DETACH PARTITION needs it, and taking it first means
+ * no writer holds a table while it waits for a partition), the node makes
+ * the new shard tables from the old one in its own transaction (rows sorted
+ * by PostgreSQL's own hash: satisfies_hash_partition), the coordinator's
+ * partition is replaced by the new ones; the node commits, then the
+ * coordinator; the old table is dropped after.  Interrupted, the shards
+ * already split stay split and the rest whole: the same CALL finishes it.
+ */
+CREATE PROCEDURE hashring.split_shards(tbl regclass, factor integer DEFAULT 2)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tname   text := tbl::text;
+    d       record;
+    grp     regclass[];
+    n       integer;
+    m       integer;
+    newm    integer;
+    r       integer;
+    k       integer;
+    i       integer;
+    t       record;
+    x       record;
+    chan    text;
+    newt    name;
+    newp    name;
+    opts    text;
+    cols    text;
+    rows_in bigint;
+    rows_out bigint;
+    t0      timestamptz;
+    blocks  double precision[] := ARRAY[]::double precision[];
+    e_state text;
+    e_msg   text;
+    e_detail text;
+    e_hint  text;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF tbl IS NULL OR factor IS NULL THEN
+        RAISE EXCEPTION 'table and factor must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM hashring._prevent_transaction_block('CALL hashring.split_shards()');
+    d := hashring._distributed(tbl);
+    m := d.shard_count;
+    IF d.split_to IS NOT NULL AND d.split_to OPERATOR(pg_catalog.<>) (m::bigint OPERATOR(pg_catalog.*) factor) THEN
+        RAISE EXCEPTION 'a split of % into % shards is under way', tname, d.split_to
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('CALL hashring.split_shards(%L, %s) to finish it.', tname, d.split_to OPERATOR(pg_catalog./) m);
+    ELSIF factor OPERATOR(pg_catalog.<) 2 OR (m::bigint OPERATOR(pg_catalog.*) factor) OPERATOR(pg_catalog.>) 1024 THEN
+        RAISE EXCEPTION 'cannot split the % shards of % by %', m, tname, factor
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'The factor is at least 2, and a table has at most 1024 shards.';
+    END IF;
+    newm := m OPERATOR(pg_catalog.*) factor;
+    SELECT pg_catalog.array_agg(g.tbl ORDER BY g.distributed_at, g.tbl::pg_catalog.oid) INTO grp
+      FROM hashring.distributed_tables AS g
+     WHERE g.ring OPERATOR(pg_catalog.=) d.ring AND g.shard_count OPERATOR(pg_catalog.=) m;
+    n := pg_catalog.cardinality(grp);
+    FOR i IN 1 .. n LOOP
+        IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) grp[i]), 'USAGE') THEN
+            RAISE EXCEPTION 'must be owner of table %', grp[i] USING ERRCODE = 'insufficient_privilege',
+                DETAIL = CASE WHEN grp[i] OPERATOR(pg_catalog.<>) tbl THEN pg_catalog.format('It is colocated with %s: its shards split too.', tname) END;
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT FROM hashring.distributed_tables AS g WHERE g.ring OPERATOR(pg_catalog.=) d.ring AND g.shard_count OPERATOR(pg_catalog.=) newm) THEN
+        RAISE EXCEPTION 'ring "%" has tables of % shards already', d.ring, newm
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Split, %s would be colocated with them without its shards on their nodes.', tname),
+                  HINT = 'Split by another factor, or undistribute those tables first.';
+    END IF;
+
+    -- what interrupted moves left; no move of the group meanwhile
+    PERFORM hashring._shard_move_cleanup(grp, sm.shard)
+       FROM (SELECT DISTINCT mv.shard FROM hashring.shard_moves AS mv
+              WHERE mv.tbl OPERATOR(pg_catalog.=) ANY (grp) AND (mv.phase OPERATOR(pg_catalog.=) 'dropping source' OR mv.repl IS NOT NULL)) AS sm;
+    IF EXISTS (SELECT FROM hashring.shard_move_progress AS p WHERE p.tbl OPERATOR(pg_catalog.=) ANY (grp) AND p.running) THEN
+        RAISE EXCEPTION 'a shard of % or of a table colocated with it is being moved', tname
+            USING ERRCODE = 'lock_not_available', HINT = 'hashring.shard_move_progress shows the move; split once it is done.';
+    END IF;
+    PERFORM hashring._shard_drops_run(grp);
+    -- from here move_shard refuses the group's shards until the split is done
+    UPDATE hashring.distributed_tables AS g SET split_to = newm WHERE g.tbl OPERATOR(pg_catalog.=) ANY (grp);
+    COMMIT;
+
+    FOR r IN 0 .. m OPERATOR(pg_catalog.-) 1 LOOP
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        -- split already (by an interrupted run)
+        CONTINUE WHEN EXISTS (SELECT FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) grp[1] AND s.shard OPERATOR(pg_catalog.=) (r OPERATOR(pg_catalog.+) m));
+        BEGIN
+            -- nothing reads or writes the group's tables until this shard's commit
+            FOR i IN 1 .. n LOOP
+                EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE', grp[i]);
+            END LOOP;
+            t0 := pg_catalog.clock_timestamp();
+            FOR i IN 1 .. n LOOP
+                SELECT s.node, s.partition, s.shard_table, v.srvname::text AS server, c.relname, ns.nspname, c.relpersistence, g.key_column,
+                       pg_catalog.format_type(a.atttypid, a.atttypmod) AS keytype, p.relowner::pg_catalog.regrole::text AS partowner,
+                       f.ftoptions
+                  INTO t
+                  FROM hashring.shards AS s
+                  JOIN hashring.distributed_tables AS g ON g.tbl OPERATOR(pg_catalog.=) s.tbl
+                  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) s.tbl
+                  JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+                  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) s.tbl AND a.attname OPERATOR(pg_catalog.=) g.key_column
+                  JOIN pg_catalog.pg_class AS p ON p.oid OPERATOR(pg_catalog.=) s.partition
+                  JOIN pg_catalog.pg_foreign_table AS f ON f.ftrelid OPERATOR(pg_catalog.=) s.partition
+                  JOIN pg_catalog.pg_foreign_server AS v ON v.oid OPERATOR(pg_catalog.=) f.ftserver
+                 WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) r;
+                chan := pg_catalog.format('split_shards:%s', t.node);
+                SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+                  FROM pg_catalog.pg_attribute AS a
+                 WHERE a.attrelid OPERATOR(pg_catalog.=) grp[i] AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+                -- on the node, in one transaction: the old table's index names freed, the new
+                -- tables made and filled by PostgreSQL's hash of the key (a partitioned table's
+                -- key, in a temporary table of the key's type)
+                FOR x IN SELECT o.name FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i] LOOP
+                    PERFORM hashring._shard_exec(t.server, t.node, pg_catalog.format('ALTER INDEX IF EXISTS %I.%I RENAME TO %I', t.nspname,
+                                                 hashring._shard_name(x.name, r), pg_catalog.left(hashring._shard_name(x.name, r), 50) OPERATOR(pg_catalog.||) '_split' OPERATOR(pg_catalog.||) newm), chan);
+                END LOOP;
+                PERFORM hashring._shard_exec(t.server, t.node, pg_catalog.format(
+                    'CREATE TEMPORARY TABLE IF NOT EXISTS hashring_split_%s (k %s) PARTITION BY HASH (k)', i, t.keytype), chan);
+                rows_out := 0;
+                FOR k IN 0 .. factor OPERATOR(pg_catalog.-) 1 LOOP
+                    newt := CASE WHEN k OPERATOR(pg_catalog.=) 0 THEN hashring._shard_name(pg_catalog.format('%s_%s', t.relname, r)::name, newm)
+                                 ELSE hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m))) END;
+                    PERFORM hashring._shard_create(t.server, t.node, t.nspname, t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)),
+                                                   t.relpersistence OPERATOR(pg_catalog.=) 'u', hashring._shard_columns(grp[i]),
+                                                   (SELECT pg_catalog.array_agg(o.name ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
+                                                   (SELECT pg_catalog.array_agg(o.kind ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
+                                                   (SELECT pg_catalog.array_agg(o.definition ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
+                                                   newt, chan);
+                    rows_out := rows_out OPERATOR(pg_catalog.+) hashring._shard_exec(t.server, t.node, pg_catalog.format(
+                        'WITH moved AS (INSERT INTO %1$I.%2$I (%3$s) SELECT %3$s FROM %4$s '
+                        'WHERE pg_catalog.satisfies_hash_partition(''pg_temp.hashring_split_%5$s''::pg_catalog.regclass, %6$s, %7$s, %8$I) RETURNING 1) '
+                        'SELECT pg_catalog.count(*) FROM moved',
+                        t.nspname, newt, cols, t.shard_table, i, newm, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)), t.key_column), chan)::bigint;
+                END LOOP;
+                rows_in := hashring._shard_exec(t.server, t.node, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', t.shard_table), chan)::bigint;
+                IF rows_in OPERATOR(pg_catalog.<>) rows_out THEN
+                    RAISE EXCEPTION 'splitting % on node "%": % rows, % in the new tables', t.shard_table, t.node, rows_in, rows_out
+                        USING ERRCODE = 'data_corrupted', HINT = 'A row in the old shard table that is not of its shard? Nothing was split.';
+                END IF;
+
+                -- here: the old partition goes, a partition for each new shard table comes
+                opts := (SELECT pg_catalog.string_agg(pg_catalog.format('%I %L', pg_catalog.split_part(o, '=', 1), pg_catalog.substr(o, pg_catalog.strpos(o, '=') OPERATOR(pg_catalog.+) 1)), ', ')
+                           FROM pg_catalog.unnest(t.ftoptions) AS o WHERE pg_catalog.split_part(o, '=', 1) OPERATOR(pg_catalog.<>) 'table_name');
+                PERFORM hashring._ddl_internal(pg_catalog.format('ALTER TABLE %s DETACH PARTITION %s', grp[i], t.partition));
+                PERFORM hashring._ddl_internal(pg_catalog.format('DROP FOREIGN TABLE %s', t.partition));
+                DELETE FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) r;
+                FOR k IN 0 .. factor OPERATOR(pg_catalog.-) 1 LOOP
+                    newt := CASE WHEN k OPERATOR(pg_catalog.=) 0 THEN hashring._shard_name(pg_catalog.format('%s_%s', t.relname, r)::name, newm)
+                                 ELSE hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m))) END;
+                    newp := hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)));
+                    IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.nspname, newp)) IS NOT NULL THEN
+                        RAISE EXCEPTION 'relation "%.%" already exists', t.nspname, newp
+                            USING ERRCODE = 'duplicate_table', HINT = 'split_shards names the new partitions <table>_<shard>: rename that relation.';
+                    END IF;
+                    PERFORM hashring._ddl_internal(pg_catalog.format(
+                        'CREATE FOREIGN TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s) SERVER %I OPTIONS (table_name %L%s); '
+                        'ALTER FOREIGN TABLE %I.%I OWNER TO %s; '
+                        'CREATE TRIGGER hashring_shard_guard BEFORE INSERT OR UPDATE OF %I ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION hashring._shard_guard()',
+                        t.nspname, newp, grp[i], newm, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)), t.server, newt,
+                        CASE WHEN opts IS NULL THEN '' ELSE ', ' OPERATOR(pg_catalog.||) opts END,
+                        t.nspname, newp, t.partowner, t.key_column, t.nspname, newp));
+                    INSERT INTO hashring.shards (tbl, shard, node, partition, shard_table)
+                    VALUES (grp[i], (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)), t.node,
+                            pg_catalog.format('%I.%I', t.nspname, newp)::pg_catalog.regclass, pg_catalog.format('%I.%I', t.nspname, newt));
+                END LOOP;
+                INSERT INTO hashring.shard_drops (tbl, node, shard_table) VALUES (grp[i], t.node, t.shard_table)
+                ON CONFLICT DO NOTHING;
+            END LOOP;
+            PERFORM hashring._inject('split:before_commit');
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+        END;
+        IF e_state IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = e_state, MESSAGE = e_msg,
+                DETAIL = COALESCE(NULLIF(e_detail, ''), pg_catalog.format('Shards 0 to %s of %s are split, shard %s and the ones after it whole.', r OPERATOR(pg_catalog.-) 1, tname, r)),
+                HINT = COALESCE(NULLIF(e_hint, ''), pg_catalog.format('CALL hashring.split_shards(%L, %s) again once the cause is gone: it finishes the split.', tname, factor));
+        END IF;
+        COMMIT;
+        blocks := blocks OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0) OPERATOR(pg_catalog.*) 1000);
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM hashring._inject('split:before_drop');
+        PERFORM hashring._shard_drops_run(grp);
+        COMMIT;
+    END LOOP;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    UPDATE hashring.distributed_tables AS g SET shard_count = newm, split_to = NULL WHERE g.tbl OPERATOR(pg_catalog.=) ANY (grp);
+    COMMIT;
+    RAISE NOTICE '% and % colocated table(s) split from % into % shards; reads and writes of the tables waited % ms at the most per shard, % ms in all',
+        tname, n OPERATOR(pg_catalog.-) 1, m, newm,
+        COALESCE(pg_catalog.round((SELECT pg_catalog.max(b) FROM pg_catalog.unnest(blocks) AS b)::numeric, 1), 0),
+        COALESCE(pg_catalog.round((SELECT pg_catalog.sum(b) FROM pg_catalog.unnest(blocks) AS b)::numeric, 1), 0);
+END
+$$;
+COMMENT ON PROCEDURE hashring.split_shards(regclass, integer) IS 'splits every shard of a distributed table and its colocated tables into factor shards on the same node, one shard at a time';
+
 REVOKE ALL ON FUNCTION hashring._shard_exec(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._ddl_internal(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_drops_run(regclass[]) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hashring.split_shards(regclass, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_command(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_copy(regclass, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._table_partition(regclass, anyelement) FROM PUBLIC;
@@ -4320,7 +4604,7 @@ REVOKE ALL ON FUNCTION hashring._shard_index_sql(text, integer, name, "char", te
 REVOKE ALL ON PROCEDURE hashring.distribute_table(regclass, name, text, integer) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.undistribute_table(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_columns(regclass) FROM PUBLIC;
-REVOKE ALL ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_create(text, text, name, name, integer, boolean, text, name[], "char"[], text[], name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, text, regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
@@ -4329,7 +4613,7 @@ REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, 
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_sub_check(text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_create(text, text, regclass[], name[], name[], "char"[], integer, name[]) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.move_shard(regclass, integer, text, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hashring.rebalance_table(regclass, text) FROM PUBLIC;
 

@@ -61,6 +61,11 @@
 #include "conn.h"
 #include "dist.h"
 
+PG_FUNCTION_INFO_V1(hashring_ddl_internal);
+
+/* statements of hashring's own (_ddl_internal) under way: not refused */
+static int ddl_internal_depth = 0;
+
 /* one shard table, with the server that holds it */
 typedef struct DdlShard
 {
@@ -628,6 +633,8 @@ hashring_ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 {
 	Node *node = pstmt->utilityStmt;
 
+	if (ddl_internal_depth > 0)
+		return false;
 	switch (nodeTag(node))
 	{
 		case T_AlterTableStmt:
@@ -730,4 +737,31 @@ hashring_ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
 		default:
 			return false;
 	}
+}
+
+/*
+ * _ddl_internal(sql text): runs sql, partition DDL of a distributed table
+ * that hashring itself makes (split_shards: DETACH PARTITION, the owner of
+ * a new partition), without the refusals above; its own procedure keeps
+ * the shard tables in step.  Revoked from PUBLIC.
+ */
+Datum
+hashring_ddl_internal(PG_FUNCTION_ARGS)
+{
+	char *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	ddl_internal_depth++;
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) < 0)
+			elog(ERROR, "could not run \"%s\"", sql);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		ddl_internal_depth--;
+	}
+	PG_END_TRY();
+	PG_RETURN_VOID();
 }

@@ -245,9 +245,17 @@ dist_exec(HashringConn *c, const char *sql)
 		{
 			if (last)
 				PQclear(last);
-			/* read the rest, so that the connection is ready for the rollback */
-			while (PQisBusy(c->conn) && PQconsumeInput(c->conn))
+			/*
+			 * read the rest, so that the connection is ready for the rollback
+			 * (waiting only while there is more to come: the server may have
+			 * sent everything with the error)
+			 */
+			while (PQisBusy(c->conn))
+			{
 				hashring_conn_wait(c->conn, false);
+				if (!PQconsumeInput(c->conn))
+					break;
+			}
 			hashring_conn_result_error(c, res, "running a statement");
 		}
 		if (last)

@@ -19,10 +19,17 @@
 #       the new table refuses): the shard
 #       stays whole on its node, nothing is left on the servers (or the
 #       rerun drops it), and the rerun finishes;
-#   (d) rebalance_table(mode => 'logical') after a node joins, while
+#   (d) rebalance_table(mode => 'auto') after a node joins, while
 #       pgbench's TPC-B-like script runs through the coordinator: no client
 #       error, exact row counts, sum(abalance) = sum(delta); tps before,
-#       during and after, and the write blocks, are reported.
+#       during and after, and the write blocks, are reported;
+#   (e) split_shards (8 to 16 shards) of the four colocated tables while
+#       pgbench runs: refusals with their SQLSTATEs, no client error, every
+#       row once on its new shard, the halves on the old shard's node, the
+#       old shard tables dropped, key lookups on one partition, a new shard
+#       that moves; a kill -9 after a split shard's commit leaves the split
+#       under way (moves refused, every row readable), the same CALL
+#       finishes it, and every server holds exactly the catalog's tables.
 use strict;
 use warnings;
 
@@ -38,7 +45,10 @@ my $coord = dist_node('coord', preload => 1, extension => 1, fdw => 1, conf => '
 my $srv = dist_shards($coord, map { "srv$_" } 1 .. 4);
 for my $name ('srv1', 'srv2', 'srv4')
 {
-	$srv->{$name}->append_conf("postgresql.conf", "wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n");
+	# (PostgreSQL 15's launcher starts one new subscription's workers per
+	# wal_retrieve_retry_interval: 5 s by default between back-to-back moves)
+	$srv->{$name}->append_conf("postgresql.conf",
+		"wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\nwal_retrieve_retry_interval = '100ms'\n");
 	$srv->{$name}->restart;
 }
 $coord->safe_psql('postgres', q{
@@ -234,7 +244,8 @@ sub after_fault
 	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s, '$new', mode => 'logical')");
 	is($rc, 0, "$what: the rerun completes") or diag($err);
 	is(node_of('items', $s) . '|' . node_of('notes', $s), "$new|$new", "$what: ... and moves the shard");
-	whole("$what, rerun");
+	whole("$what, rerun", 1);
+	is(where_check($coord, $srv, 'items', 'k', 'false'), '20000|20000|0', "$what, rerun: every row of items once, on its shard's node");
 	is(leftovers($s), clean($s, $new), "$what: after the rerun nothing is left on any server");
 	return;
 }
@@ -275,8 +286,11 @@ for my $which ('source', 'target')
 	$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:2000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
 	$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
 	$victim->stop('immediate');
+	$t = time;
 	($rc, $out, $err) = psql_finish($p);
 	isnt($rc, 0, "the $which server stopped during the catch-up: move_shard fails");
+	# (it waited for a remote error's end that had come with the error: 60 s, until stop 33)
+	cmp_ok(time - $t, '<', 30, sprintf('... without hanging (%.1f s)', time - $t));
 	like($err, qr/connect|connection|terminat/i, '... with a connection error') or diag($err);
 	$victim->start;
 	after_fault("the $which server stopped during the catch-up", $s, $from, $to);
@@ -351,7 +365,7 @@ my $history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_h
 ok($plan ne '', "table_placement moves shards $plan");
 my $plan_from = $coord->safe_psql('postgres', q{
 SELECT string_agg(DISTINCT node, ',') FROM hashring.table_placement('pgbench_accounts') WHERE node <> target_node});
-($h, $o, $e) = pgbench_run(10);
+($h, $o, $e) = pgbench_run(6);
 sleep 1;
 $t = time;
 ($rc, $out, $err) = $coord->psql('postgres', q{CALL hashring.rebalance_table('pgbench_accounts', mode => 'auto')});
@@ -380,6 +394,102 @@ SELECT mode || ': ' || count(*) || ' moves, write block max ' || round(max(write
 $h->finish;
 diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " . tps($o)
 	  . sprintf('; the rebalance took %.1f s, %s', $took, $moves));
+
+###########################################################################
+# (e) split_shards: items, notes, pgbench_accounts and pgbench_history are
+# one colocation group (ring r, 8 shards); split into 16 under pgbench
+sub refused_split
+{
+	my ($what, $sql, $code) = @_;
+	my ($rc, $out, $err) = sqlstate_psql($coord, $sql);
+	is(sqlstate($err), $code, "split_shards, $what: refused ($code)") or diag($err);
+	return $err;
+}
+refused_split('a NULL factor', "CALL hashring.split_shards('items', NULL)", '22004');
+refused_split('factor 1', "CALL hashring.split_shards('items', 1)", '22023');
+refused_split('more than 1024 shards', "CALL hashring.split_shards('items', 200)", '22023');
+refused_split('inside a transaction block', "BEGIN; CALL hashring.split_shards('items'); COMMIT;", '25001');
+refused_split('a table that is not distributed', "CREATE TABLE plain2 (k int); CALL hashring.split_shards('plain2')", '42809');
+
+my $group_state = q{
+SELECT string_agg(c.relname || '=' || d.shard_count || ':' || (SELECT count(*) FROM hashring.shards s WHERE s.tbl = d.tbl), ' ' ORDER BY c.relname)
+  FROM hashring.distributed_tables d JOIN pg_class c ON c.oid = d.tbl WHERE d.ring = 'r' AND d.tbl::text <> 'loose'};
+is($coord->safe_psql('postgres', $group_state), 'items=8:8 notes=8:8 pgbench_accounts=8:8 pgbench_history=8:8', 'before: four tables of 8 shards');
+my $old_names = join(',', map { "'items_$_', 'notes_$_', 'pgbench_accounts_$_'" } 0 .. 7);
+my %shard_node_before = map { split /\|/ } split /\n/, $coord->safe_psql('postgres', "SELECT shard, node FROM hashring.table_shards WHERE tbl = 'items'::regclass");
+$history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history');
+($h, $o, $e) = pgbench_run(6);
+sleep 1;
+$t = time;
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.split_shards('items')");
+$took = time - $t;
+is($rc, 0, 'split_shards(items) completes under pgbench') or diag($err);
+like($err, qr/items and 3 colocated table\(s\) split from 8 into 16 shards; reads and writes of the tables waited [\d.]+ ms at the most per shard/,
+	'... and says how long reads and writes waited');
+$h->finish;
+$tps_during = tps($o);
+unlike($$e, qr/ERROR|aborted/i, 'pgbench: no client error during the split') or diag($$e);
+is($coord->safe_psql('postgres', $group_state), 'items=16:16 notes=16:16 pgbench_accounts=16:16 pgbench_history=16:16',
+	'after: 16 shards each, in the catalog');
+is($coord->safe_psql('postgres', q{
+SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'items'::regclass AND pg_get_expr(c.relpartbound, c.oid) LIKE '%modulus 16,%'}), '16', '... and 16 partitions of modulus 16');
+is(join(',', map { $_ . ':' . $shard_node_before{ $_ % 8 } } 0 .. 15),
+	join(',', map { $_ . ':' . node_of('items', $_) } 0 .. 15), 'shards r and r + 8 are on the node that held shard r');
+whole('after split_shards');
+is(where_check($coord, $srv, 'pgbench_accounts', 'aid', 'aid % 50 = 0'), '100000|100000|0', 'pgbench_accounts: every account once, on its shard');
+is($coord->safe_psql('postgres', $bench_state), '100000|true', 'pgbench_accounts: 100,000 rows, sum(abalance) = sum(delta)');
+($processed) = $$o =~ /number of transactions actually processed: (\d+)/;
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history'), $history_rows + $processed,
+	"pgbench_history: one row for each of the $processed transactions pgbench counted");
+is(join(';', map { "$_=" . $srv->{$_}->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname IN ($old_names)") } sort keys %$srv),
+	'srv1=0;srv2=0;srv3=0;srv4=0', 'the old shard tables are gone from every server');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM hashring.shard_drops'), '0', '... and shard_drops is empty');
+is(join(',', map { scalar(() = $coord->safe_psql('postgres', "EXPLAIN (COSTS OFF) SELECT * FROM items WHERE k = $_") =~ /Foreign Scan/g) } (1, 77, 20000)),
+	'1,1,1', 'a key lookup still touches one partition');
+diag(sprintf('split_shards of 4 tables (8 to 16 shards) under pgbench took %.1f s; tps during it %s', $took, $tps_during));
+# the first half of a split shard has a table of its own name (<table>_<r>_<count>):
+# moves keep it, logically (a subscription matches tables by name) and not
+for my $mode ('logical', 'block_writes')
+{
+	my $sx = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'items'::regclass AND shard < 8 AND node IN ('n1', 'n2', 'n4')"
+		  . ($mode eq 'logical' ? '' : ' AND shard > (SELECT min(shard) FROM hashring.table_shards WHERE tbl = \'items\'::regclass AND shard < 8 AND node IN (\'n1\', \'n2\', \'n4\'))'));
+	my $fx = node_of('items', $sx);
+	my $tx = (grep { $_ ne $fx } qw(n1 n2 n4))[0];
+	my $kx = $coord->safe_psql('postgres', "SELECT min(k) FROM items WHERE tableoid = 'items_$sx'::regclass");
+	($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $sx, '$tx', mode => '$mode')");
+	like($err, qr/moved from node "$fx" to node "$tx".*\($mode\)/, "a split shard's first half (items_${sx}_16) moves ($mode)") or diag($err);
+	is(node_servers($coord, $srv)->{$tx}->safe_psql('postgres', "SELECT count(*) FROM public.items_${sx}_16 WHERE k = $kx"), '1', '... into a table of the same name');
+	is($coord->safe_psql('postgres', "SELECT count(*) FROM items WHERE k = $kx"), '1', '... where the coordinator reads it');
+}
+whole('after moves of split shards');
+my $k9 = $coord->safe_psql('postgres', "SELECT min(k) FROM items WHERE tableoid = 'items_9'::regclass");
+my ($f9, $t9) = (node_of('items', 9));
+$t9 = (grep { $_ ne $f9 && $_ ne 'n3' } qw(n1 n2 n4))[0];
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', 9, '$t9')");
+like($err, qr/moved from node "$f9" to node "$t9"/, 'a new shard moves like any other') or diag($err);
+is(node_servers($coord, $srv)->{$t9}->safe_psql('postgres', "SELECT count(*) FROM public.items_9 WHERE k = $k9"), '1', '... its rows with it');
+
+# a split interrupted after its first shard's commit (kill -9), then finished
+kill_at_step($coord, 'split:before_drop', "SET hashring.inject_fault = 'split:before_drop:pause:60000';\nCALL hashring.split_shards('notes');");
+is($coord->safe_psql('postgres', "SELECT string_agg(DISTINCT shard_count || '>' || split_to, ',') FROM hashring.distributed_tables WHERE shard_count = 16"),
+	'16>32', 'kill -9 during a split: the split is recorded as under way');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM hashring.shards WHERE tbl = 'notes'::regclass"), '17', '... shard 0 of notes is split, the others whole');
+whole('a split interrupted', 1);
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts') . '|' . $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts WHERE aid % 7 = 0'),
+	'100000|14285', '... pgbench_accounts reads every row');
+like(refused('a move during the split', "CALL hashring.move_shard('items', 3, 'n1')", '55000'), qr/being split into 32/, '... and says to finish the split');
+like(refused_split('another factor while a split is under way', "CALL hashring.split_shards('items', 4)", '55000'),
+	qr/a split of (public\.)?items into 32 shards is under way/, '... saying which');
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.split_shards('notes')");
+is($rc, 0, 'the same CALL finishes the split') or diag($err);
+is($coord->safe_psql('postgres', $group_state), 'items=32:32 notes=32:32 pgbench_accounts=32:32 pgbench_history=32:32', '... 32 shards each');
+whole('after the finished split');
+is(where_check($coord, $srv, 'pgbench_accounts', 'aid', 'aid % 50 = 0'), '100000|100000|0', 'pgbench_accounts: every account once, on its shard');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM hashring.shard_drops'), '0', '... no old shard table left to drop');
+is(join(';', map { "$_=" . $srv->{$_}->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname ~ '^(items|notes|pgbench_accounts|pgbench_history)_' AND relkind = 'r'") } sort keys %$srv),
+	join(';', map { my $n = $_; "$n=" . (4 * $coord->safe_psql('postgres', "SELECT count(*) FROM hashring.table_shards WHERE tbl = 'items'::regclass AND node IN (SELECT node FROM hashring.nodes WHERE target = '$n')")) } sort keys %$srv),
+	'on every server exactly the shard tables the catalog names');
 
 $coord->stop;
 $_->stop for values %$srv;
