@@ -398,18 +398,11 @@ diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " 
 ###########################################################################
 # (e) split_shards: items, notes, pgbench_accounts and pgbench_history are
 # one colocation group (ring r, 8 shards); split into 16 under pgbench
-sub refused_split
-{
-	my ($what, $sql, $code) = @_;
-	my ($rc, $out, $err) = sqlstate_psql($coord, $sql);
-	is(sqlstate($err), $code, "split_shards, $what: refused ($code)") or diag($err);
-	return $err;
-}
-refused_split('a NULL factor', "CALL hashring.split_shards('items', NULL)", '22004');
-refused_split('factor 1', "CALL hashring.split_shards('items', 1)", '22023');
-refused_split('more than 1024 shards', "CALL hashring.split_shards('items', 200)", '22023');
-refused_split('inside a transaction block', "BEGIN; CALL hashring.split_shards('items'); COMMIT;", '25001');
-refused_split('a table that is not distributed', "CREATE TABLE plain2 (k int); CALL hashring.split_shards('plain2')", '42809');
+refused('split_shards, a NULL factor', "CALL hashring.split_shards('items', NULL)", '22004');
+refused('split_shards, factor 1', "CALL hashring.split_shards('items', 1)", '22023');
+refused('split_shards, more than 1024 shards', "CALL hashring.split_shards('items', 200)", '22023');
+refused('split_shards, inside a transaction block', "BEGIN; CALL hashring.split_shards('items'); COMMIT;", '25001');
+refused('split_shards, a table that is not distributed', "CREATE TABLE plain2 (k int); CALL hashring.split_shards('plain2')", '42809');
 
 my $group_state = q{
 SELECT string_agg(c.relname || '=' || d.shard_count || ':' || (SELECT count(*) FROM hashring.shards s WHERE s.tbl = d.tbl), ' ' ORDER BY c.relname)
@@ -479,7 +472,7 @@ whole('a split interrupted', 1);
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts') . '|' . $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts WHERE aid % 7 = 0'),
 	'100000|14285', '... pgbench_accounts reads every row');
 like(refused('a move during the split', "CALL hashring.move_shard('items', 3, 'n1')", '55000'), qr/being split into 32/, '... and says to finish the split');
-like(refused_split('another factor while a split is under way', "CALL hashring.split_shards('items', 4)", '55000'),
+like(refused('split_shards, another factor while a split is under way', "CALL hashring.split_shards('items', 4)", '55000'),
 	qr/a split of (public\.)?items into 32 shards is under way/, '... saying which');
 ($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.split_shards('notes')");
 is($rc, 0, 'the same CALL finishes the split') or diag($err);
