@@ -12,13 +12,15 @@
 #       slot or old shard table is left on any server;
 #   (b) auto picks logical where the old node allows it and block_writes
 #       where it does not (wal_level, no primary key); 'logical' there, an
-#       unknown mode and a NULL mode are refused with their SQLSTATEs;
-#   (c) faults: an error at each step, a kill -9 and a cancel of the
-#       coordinator backend, the source and the target server stopped
-#       while the subscription catches up, the subscription failing (a row
-#       the new table refuses): the shard
-#       stays whole on its node, nothing is left on the servers (or the
-#       rerun drops it), and the rerun finishes;
+#       unknown mode and a NULL mode are refused with their SQLSTATEs; a
+#       role with the distribute capability moves its table's shards;
+#   (c) faults: an error and a kill -9 of the coordinator backend at each
+#       step, a cancel, the source and the target server stopped while the
+#       subscription catches up, the subscription failing (a row the new
+#       table refuses): the shard stays whole on its node, nothing is left
+#       on the servers (or the rerun drops it), and the rerun finishes; a
+#       kill -9 after the commit leaves the replication and the old tables
+#       to the rerun;
 #   (d) rebalance_table(mode => 'auto') after a node joins, while
 #       pgbench's TPC-B-like script runs through the coordinator: no client
 #       error, exact row counts, sum(abalance) = sum(delta); tps before,
@@ -262,11 +264,27 @@ for my $step (qw(move:after_create move:catching_up move:after_lock move:after_c
 	after_fault("error at $step", $s, $from, $to);
 }
 
-# kill -9 and a cancel of the coordinator backend while the subscription catches up
+# kill -9 of the coordinator backend at each step before the commit: the
+# shard stays whole on its old node; what the move made on the nodes
+# (publication, subscription, slot, new tables) is left for the rerun
+for my $step (qw(move:after_create move:catching_up move:after_copy move:before_commit))
+{
+	($s, $from, $to) = logical_shard();
+	kill_at_step($coord, $step, "SET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+	like(leftovers($s), qr/hashring_move_/, "kill -9 at $step: the replication is left for the rerun");
+	after_fault("kill -9 at $step", $s, $from, $to);
+}
+
+# kill -9 after the commit: the shard is on its new node; the rerun drops
+# the subscription, publication, slot and the old tables
 ($s, $from, $to) = logical_shard();
-kill_at_step($coord, 'move:catching_up', "SET hashring.inject_fault = 'move:catching_up:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
-like(leftovers($s), qr/hashring_move_/, 'kill -9 during the catch-up: the replication is left for the rerun');
-after_fault('kill -9 during the catch-up', $s, $from, $to);
+kill_at_step($coord, 'move:before_drop', "SET hashring.inject_fault = 'move:before_drop:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+is(node_of('items', $s) . '|' . node_of('notes', $s), "$to|$to", 'kill -9 after the commit: the shard is on its new node');
+whole('kill -9 after the commit of a logical move', 1);
+like(leftovers($s), qr/hashring_move_/, '... its replication and old tables are left');
+($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('items', $s, '$to', mode => 'logical')");
+like($err, qr/is on node "$to" already/, 'the rerun: nothing to move') or diag($err);
+is(leftovers($s), clean($s, $to), '... and nothing is left on any server');
 
 ($s, $from, $to) = logical_shard();
 $off = log_offset($coord);
