@@ -1996,9 +1996,13 @@ DECLARE
     k       integer;
     i       integer;
     t       record;
-    x       record;
     chan    text;
     newt    name;
+    newts   name[];  -- the new shard tables of the old shard, in the order of k
+    body    text;
+    inames  name[];
+    ikinds  "char"[];
+    idefs   text[];
     newp    name;
     opts    text;
     cols    text;
@@ -2088,22 +2092,24 @@ BEGIN
                 -- on the node, in one transaction: the old table's index names freed, the new
                 -- tables made and filled by PostgreSQL's hash of the key (a partitioned table's
                 -- key, in a temporary table of the key's type)
-                FOR x IN SELECT o.name FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i] LOOP
+                body := hashring._shard_columns(grp[i]);
+                SELECT pg_catalog.array_agg(o.name ORDER BY o.name), pg_catalog.array_agg(o.kind ORDER BY o.name), pg_catalog.array_agg(o.definition ORDER BY o.name)
+                  INTO inames, ikinds, idefs
+                  FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i];
+                FOR k IN 1 .. COALESCE(pg_catalog.cardinality(inames), 0) LOOP
                     PERFORM hashring._shard_exec(t.server, t.node, pg_catalog.format('ALTER INDEX IF EXISTS %I.%I RENAME TO %I', t.nspname,
-                                                 hashring._shard_name(x.name, r), pg_catalog.left(hashring._shard_name(x.name, r), 50) OPERATOR(pg_catalog.||) '_split' OPERATOR(pg_catalog.||) newm), chan);
+                                                 hashring._shard_name(inames[k], r), pg_catalog.left(hashring._shard_name(inames[k], r), 50) OPERATOR(pg_catalog.||) '_split' OPERATOR(pg_catalog.||) newm), chan);
                 END LOOP;
                 PERFORM hashring._shard_exec(t.server, t.node, pg_catalog.format(
                     'CREATE TEMPORARY TABLE IF NOT EXISTS hashring_split_%s (k %s) PARTITION BY HASH (k)', i, t.keytype), chan);
                 rows_out := 0;
+                newts := ARRAY[]::name[];
                 FOR k IN 0 .. factor OPERATOR(pg_catalog.-) 1 LOOP
                     newt := CASE WHEN k OPERATOR(pg_catalog.=) 0 THEN hashring._shard_name(pg_catalog.format('%s_%s', t.relname, r)::name, newm)
                                  ELSE hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m))) END;
+                    newts := newts OPERATOR(pg_catalog.||) newt;
                     PERFORM hashring._shard_create(t.server, t.node, t.nspname, t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)),
-                                                   t.relpersistence OPERATOR(pg_catalog.=) 'u', hashring._shard_columns(grp[i]),
-                                                   (SELECT pg_catalog.array_agg(o.name ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
-                                                   (SELECT pg_catalog.array_agg(o.kind ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
-                                                   (SELECT pg_catalog.array_agg(o.definition ORDER BY o.name) FROM hashring.distributed_indexes AS o WHERE o.tbl OPERATOR(pg_catalog.=) grp[i]),
-                                                   newt, chan);
+                                                   t.relpersistence OPERATOR(pg_catalog.=) 'u', body, inames, ikinds, idefs, newt, chan);
                     rows_out := rows_out OPERATOR(pg_catalog.+) hashring._shard_exec(t.server, t.node, pg_catalog.format(
                         'WITH moved AS (INSERT INTO %1$I.%2$I (%3$s) SELECT %3$s FROM %4$s '
                         'WHERE pg_catalog.satisfies_hash_partition(''pg_temp.hashring_split_%5$s''::pg_catalog.regclass, %6$s, %7$s, %8$I) RETURNING 1) '
@@ -2123,8 +2129,7 @@ BEGIN
                 PERFORM hashring._ddl_internal(pg_catalog.format('DROP FOREIGN TABLE %s', t.partition));
                 DELETE FROM hashring.shards AS s WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) r;
                 FOR k IN 0 .. factor OPERATOR(pg_catalog.-) 1 LOOP
-                    newt := CASE WHEN k OPERATOR(pg_catalog.=) 0 THEN hashring._shard_name(pg_catalog.format('%s_%s', t.relname, r)::name, newm)
-                                 ELSE hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m))) END;
+                    newt := newts[k OPERATOR(pg_catalog.+) 1];
                     newp := hashring._shard_name(t.relname, (r OPERATOR(pg_catalog.+) (k OPERATOR(pg_catalog.*) m)));
                     IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.nspname, newp)) IS NOT NULL THEN
                         RAISE EXCEPTION 'relation "%.%" already exists', t.nspname, newp
