@@ -165,6 +165,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'), ('distribute', 'function', '_shard_move_lock', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_create', 'EXECUTE'), ('distribute', 'function', '_shard_move_unsubscribe', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_sub_check', 'EXECUTE'), ('distribute', 'function', '_node_conninfo', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_slot', 'EXECUTE'),
     ('distribute', 'function', 'split_shards', 'EXECUTE'), ('distribute', 'function', '_ddl_internal', 'EXECUTE'),
     ('distribute', 'function', '_shard_drops_run', 'EXECUTE'), ('distribute', 'table', 'shard_drops', 'INSERT, UPDATE, DELETE'),
     ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
@@ -1214,6 +1215,7 @@ CREATE TABLE hashring.shard_moves (
     lock_key       bigint           NOT NULL,
     repl           text,
     rows_copied    bigint,
+    copy_ms        double precision,
     lag_bytes      bigint,
     write_block_ms double precision,
     started_at     timestamptz      NOT NULL,
@@ -1255,6 +1257,12 @@ RETURNS text
 LANGUAGE C STRICT STABLE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'hashring_node_conninfo';
 COMMENT ON FUNCTION hashring._node_conninfo(text, text) IS 'internal: the libpq connection string of a node''s server for the current user (a logical move''s subscription)';
+
+CREATE FUNCTION hashring._shard_move_slot(src_server text, src_node text, slot text)
+RETURNS text
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'hashring_shard_move_slot';
+COMMENT ON FUNCTION hashring._shard_move_slot(text, text, text) IS 'internal: creates a logical move''s replication slot on the old node and begins the copy''s remote transaction on its exported snapshot';
 
 CREATE FUNCTION hashring._partition_block_writes(part regclass)
 RETURNS void
@@ -1546,6 +1554,9 @@ DECLARE
     st       text;
     lsn      text;
     lag      bigint;
+    slot_st  text;  -- a logical move's slot: its lag and whether it streams
+    tc       timestamptz;
+    copyms   double precision[];  -- how long each table's copy took
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF tbl IS NULL OR shard IS NULL OR node IS NULL OR mode IS NULL THEN
@@ -1674,7 +1685,7 @@ BEGIN
       FROM pg_catalog.unnest(grp) AS g
     ON CONFLICT ON CONSTRAINT shard_moves_pkey DO UPDATE
        SET source = excluded.source, target = excluded.target, phase = 'copying', mode = excluded.mode, pid = excluded.pid,
-           lock_key = excluded.lock_key, repl = excluded.repl, rows_copied = NULL, lag_bytes = NULL, write_block_ms = NULL,
+           lock_key = excluded.lock_key, repl = excluded.repl, rows_copied = NULL, copy_ms = NULL, lag_bytes = NULL, write_block_ms = NULL,
            started_at = excluded.started_at, updated_at = excluded.updated_at, last_error = NULL;
     COMMIT;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -1701,12 +1712,31 @@ BEGIN
                 PERFORM hashring._node_command(srcsrv, src, pg_catalog.format('DROP PUBLICATION IF EXISTS %1$I; CREATE PUBLICATION %1$I FOR TABLE %2$s',
                                                                               repl, pg_catalog.array_to_string(stables, ', ')));
                 PERFORM hashring._inject('move:after_create');
-                step := 'subscribe';  -- once the new tables are committed
+                step := 'copy';  -- once the new tables are committed
+            ELSIF step OPERATOR(pg_catalog.=) 'copy' THEN
+                -- the slot, and the rows committed before its first change, through
+                -- this backend as a block_writes move copies them (writes go on: the
+                -- slot keeps them for the subscription)
+                PERFORM hashring._shard_move_slot(srcsrv, src, repl);
+                rows := ARRAY[]::bigint[];
+                copyms := ARRAY[]::double precision[];
+                FOR i IN 1 .. n LOOP
+                    tc := pg_catalog.clock_timestamp();
+                    rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
+                                                                                  pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
+                    copyms := copyms OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tc) OPERATOR(pg_catalog.*) 1000);
+                    UPDATE hashring.shard_moves AS x SET rows_copied = rows[i], copy_ms = copyms[i], updated_at = pg_catalog.clock_timestamp()
+                     WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                END LOOP;
+                step := 'subscribe';
             ELSIF step OPERATOR(pg_catalog.=) 'subscribe' THEN
+                -- on the slot, which the copy began at: no copy of its own.
                 -- synchronous_commit: what it applied is confirmed at once, not when
                 -- the new node's WAL writer next flushes (the last catch-up waits for it)
-                PERFORM hashring._node_command(dst.target, node, pg_catalog.format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (synchronous_commit = on)',
-                                                                                   repl, hashring._node_conninfo(srcsrv, src)));
+                PERFORM hashring._node_command(dst.target, node, pg_catalog.format(
+                    'CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I '
+                    'WITH (create_slot = false, slot_name = %1$L, copy_data = false, synchronous_commit = on)',
+                    repl, hashring._node_conninfo(srcsrv, src)));
                 step := 'sync';
             ELSIF step OPERATOR(pg_catalog.=) 'sync' THEN
                 -- on the new node: tables not yet copied, all tables
@@ -1716,15 +1746,18 @@ BEGIN
                     '  FROM pg_catalog.pg_subscription AS s JOIN pg_catalog.pg_database AS d ON d.oid OPERATOR(pg_catalog.=) s.subdbid '
                     '  JOIN pg_catalog.pg_subscription_rel AS r ON r.srsubid OPERATOR(pg_catalog.=) s.oid '
                     ' WHERE s.subname OPERATOR(pg_catalog.=) %L AND d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()', repl), 'move_shard:target');
-                -- on the old node: the WAL the subscription has yet to confirm
-                lag := hashring._node_command(srcsrv, src, pg_catalog.format(
-                    'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::pg_catalog.int8 '
-                    '  FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) %L', repl))::bigint;
+                -- on the old node: the WAL the subscription has yet to confirm, and
+                -- whether its worker streams (the switch waits for it with writes blocked)
+                slot_st := hashring._node_command(srcsrv, src, pg_catalog.format(
+                    'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::pg_catalog.int8 || '' '' || active '
+                    '  FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) %L', repl));
+                lag := pg_catalog.split_part(slot_st, ' ', 1)::bigint;
                 IF pg_catalog.split_part(st, ' ', 1) OPERATOR(pg_catalog.=) '0' AND pg_catalog.split_part(st, ' ', 2) OPERATOR(pg_catalog.=) n::text THEN
                     UPDATE hashring.shard_moves AS x SET phase = 'catching up', lag_bytes = lag, updated_at = pg_catalog.clock_timestamp()
                      WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
-                    -- a little left: the rest is caught up with writes blocked
-                    IF lag OPERATOR(pg_catalog.<) 16777216 THEN
+                    -- a little left, and the worker streams: the rest is caught up
+                    -- with writes blocked
+                    IF lag OPERATOR(pg_catalog.<) 16777216 AND pg_catalog.split_part(slot_st, ' ', 2) OPERATOR(pg_catalog.=) 'true' THEN
                         step := 'switch';
                     END IF;
                 ELSE
@@ -1753,9 +1786,12 @@ BEGIN
                     PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard, tnames);
                     PERFORM hashring._inject('move:after_create');
                     rows := ARRAY[]::bigint[];
+                    copyms := ARRAY[]::double precision[];
                     FOR i IN 1 .. n LOOP
+                        tc := pg_catalog.clock_timestamp();
                         rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
                                                                                       pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
+                        copyms := copyms OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tc) OPERATOR(pg_catalog.*) 1000);
                     END LOOP;
                 ELSE
                     IF shape IS DISTINCT FROM (
@@ -1794,7 +1830,7 @@ BEGIN
                     PERFORM hashring._partition_set_server(parts[i], dst.target);
                     UPDATE hashring.shards AS s SET node = move_shard.node
                      WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
-                    UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i],
+                    UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i], copy_ms = copyms[i],
                            lag_bytes = CASE how WHEN 'logical' THEN 0 END, updated_at = pg_catalog.clock_timestamp()
                      WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
                 END LOOP;
@@ -1833,22 +1869,6 @@ BEGIN
 
     -- the shard reads and writes on its new node: the old tables go
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF how OPERATOR(pg_catalog.=) 'logical' THEN
-        -- the rows the subscription brought (and any written since the switch)
-        rows := ARRAY[]::bigint[];
-        FOR i IN 1 .. n LOOP
-            BEGIN
-                rows := rows OPERATOR(pg_catalog.||) hashring._node_command(dst.target, node, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', stables[i]))::bigint;
-            EXCEPTION WHEN OTHERS THEN
-                RAISE WARNING 'could not count the rows of % on node "%": %', stables[i], node, SQLERRM;
-                rows := rows OPERATOR(pg_catalog.||) NULL::bigint;
-            END;
-            UPDATE hashring.shard_moves AS x SET rows_copied = rows[i]
-             WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
-        END LOOP;
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    END IF;
     PERFORM hashring._inject('move:before_drop');
     PERFORM hashring._shard_move_cleanup(grp, shard);
     COMMIT;
@@ -2203,6 +2223,7 @@ REVOKE ALL ON FUNCTION hashring._shard_transfer(text, text, text, text, text, te
 REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_conninfo(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_slot(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;

@@ -40,6 +40,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -344,15 +345,30 @@ hashring_conn_end_copy(HashringConn *c, const char *what)
 void
 hashring_conn_open(HashringConn *c, const char *appname)
 {
+	hashring_conn_open_replication(c, appname, NULL);
+}
+
+/*
+ * The same, with libpq's replication option (NULL: none; "database": a
+ * walsender for logical replication commands, in the node's database).
+ */
+void
+hashring_conn_open_replication(HashringConn *c, const char *appname, const char *replication)
+{
 	const char **keys;
 	const char **vals;
 	bool		 password_required;
-	int			 n = hashring_fdw_options(c->server, c->node, GetUserId(), 3, &keys, &vals, &password_required);
+	int			 n = hashring_fdw_options(c->server, c->node, GetUserId(), 4, &keys, &vals, &password_required);
 
 	keys[n] = "fallback_application_name";
 	vals[n++] = appname;
 	keys[n] = "client_encoding";
 	vals[n++] = GetDatabaseEncodingName();
+	if (replication != NULL)
+	{
+		keys[n] = "replication";
+		vals[n++] = replication;
+	}
 	keys[n] = NULL;
 	vals[n] = NULL;
 
@@ -467,6 +483,18 @@ conn_cleanup_query(HashringConn *c, const char *sql)
 HashringConn *
 hashring_xact_conn(const char *server, const char *channel, const char *node, const char *who)
 {
+	return hashring_xact_conn_snapshot(server, channel, node, who, NULL);
+}
+
+/*
+ * The same, with the remote transaction on the exported snapshot `snapshot`
+ * (pg_export_snapshot, or a replication slot's): the connection must not
+ * be open yet in this local transaction.
+ */
+HashringConn *
+hashring_xact_conn_snapshot(const char *server, const char *channel, const char *node, const char *who,
+							const char *snapshot)
+{
 	int			  level = GetCurrentTransactionNestLevel();
 	ConnBound	 *b = NULL;
 	ListCell	 *lc;
@@ -482,6 +510,9 @@ hashring_xact_conn(const char *server, const char *channel, const char *node, co
 			break;
 		}
 	}
+	if (b != NULL && snapshot != NULL)
+		elog(ERROR, "a remote transaction on server \"%s\" is open already: it cannot take snapshot %s", server,
+			 snapshot);
 	if (b == NULL)
 	{
 		old = MemoryContextSwitchTo(TopMemoryContext);
@@ -501,9 +532,11 @@ hashring_xact_conn(const char *server, const char *channel, const char *node, co
 		 * postgres_fdw uses, copy.c sets them locally while it converts).
 		 */
 		hashring_conn_command(&b->c,
-							  "SET search_path = pg_catalog, pg_temp; SET datestyle = ISO; "
-							  "SET intervalstyle = postgres; SET extra_float_digits = 3; "
-							  "START TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+							  psprintf("SET search_path = pg_catalog, pg_temp; SET datestyle = ISO; "
+									   "SET intervalstyle = postgres; SET extra_float_digits = 3; "
+									   "START TRANSACTION ISOLATION LEVEL REPEATABLE READ%s%s",
+									   snapshot ? "; SET TRANSACTION SNAPSHOT " : "",
+									   snapshot ? quote_literal_cstr(snapshot) : ""),
 							  "starting a remote transaction");
 		b->depth = 1;
 		b->owner = level;

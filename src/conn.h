@@ -31,6 +31,7 @@ extern void		 hashring_check_server_usage(ForeignServer *fs, Oid userid);
 extern int		 hashring_fdw_options(const char *server, const char *node, Oid userid, int extra, const char ***keys,
 									  const char ***vals, bool *password_required);
 extern void		 hashring_conn_open(HashringConn *c, const char *appname);
+extern void		 hashring_conn_open_replication(HashringConn *c, const char *appname, const char *replication);
 extern void		 hashring_conn_close(HashringConn *c);
 extern void		 hashring_conn_wait(PGconn *conn, bool for_write);
 extern PGresult *hashring_conn_result(HashringConn *c);
@@ -54,6 +55,8 @@ extern void		 hashring_conn_end_copy(HashringConn *c, const char *what);
  * of the local transaction.
  */
 extern HashringConn *hashring_xact_conn(const char *server, const char *channel, const char *node, const char *who);
+extern HashringConn *hashring_xact_conn_snapshot(const char *server, const char *channel, const char *node,
+												 const char *who, const char *snapshot);
 extern void			 hashring_conn_init(void);
 
 #endif /* HASHRING_CONN_H */

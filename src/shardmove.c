@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(hashring_shard_transfer);
 PG_FUNCTION_INFO_V1(hashring_partition_set_server);
 PG_FUNCTION_INFO_V1(hashring_partition_block_writes);
 PG_FUNCTION_INFO_V1(hashring_node_conninfo);
+PG_FUNCTION_INFO_V1(hashring_shard_move_slot);
 
 /* the COPY data gathered before one PQputCopyData */
 #define TRANSFER_CHUNK (256 * 1024)
@@ -279,4 +280,60 @@ hashring_node_conninfo(PG_FUNCTION_ARGS)
 		appendStringInfoChar(&buf, '\'');
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/*
+ * _shard_move_slot(src_server text, src_node text, slot text) -> text: the
+ * first step of a logical move's copy.  Creates the logical replication
+ * slot `slot` (pgoutput) on the old node over a replication connection,
+ * exporting the snapshot of its consistent point, and begins this
+ * transaction's remote transaction to the old node (the channel
+ * _shard_transfer reads from) on that snapshot: the copy then holds every
+ * row committed before the slot's first change, and the subscription
+ * (created on the slot, without a copy of its own) streams every change
+ * after it.  What CREATE SUBSCRIPTION's table synchronization does, with
+ * the copy as fast as a block_writes move's.  Returns the consistent
+ * point.  The slot stays (a failed or killed move's is dropped by
+ * _shard_move_cleanup); the replication connection closes here, once the
+ * snapshot is imported.
+ */
+Datum
+hashring_shard_move_slot(PG_FUNCTION_ARGS)
+{
+	char		*server = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char		*node = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char		*slot = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	HashringConn repl = {.server = server, .node = node, .who = "move_shard"};
+	char		*lsn;
+
+	PG_TRY();
+	{
+		PGresult *res;
+		char	 *snapshot;
+
+		hashring_conn_open_replication(&repl, "hashring", "database");
+		if (PQsetnonblocking(repl.conn, 1) != 0)
+			hashring_conn_error(&repl, "connecting");
+		res = hashring_conn_exec(&repl,
+								 psprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')",
+										  quote_identifier(slot)),
+								 0, NULL, PGRES_TUPLES_OK, "creating the replication slot of the move");
+		if (PQntuples(res) != 1 || PQnfields(res) < 3 || PQgetisnull(res, 0, 2))
+		{
+			PQclear(res);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("node \"%s\" did not export a snapshot with replication slot \"%s\"", node, slot)));
+		}
+		lsn = pstrdup(PQgetvalue(res, 0, 1));
+		snapshot = pstrdup(PQgetvalue(res, 0, 2));
+		PQclear(res);
+		hashring_xact_conn_snapshot(server, "move_shard:source", node, "move_shard", snapshot);
+	}
+	PG_FINALLY();
+	{
+		hashring_conn_close(&repl);
+	}
+	PG_END_TRY();
+	PG_RETURN_TEXT_P(cstring_to_text(lsn));
 }

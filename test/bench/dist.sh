@@ -29,6 +29,12 @@
 #            subscription; the shard servers run with wal_level = logical)
 #            against the same pipe: time ratio, target >= 0.7; its write
 #            blocks are printed
+#   copy bw, copy lg   the copy step alone of each (shard_moves.copy_ms:
+#            the COPY pipe through the coordinator, from the slot's
+#            snapshot for a logical move) against the same pipe: the rate
+#            the move copies at, target >= 0.7; what the whole move adds
+#            is fixed per move (connections, the subscription's worker
+#            start, polls, cleanup)
 #   copy     COPY of COPY_ROWS rows into the distributed table (hashring's
 #            COPY path) against COPY of the same rows, from a file, into a
 #            local table of the same shape on shard server 1: time ratio,
@@ -183,12 +189,12 @@ echo "CREATE TABLE quarter (k bigint PRIMARY KEY, v integer NOT NULL, pad text);
       CALL hashring.distribute_table('quarter', 'k', 'bench', 2);" | q coord 2>/dev/null
 server_of() { echo "SELECT substr(node, 3) FROM hashring.table_shards WHERE tbl = '$1'::regclass AND shard = 0" | q coord; }
 other_of() { case $1 in s1) echo s2 ;; *) echo s1 ;; esac; }
-move_once() {   # $1 table, $2 mode: prints "seconds write_block_ms rows"
+move_once() {   # $1 table, $2 mode: prints "seconds write_block_ms rows copy_seconds"
     local from to t0 t1
     from=$(server_of "$1"); to=$(other_of "$from")
     for s in "$from" "$to"; do echo "CHECKPOINT" | q "$s"; done
     t0=$(now); echo "CALL hashring.move_shard('$1', 0, 'n_$to', mode => '$2')" | q coord 2>/dev/null; t1=$(now)
-    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $(echo "SELECT round(write_block_ms) || ' ' || rows_copied FROM hashring.shard_moves WHERE tbl = '$1'::regclass AND shard = 0" | q coord)"
+    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $(echo "SELECT round(write_block_ms) || ' ' || rows_copied || ' ' || copy_ms / 1000 FROM hashring.shard_moves WHERE tbl = '$1'::regclass AND shard = 0" | q coord)"
 }
 pipe_once() {   # the same rows, plain COPY pipe from the shard's server to the other one
     local from to t0 t1
@@ -200,16 +206,16 @@ pipe_once() {   # the same rows, plain COPY pipe from the shard's server to the 
     t1=$(now)
     awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
-mdt=""; mpt=""; mqt=""; blocks=""; mlt=""; lblocks=""
+mdt=""; mpt=""; mqt=""; blocks=""; mlt=""; lblocks=""; mdc=""; mlc=""
 shard_rows=$(echo "SELECT count(*) FROM items WHERE tableoid = 'items_0'::regclass" | q coord)
 for ((r = 1; r <= REPS; r++)); do
     mpt="$mpt $(pipe_once)"
-    read -r secs block rows <<<"$(move_once items block_writes)"
+    read -r secs block rows csecs <<<"$(move_once items block_writes)"
     check "move round $r rows" "$rows" "$shard_rows"
-    mdt="$mdt $secs"; blocks="$blocks $block"
-    read -r secs block rows <<<"$(move_once items logical)"
+    mdt="$mdt $secs"; blocks="$blocks $block"; mdc="$mdc $csecs"
+    read -r secs block rows csecs <<<"$(move_once items logical)"
     check "logical move round $r rows" "$rows" "$shard_rows"
-    mlt="$mlt $secs"; lblocks="$lblocks $block"
+    mlt="$mlt $secs"; lblocks="$lblocks $block"; mlc="$mlc $csecs"
     read -r secs block rows <<<"$(move_once quarter block_writes)"
     mqt="$mqt $secs"
 done
@@ -217,11 +223,11 @@ check "items after the moves" "$(echo "SELECT count(*) FROM items" | q coord)" "
 quarter_rows=$(echo "SELECT count(*) FROM quarter WHERE tableoid = 'quarter_0'::regclass" | q coord)
 move_d=$(echo "$mdt" | median); move_p=$(echo "$mpt" | median); move_q=$(echo "$mqt" | median)
 block_max=$(echo "$blocks" | tr ' ' '\n' | awk 'NF' | sort -g | tail -1); block_med=$(echo "$blocks" | median)
-move_l=$(echo "$mlt" | median)
+move_l=$(echo "$mlt" | median); copy_md=$(echo "$mdc" | median); copy_ml=$(echo "$mlc" | median)
 lblock_max=$(echo "$lblocks" | tr ' ' '\n' | awk 'NF' | sort -g | tail -1); lblock_med=$(echo "$lblocks" | median)
 
 awk -v td="$tps_d" -v tp="$tps_p" -v qd="$tps_qd" -v qp="$tps_qp" -v gd="$tps_gd" -v gp="$tps_gp" -v id="$ins_d" -v ip="$ins_p" -v cd="$copy_d" -v cl="$copy_l" -v n="$ROWS" -v cn="$COPY_ROWS" -v reps="$REPS" \
-    -v md="$move_d" -v mp="$move_p" -v mq="$move_q" -v sr="$shard_rows" -v qr="$quarter_rows" -v bmax="$block_max" -v bmed="$block_med" -v ml="$move_l" -v lbmax="$lblock_max" -v lbmed="$lblock_med" 'BEGIN {
+    -v md="$move_d" -v mp="$move_p" -v mq="$move_q" -v sr="$shard_rows" -v qr="$quarter_rows" -v bmax="$block_max" -v bmed="$block_med" -v ml="$move_l" -v cmd="$copy_md" -v cml="$copy_ml" -v lbmax="$lblock_max" -v lbmed="$lblock_med" 'BEGIN {
     printf "%-8s | %-44s | %-44s | %-6s | %-7s | %s\n", "scenario", "distributed (4 shards)", "baseline", "ratio", "target", "met?"
     r = td / tp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (prepared)", td), sprintf("%.0f tps (one foreign table)", tp), r, (r >= 0.9 ? "met" : "missed")
     r = qd / qp; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.9  | %s\n", "select", sprintf("%.0f tps (simple protocol)", qd), sprintf("%.0f tps (one foreign table)", qp), r, (r >= 0.9 ? "met" : "missed")
@@ -231,6 +237,8 @@ awk -v td="$tps_d" -v tp="$tps_p" -v qd="$tps_qd" -v qp="$tps_qp" -v gd="$tps_gd
     r = mp / md; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.7  | %s\n", "move", sprintf("shard of %d rows in %.2f s (%.0f rows/s)", sr, md, sr / md), sprintf("%.2f s (plain COPY pipe, same servers)", mp), r, (r >= 0.7 ? "met" : "missed")
     r = md / mq; printf "%-8s | %-44s | %-44s | %6.2f | <= 4.5  | %s\n", "move 4x", sprintf("%d rows in %.2f s", sr, md), sprintf("%d rows in %.2f s", qr, mq), r, (r <= 4.5 ? "met" : "missed")
     r = mp / ml; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.7  | %s\n", "logical", sprintf("shard of %d rows in %.2f s (%.0f rows/s)", sr, ml, sr / ml), sprintf("%.2f s (plain COPY pipe, same servers)", mp), r, (r >= 0.7 ? "met" : "missed")
+    r = mp / cmd; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.7  | %s\n", "copy bw", sprintf("its copy step: %.2f s (%.0f rows/s)", cmd, sr / cmd), sprintf("%.2f s (plain COPY pipe, same servers)", mp), r, (r >= 0.7 ? "met" : "missed")
+    r = mp / cml; printf "%-8s | %-44s | %-44s | %6.2f | >= 0.7  | %s\n", "copy lg", sprintf("its copy step: %.2f s (%.0f rows/s)", cml, sr / cml), sprintf("%.2f s (plain COPY pipe, same servers)", mp), r, (r >= 0.7 ? "met" : "missed")
     printf "writes to a moving shard of %d rows waited %s ms at the most, %s ms typically (median); moved logically, %s ms at the most, %s ms typically\n", sr, bmax, bmed, lbmax, lbmed
     printf "medians of %d rounds; insert and move ratios = baseline time / distributed time\n", reps
 }'

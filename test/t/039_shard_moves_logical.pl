@@ -122,22 +122,29 @@ sub clean
 }
 
 ###########################################################################
-# (a) a logical move, with writes during the catch-up
-my ($s, $from, $to) = logical_shard();
-my $k_s = $coord->safe_psql('postgres', "SELECT min(k) FROM items WHERE tableoid = 'items_$s'::regclass");
-my $k_new = $coord->safe_psql('postgres',
-	"SELECT k FROM generate_series(100001, 200000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
-my $k_copy = $coord->safe_psql('postgres',
-	"SELECT k FROM generate_series(200001, 300000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
-my $k_del = $coord->safe_psql('postgres', "SELECT max(k) FROM items WHERE tableoid = 'items_$s'::regclass");
-my $progress_sql = "SELECT string_agg(tbl || ':' || phase || ':' || mode || ':' || running || ':' || (lag_bytes IS NOT NULL), ' ' ORDER BY tbl::text) FROM hashring.shard_move_progress WHERE shard = $s";
-$off = log_offset($coord);
-$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:4000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
-$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
-is($coord->safe_psql('postgres', $progress_sql), "items:catching up:logical:true:true notes:catching up:logical:true:true",
-	'paused in the catch-up: shard_move_progress shows the phase, the mode and the lag');
-$t = time;
-$coord->safe_psql('postgres', qq{
+# (a) a logical move, with writes during the copy (after the slot's
+# snapshot, before the subscription exists: the slot keeps them) and
+# during the catch-up
+my ($s, $from, $to, $tnode, $took);
+for my $during ('copy', 'catch-up')
+{
+	my $step = $during eq 'copy' ? 'move:during_copy' : 'move:catching_up';
+	($s, $from, $to) = logical_shard();
+	my $k_s = $coord->safe_psql('postgres', "SELECT min(k) FROM items WHERE tableoid = 'items_$s'::regclass");
+	my $k_new = $coord->safe_psql('postgres',
+		"SELECT k FROM generate_series(100001, 200000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
+	my $k_copy = $coord->safe_psql('postgres',
+		"SELECT k FROM generate_series(200001, 300000) AS k WHERE hashring.table_shard('items', k::bigint) = $s LIMIT 1");
+	my $k_del = $coord->safe_psql('postgres', "SELECT max(k) FROM items WHERE tableoid = 'items_$s'::regclass");
+	my $progress_sql = "SELECT string_agg(tbl || ':' || phase || ':' || mode || ':' || running || ':' || (lag_bytes IS NOT NULL), ' ' ORDER BY tbl::text) FROM hashring.shard_move_progress WHERE shard = $s";
+	$off = log_offset($coord);
+	$p = psql_start($coord, "SET hashring.inject_fault = '$step:pause:4000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+	$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
+	my $phase = $during eq 'copy' ? 'copying:logical:true:false' : 'catching up:logical:true:true';
+	is($coord->safe_psql('postgres', $progress_sql), "items:$phase notes:$phase",
+		"paused in the $during: shard_move_progress shows the phase, the mode and the lag");
+	$t = time;
+	$coord->safe_psql('postgres', qq{
 UPDATE items SET v = v + 1 WHERE k = $k_s;
 INSERT INTO items VALUES ($k_new, 5, 'new');
 DELETE FROM items WHERE k = $k_del;
@@ -145,25 +152,26 @@ COPY items (k, v, pad) FROM STDIN;
 $k_copy\t7\tcopied
 \\.
 });
-my $took = time - $t;
-cmp_ok($took, '<', 1.5, sprintf('writes to the moving shard do not wait during the catch-up (%.2f s)', $took));
-($rc, $out, $err) = psql_finish($p);
-is($rc, 0, "move_shard('items', $s, '$to', mode => 'logical') completes") or diag($err);
-like($err, qr/shard $s of items moved from node "$from" to node "$to": \d+ rows in 2 table\(s\), writes to the shard waited [\d.]+ ms \(logical\)/,
-	'... and says it moved logically, and how long writes waited');
-is(node_of('items', $s) . '|' . node_of('notes', $s), "$to|$to", 'both tables\' shard is on the new node');
-my $tnode = node_servers($coord, $srv)->{$to};
-my $st = $coord->safe_psql('postgres', "SELECT shard_table FROM hashring.table_shards WHERE tbl = 'items'::regclass AND shard = $s");
-is($tnode->safe_psql('postgres', "SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM $st WHERE k IN ($k_s, $k_new, $k_del, $k_copy)"),
-	join(',', sort { (split /:/, $a)[0] <=> (split /:/, $b)[0] } ("$k_s:" . ($k_s + 1), "$k_new:5", "$k_copy:7")),
-	'the UPDATE, INSERT, DELETE and COPY made during the catch-up are on the new node');
-$coord->safe_psql('postgres', "UPDATE items SET v = v - 1 WHERE k = $k_s; DELETE FROM items WHERE k IN ($k_new, $k_copy); INSERT INTO items VALUES ($k_del, $k_del, repeat('p', $k_del % 40))");
-whole('after a logical move');
-is(leftovers($s), clean($s, $to), 'no publication, subscription or slot is left, and the old shard tables are gone');
-is($coord->safe_psql('postgres', qq{
+	$took = time - $t;
+	cmp_ok($took, '<', 1.5, sprintf("writes to the moving shard do not wait during the $during (%.2f s)", $took));
+	($rc, $out, $err) = psql_finish($p);
+	is($rc, 0, "move_shard('items', $s, '$to', mode => 'logical') completes") or diag($err);
+	like($err, qr/shard $s of items moved from node "$from" to node "$to": \d+ rows in 2 table\(s\), writes to the shard waited [\d.]+ ms \(logical\)/,
+		'... and says it moved logically, and how long writes waited');
+	is(node_of('items', $s) . '|' . node_of('notes', $s), "$to|$to", 'both tables\' shard is on the new node');
+	$tnode = node_servers($coord, $srv)->{$to};
+	my $st = $coord->safe_psql('postgres', "SELECT shard_table FROM hashring.table_shards WHERE tbl = 'items'::regclass AND shard = $s");
+	is($tnode->safe_psql('postgres', "SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM $st WHERE k IN ($k_s, $k_new, $k_del, $k_copy)"),
+		join(',', sort { (split /:/, $a)[0] <=> (split /:/, $b)[0] } ("$k_s:" . ($k_s + 1), "$k_new:5", "$k_copy:7")),
+		"the UPDATE, INSERT, DELETE and COPY made during the $during are on the new node");
+	$coord->safe_psql('postgres', "UPDATE items SET v = v - 1 WHERE k = $k_s; DELETE FROM items WHERE k IN ($k_new, $k_copy); INSERT INTO items VALUES ($k_del, $k_del, repeat('p', $k_del % 40))");
+	whole("after a logical move with writes during the $during");
+	is(leftovers($s), clean($s, $to), 'no publication, subscription or slot is left, and the old shard tables are gone');
+	is($coord->safe_psql('postgres', qq{
 SELECT string_agg(tbl || ':' || phase || ':' || mode || ':' || (rows_copied > 0) || ':' || (write_block_ms > 0) || ':' || lag_bytes, ' ' ORDER BY tbl::text)
   FROM hashring.shard_moves WHERE shard = $s}),
-	'items:done:logical:true:true:0 notes:done:logical:true:true:0', 'shard_moves: done, logical, rows, the write block, no lag');
+		'items:done:logical:true:true:0 notes:done:logical:true:true:0', 'shard_moves: done, logical, rows, the write block, no lag');
+}
 is($tnode->safe_psql('postgres', qq{
 SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY 1) FROM pg_index WHERE indrelid = 'public.notes_$s'::regclass}),
 	"notes_body_$s,notes_pkey_$s", 'the new shard table has the primary key and the index');
@@ -252,13 +260,13 @@ sub after_fault
 	return;
 }
 
-for my $step (qw(move:after_create move:catching_up move:after_lock move:after_copy move:before_commit))
+for my $step (qw(move:after_create move:during_copy move:catching_up move:after_lock move:after_copy move:before_commit))
 {
 	($s, $from, $to) = logical_shard();
 	($rc, $out, $err) = $coord->psql('postgres', "SET hashring.inject_fault = '$step:error';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
 	like($err, qr/injected fault at step \Q$step\E.*Nothing moved: the shard is still on node "$from"/s, "error at $step: move_shard fails, nothing moved");
 	is(leftovers($s), clean($s, $from), "error at $step: the failed move dropped its publication, subscription, slot and new tables");
-	my $phase = $step eq 'move:after_create' ? 'copying' : 'catching up';
+	my $phase = $step =~ /after_create|during_copy/ ? 'copying' : 'catching up';
 	is($coord->safe_psql('postgres', "SELECT string_agg(phase || ':' || mode || ':' || (last_error ~ 'injected fault'), ',') FROM hashring.shard_move_progress WHERE shard = $s"),
 		"$phase:logical:true,$phase:logical:true", "error at $step: shard_move_progress shows the interrupted move, its phase and its error");
 	after_fault("error at $step", $s, $from, $to);
@@ -267,7 +275,7 @@ for my $step (qw(move:after_create move:catching_up move:after_lock move:after_c
 # kill -9 of the coordinator backend at each step before the commit: the
 # shard stays whole on its old node; what the move made on the nodes
 # (publication, subscription, slot, new tables) is left for the rerun
-for my $step (qw(move:after_create move:catching_up move:after_copy move:before_commit))
+for my $step (qw(move:after_create move:during_copy move:catching_up move:after_copy move:before_commit))
 {
 	($s, $from, $to) = logical_shard();
 	kill_at_step($coord, $step, "SET hashring.inject_fault = '$step:pause:60000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
