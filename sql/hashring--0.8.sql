@@ -3967,6 +3967,8 @@ DECLARE
     lag      bigint;
     slot_st  text;  -- a logical move's slot: its lag and whether it streams
     tc       timestamptz;
+    tsub     timestamptz;  -- when the logical move's subscription was created
+    timeout  interval := COALESCE(pg_catalog.current_setting('hashring.move_catchup_timeout', true), '30s')::pg_catalog.interval;
     copyms   double precision[];  -- how long each table's copy took
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -4148,6 +4150,7 @@ BEGIN
                     'CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I '
                     'WITH (create_slot = false, slot_name = %1$L, copy_data = false, synchronous_commit = on)',
                     repl, hashring._node_conninfo(srcsrv, src)));
+                tsub := pg_catalog.clock_timestamp();
                 step := 'sync';
             ELSIF step OPERATOR(pg_catalog.=) 'sync' THEN
                 -- on the new node: tables not yet copied, all tables
@@ -4174,6 +4177,12 @@ BEGIN
                 ELSE
                     UPDATE hashring.shard_moves AS x SET lag_bytes = lag, updated_at = pg_catalog.clock_timestamp()
                      WHERE x.tbl OPERATOR(pg_catalog.=) ANY (grp) AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
+                END IF;
+                IF pg_catalog.split_part(slot_st, ' ', 2) OPERATOR(pg_catalog.<>) 'true'
+                   AND pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tsub OPERATOR(pg_catalog.>) timeout THEN
+                    RAISE EXCEPTION 'the subscription "%" of the move on node "%" has not streamed from node "%" in %', repl, node, src, timeout
+                        USING ERRCODE = 'object_not_in_prerequisite_state',
+                              HINT = 'Its worker did not start or connect: see max_logical_replication_workers and max_worker_processes on the new node''s server, and its log (hashring.move_catchup_timeout sets the wait). Writes to the shard did not wait.';
                 END IF;
                 IF step OPERATOR(pg_catalog.=) 'sync' THEN
                     PERFORM pg_catalog.pg_sleep(0.1);
@@ -4227,8 +4236,8 @@ BEGIN
                         PERFORM hashring._shard_move_sub_check(dst.target, node, repl);
                         IF st IS NULL THEN
                             RAISE EXCEPTION 'the replication slot "%" of the move is gone from node "%"', repl, src USING ERRCODE = 'object_not_in_prerequisite_state';
-                        ELSIF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>) interval '30 s' THEN
-                            RAISE EXCEPTION 'the subscription of the move on node "%" did not catch up with node "%" in 30 s', node, src
+                        ELSIF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>) timeout THEN
+                            RAISE EXCEPTION 'the subscription of the move on node "%" did not catch up with node "%" in %', node, src, timeout
                                 USING ERRCODE = 'object_not_in_prerequisite_state',
                                       HINT = 'Writes to the shard waited for it and go on now. See the server log of the new node; call move_shard again, or use mode => ''block_writes''.';
                         END IF;

@@ -34,6 +34,7 @@ static int	  hashring_shared_memory_kb = 65536;
 static int	  hashring_inject_commit_pause_ms = 0;
 static char	 *hashring_inject_move_fault = NULL;
 static char	 *hashring_inject_fault = NULL;
+static int	  hashring_move_catchup_timeout = 30000; /* read by SQL only: move_shard */
 static bool	  hashring_track_routing = false;
 static int	  hashring_track_routing_max = 10000;
 static bool	  hashring_track_keys = false;
@@ -204,6 +205,19 @@ hashring_settings_define(void)
 							   PGC_SUSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("hashring.move_catchup_timeout",
+							"How long a logical shard move waits for its subscription to stream, and to catch up with writes blocked.",
+							"move_shard fails (55000) once it has waited this long after creating the subscription for "
+							"its worker to stream, or once writes to the shard have waited this long for the last catch-up; "
+							"nothing moves, and writes go on.",
+							&hashring_move_catchup_timeout,
+							30000,
+							100,
+							INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	/*
 	 * The health checker (checker.c).  Everything but the database and the

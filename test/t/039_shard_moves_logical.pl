@@ -341,6 +341,26 @@ for my $which ('source', 'target')
 	after_fault('the subscription failing', $s, $from, $to);
 }
 
+# the subscription's worker never starts (no logical replication worker on
+# the new node): the move gives up after hashring.move_catchup_timeout,
+# writes never having waited
+($s, $from, $to) = logical_shard();
+my $nosub = node_servers($coord, $srv)->{$to};
+$nosub->append_conf('postgresql.conf', 'max_logical_replication_workers = 0');
+$nosub->restart;
+$t = time;
+($rc, $out, $err) = $coord->psql('postgres',
+	"\\set VERBOSITY verbose\nSET hashring.move_catchup_timeout = '2s';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+$took = time - $t;
+is(sqlstate($err), '55000', 'the subscription never streams: 55000') or diag($err);
+like($err, qr/the subscription "hashring_move_\d+_$s" of the move on node "$to" has not streamed from node "$from" in 00:00:02.*max_logical_replication_workers/s,
+	'... saying so, and what to look at');
+cmp_ok($took, '<', 15, sprintf('... after hashring.move_catchup_timeout, not forever (%.1f s)', $took));
+is(leftovers($s), clean($s, $from), 'the subscription never streams: the failed move dropped its publication, subscription, slot and new tables');
+$nosub->append_conf('postgresql.conf', 'max_logical_replication_workers = 4');
+$nosub->restart;
+after_fault('the subscription never streaming', $s, $from, $to);
+
 # a column added while the subscription catches up waits for the move,
 # then reaches the shard's tables on their new node
 ($s, $from, $to) = logical_shard();
