@@ -2291,7 +2291,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_shard_move_cleanup', 'EXECUTE'), ('distribute', 'function', '_shard_move_lock', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_create', 'EXECUTE'), ('distribute', 'function', '_shard_move_unsubscribe', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_sub_check', 'EXECUTE'), ('distribute', 'function', '_node_conninfo', 'EXECUTE'),
-    ('distribute', 'function', '_shard_move_slot', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_slot', 'EXECUTE'), ('distribute', 'function', '_group_shape', 'EXECUTE'),
     ('distribute', 'function', 'split_shards', 'EXECUTE'), ('distribute', 'function', '_ddl_internal', 'EXECUTE'),
     ('distribute', 'function', '_shard_drops_run', 'EXECUTE'), ('distribute', 'table', 'shard_drops', 'INSERT, UPDATE, DELETE'),
     ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
@@ -3669,6 +3669,23 @@ LANGUAGE C STRICT STABLE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'hashring_node_conninfo';
 COMMENT ON FUNCTION hashring._node_conninfo(text, text) IS 'internal: the libpq connection string of a node''s server for the current user (a logical move''s subscription)';
 
+/*
+ * The columns, constraints and indexes of each table of a colocated group,
+ * as one string: a logical move compares it at its switch with what it was
+ * when the move made the new shard tables.
+ */
+CREATE FUNCTION hashring._group_shape(grp regclass[])
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.string_agg(hashring._shard_columns(k.g) OPERATOR(pg_catalog.||) COALESCE(
+           (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
+              FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
+  FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o)
+$$;
+COMMENT ON FUNCTION hashring._group_shape(regclass[]) IS 'internal: the columns and indexes of a colocated group''s tables, as one string';
+
 CREATE FUNCTION hashring._shard_move_slot(src_server text, src_node text, slot text)
 RETURNS text
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
@@ -4117,10 +4134,7 @@ BEGIN
                 EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', grp[i]);
             END LOOP;
             IF step OPERATOR(pg_catalog.=) 'prepare' THEN
-                SELECT pg_catalog.string_agg(hashring._shard_columns(k.g) OPERATOR(pg_catalog.||) COALESCE(
-                           (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
-                              FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
-                  INTO shape FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o);
+                shape := hashring._group_shape(grp);
                 PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard, tnames);
                 PERFORM hashring._node_command(srcsrv, src, pg_catalog.format('DROP PUBLICATION IF EXISTS %1$I; CREATE PUBLICATION %1$I FOR TABLE %2$s',
                                                                               repl, pg_catalog.array_to_string(stables, ', ')));
@@ -4214,11 +4228,7 @@ BEGIN
                         copyms := copyms OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tc) OPERATOR(pg_catalog.*) 1000);
                     END LOOP;
                 ELSE
-                    IF shape IS DISTINCT FROM (
-                           SELECT pg_catalog.string_agg(hashring._shard_columns(k.g) OPERATOR(pg_catalog.||) COALESCE(
-                                      (SELECT pg_catalog.string_agg(x.name::text OPERATOR(pg_catalog.||) x.kind::text OPERATOR(pg_catalog.||) x.definition, ',' ORDER BY x.name)
-                                         FROM hashring.distributed_indexes AS x WHERE x.tbl OPERATOR(pg_catalog.=) k.g), ''), ';' ORDER BY k.o)
-                             FROM pg_catalog.unnest(grp) WITH ORDINALITY AS k(g, o)) THEN
+                    IF shape IS DISTINCT FROM hashring._group_shape(grp) THEN
                         RAISE EXCEPTION 'the columns or indexes of % or a table colocated with it changed during the move of shard %', tname, shard
                             USING ERRCODE = 'serialization_failure', HINT = 'Call move_shard again: it copies the shard as it is now.';
                     END IF;
@@ -4644,6 +4654,7 @@ REVOKE ALL ON FUNCTION hashring._partition_set_server(regclass, text) FROM PUBLI
 REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_conninfo(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_slot(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._group_shape(regclass[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;

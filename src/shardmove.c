@@ -304,7 +304,7 @@ hashring_shard_move_slot(PG_FUNCTION_ARGS)
 	char		*node = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char		*slot = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	HashringConn repl = {.server = server, .node = node, .who = "move_shard"};
-	char		*lsn;
+	char *volatile lsn = NULL;
 
 	PG_TRY();
 	{

@@ -1,4 +1,4 @@
-# Helpers for the TAP tests of distributed tables (test/t/035-037): a
+# Helpers for the TAP tests of distributed tables (test/t/035-039): a
 # coordinator and shard servers made from one initdb, where a distributed
 # table's rows really are (read on the shard servers themselves, not through
 # the coordinator), the state of a table (local or distributed, its rows),
@@ -16,7 +16,8 @@ use HashringMove;
 
 our @EXPORT = qw(dist_node dist_shards node_servers shard_list shard_tables
   located where_check table_state sqlstate plan_parts psql_pid_start
-  wait_crash_restart kill_at_step shard_columns shard_indexes);
+  wait_crash_restart kill_at_step shard_columns shard_indexes refused
+  pgbench_start tps);
 
 # initdb once per test (UTF8, C locale), then copy the fresh data directory:
 # a coordinator and four shard servers start in a fraction of the time.  A
@@ -198,6 +199,30 @@ sub sqlstate
 	my ($err) = @_;
 	return $err =~ /ERROR:\s+([0-9A-Z]{5}):/ ? $1 : 'none';
 }
+
+# $sql run on $node fails with SQLSTATE $code (a check named $what);
+# returns psql's stderr.
+sub refused
+{
+	my ($node, $what, $sql, $code) = @_;
+	my ($rc, $out, $err) = sqlstate_psql($node, $sql);
+	is(sqlstate($err), $code, "$what: refused ($code)") or diag($err);
+	return $err;
+}
+
+# pgbench's default (TPC-B-like) script through $node for $secs seconds, 2
+# clients, in the background: (the IPC::Run handle, \stdout, \stderr).
+sub pgbench_start
+{
+	my ($node, $secs) = @_;
+	my ($o, $e) = ('', '');
+	my $h = IPC::Run::start([ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', \$o, '2>', \$e);
+	return ($h, \$o, \$e);
+}
+
+# the tps pgbench printed (from a reference to its stdout), or 'none'
+sub tps { my ($o) = @_; return $$o =~ /tps = ([\d.]+)/ ? $1 : 'none'; }
 
 # The partitions (relation names without schema) that a plan's foreign scans
 # and modifications name, sorted, each once.

@@ -116,23 +116,16 @@ like($err, qr/shard $s of (public\.)?notes is on node "$to" already/, 'moving it
 
 ###########################################################################
 # (b) refusals
-sub refused
-{
-	my ($what, $sql, $code) = @_;
-	my ($rc, $out, $err) = sqlstate_psql($coord, $sql);
-	is(sqlstate($err), $code, "$what: refused ($code)") or diag($err);
-	return $err;
-}
-refused('a NULL node', "CALL hashring.move_shard('items', 1, NULL)", '22004');
-refused('a table that is not distributed', q{CREATE TABLE plain (k int); CALL hashring.move_shard('plain', 1, 'n1')}, '42809');
-refused('a shard out of range', "CALL hashring.move_shard('items', 16, 'n1')", '22023');
-refused('an unknown node', "CALL hashring.move_shard('items', 1, 'n9')", '42704');
-refused('inside a transaction block', "BEGIN; CALL hashring.move_shard('items', 1, 'n1'); COMMIT;", '25001');
-refused('rebalance_table inside a transaction block', "BEGIN; CALL hashring.rebalance_table('items'); COMMIT;", '25001');
-refused('not the owner', q{CREATE ROLE carol; GRANT USAGE ON SCHEMA hashring TO carol; SELECT hashring.ring_grant('carol', 'distribute');
+refused($coord, 'a NULL node', "CALL hashring.move_shard('items', 1, NULL)", '22004');
+refused($coord, 'a table that is not distributed', q{CREATE TABLE plain (k int); CALL hashring.move_shard('plain', 1, 'n1')}, '42809');
+refused($coord, 'a shard out of range', "CALL hashring.move_shard('items', 16, 'n1')", '22023');
+refused($coord, 'an unknown node', "CALL hashring.move_shard('items', 1, 'n9')", '42704');
+refused($coord, 'inside a transaction block', "BEGIN; CALL hashring.move_shard('items', 1, 'n1'); COMMIT;", '25001');
+refused($coord, 'rebalance_table inside a transaction block', "BEGIN; CALL hashring.rebalance_table('items'); COMMIT;", '25001');
+refused($coord, 'not the owner', q{CREATE ROLE carol; GRANT USAGE ON SCHEMA hashring TO carol; SELECT hashring.ring_grant('carol', 'distribute');
 SET ROLE carol; CALL hashring.move_shard('items', 1, 'n1')}, '42501');
 my $down_src = node_of('items', 1);
-my $err_down = refused('a source node that is down', "SELECT hashring.ring_set_state('r', '$down_src', 'down'); CALL hashring.move_shard('items', 1, '"
+my $err_down = refused($coord, 'a source node that is down', "SELECT hashring.ring_set_state('r', '$down_src', 'down'); CALL hashring.move_shard('items', 1, '"
 	  . ($down_src eq 'n1' ? 'n2' : 'n1') . "')", '55000');
 like($err_down, qr/node "$down_src" is down: shard 1 of (public\.)?items cannot be copied from it.*standby/s, '... saying why, and pointing to the standby');
 $coord->safe_psql('postgres', "SELECT hashring.ring_set_state('r', '$down_src', 'active')");
@@ -188,7 +181,7 @@ $off = log_offset($coord);
 ($p, my $pid_a) = psql_pid_start($coord, "SET hashring.inject_fault = 'move:after_copy:pause:3000';\nCALL hashring.move_shard('items', $s, '$to');");
 $coord->wait_for_log(qr/paused at step move:after_copy/, $off);
 my $moves_sql = "SELECT string_agg(tbl || ':' || phase || ':' || pid || ':' || target || ':' || coalesce(last_error, '-'), ' ' ORDER BY tbl::text) FROM hashring.shard_moves WHERE shard = $s";
-refused("a second move of shard $s while the first copies", "CALL hashring.move_shard('items', $s, '$to2')", '55P03');
+refused($coord, "a second move of shard $s while the first copies", "CALL hashring.move_shard('items', $s, '$to2')", '55P03');
 is($coord->safe_psql('postgres', $moves_sql), "items:copying:$pid_a:$to:- notes:copying:$pid_a:$to:-",
 	'... and shard_moves still shows the first move: its pid, its target, no error');
 ($rc, $out, $err) = psql_finish($p);
@@ -346,17 +339,8 @@ CALL hashring.distribute_table('pgbench_history', 'aid', 'r', 16);
 my $bench_state = q{
 SELECT (SELECT count(*) FROM pgbench_accounts) || '|' || ((SELECT sum(abalance) FROM pgbench_accounts) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history))};
 
-sub pgbench_run
-{
-	my ($secs) = @_;
-	my ($o, $e) = ('', '');
-	my $h = IPC::Run::start([ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-h', $coord->host, '-p', $coord->port, 'postgres' ],
-		'>', \$o, '2>', \$e);
-	return ($h, \$o, \$e);
-}
-sub tps { my ($o) = @_; return $$o =~ /tps = ([\d.]+)/ ? $1 : 'none'; }
 
-my ($h, $o, $e) = pgbench_run(2);
+my ($h, $o, $e) = pgbench_start($coord, 2);
 $h->finish;
 my $tps_before = tps($o);
 $coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'n4', 1, 'srv4')});
@@ -366,7 +350,7 @@ my $history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_h
 my %before = map { split /\|/ } split /\n/, $coord->safe_psql('postgres', q{
 SELECT shard, node FROM hashring.table_shards WHERE tbl = 'pgbench_accounts'::regclass});
 ok($plan ne '', "table_placement moves shards $plan to the new node");
-($h, $o, $e) = pgbench_run(8);
+($h, $o, $e) = pgbench_start($coord, 8);
 sleep 1;
 $t = time;
 ($rc, $out, $err) = $coord->psql('postgres', q{CALL hashring.rebalance_table('pgbench_accounts')});
@@ -390,7 +374,7 @@ my $moves = $coord->safe_psql('postgres', q{
 SELECT count(*) || ' moves, write block max ' || round(max(write_block_ms)) || ' ms, median '
        || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY write_block_ms))::numeric) || ' ms'
   FROM hashring.shard_moves WHERE tbl = 'pgbench_accounts'::regclass});
-($h, $o, $e) = pgbench_run(2);
+($h, $o, $e) = pgbench_start($coord, 2);
 $h->finish;
 diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " . tps($o)
 	  . sprintf('; the rebalance took %.1f s, %s', $took, $moves));

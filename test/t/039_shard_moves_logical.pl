@@ -178,18 +178,11 @@ SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY 1) FROM pg_index WHER
 
 ###########################################################################
 # (b) auto and refusals
-sub refused
-{
-	my ($what, $sql, $code) = @_;
-	my ($rc, $out, $err) = sqlstate_psql($coord, $sql);
-	is(sqlstate($err), $code, "$what: refused ($code)") or diag($err);
-	return $err;
-}
-refused('a NULL mode', "CALL hashring.move_shard('items', 1, 'n1', mode => NULL)", '22004');
-refused('an unknown mode', "CALL hashring.move_shard('items', 1, 'n1', mode => 'fast')", '22023');
-refused('an unknown mode for rebalance_table', "CALL hashring.rebalance_table('items', mode => 'fast')", '22023');
+refused($coord, 'a NULL mode', "CALL hashring.move_shard('items', 1, 'n1', mode => NULL)", '22004');
+refused($coord, 'an unknown mode', "CALL hashring.move_shard('items', 1, 'n1', mode => 'fast')", '22023');
+refused($coord, 'an unknown mode for rebalance_table', "CALL hashring.rebalance_table('items', mode => 'fast')", '22023');
 my $s3 = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'items'::regclass AND node = 'n3'");
-my $err3 = refused("mode => 'logical' from a node without wal_level = logical",
+my $err3 = refused($coord, "mode => 'logical' from a node without wal_level = logical",
 	"CALL hashring.move_shard('items', $s3, 'n1', mode => 'logical')", '55000');
 like($err3, qr/cannot be moved logically: the server of node "n3" has wal_level = \w+, max_wal_senders = 0/, '... saying why');
 $coord->safe_psql('postgres', q{
@@ -200,7 +193,7 @@ CALL hashring.distribute_table('loose', 'k', 'r', 4);
 my $sl = $coord->safe_psql('postgres', "SELECT min(shard) FROM hashring.table_shards WHERE tbl = 'loose'::regclass AND node IN ('n1', 'n2')");
 my $fl = node_of('loose', $sl);
 my $tl = $fl eq 'n1' ? 'n2' : 'n1';
-like(refused("mode => 'logical' for a table without a primary key", "CALL hashring.move_shard('loose', $sl, '$tl', mode => 'logical')", '55000'),
+like(refused($coord, "mode => 'logical' for a table without a primary key", "CALL hashring.move_shard('loose', $sl, '$tl', mode => 'logical')", '55000'),
 	qr/table (public\.)?loose has no primary key/, '... saying why');
 ($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.move_shard('loose', $sl, '$tl')");
 like($err, qr/moved from node "$fl" to node "$tl".*\(block_writes\)/, 'auto moves a table without a primary key with block_writes') or diag($err);
@@ -393,16 +386,7 @@ CALL hashring.distribute_table('pgbench_history', 'aid', 'r', 8);
 $coord->safe_psql('postgres', q{SELECT hashring.ring_add_node('r', 'n4', 1, 'srv4')});
 my $bench_state = q{
 SELECT (SELECT count(*) FROM pgbench_accounts) || '|' || ((SELECT sum(abalance) FROM pgbench_accounts) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history))};
-sub pgbench_run
-{
-	my ($secs) = @_;
-	my ($o, $e) = ('', '');
-	my $h = IPC::Run::start([ 'pgbench', '-n', '-c', '2', '-j', '2', '-T', $secs, '-h', $coord->host, '-p', $coord->port, 'postgres' ],
-		'>', \$o, '2>', \$e);
-	return ($h, \$o, \$e);
-}
-sub tps { my ($o) = @_; return $$o =~ /tps = ([\d.]+)/ ? $1 : 'none'; }
-my ($h, $o, $e) = pgbench_run(2);
+my ($h, $o, $e) = pgbench_start($coord, 2);
 $h->finish;
 my $tps_before = tps($o);
 my $plan = $coord->safe_psql('postgres', q{
@@ -411,7 +395,7 @@ my $history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_h
 ok($plan ne '', "table_placement moves shards $plan");
 my $plan_from = $coord->safe_psql('postgres', q{
 SELECT string_agg(DISTINCT node, ',') FROM hashring.table_placement('pgbench_accounts') WHERE node <> target_node});
-($h, $o, $e) = pgbench_run(6);
+($h, $o, $e) = pgbench_start($coord, 6);
 sleep 1;
 $t = time;
 ($rc, $out, $err) = $coord->psql('postgres', q{CALL hashring.rebalance_table('pgbench_accounts', mode => 'auto')});
@@ -436,7 +420,7 @@ my $moves = join('; ', split /\n/, $coord->safe_psql('postgres', q{
 SELECT mode || ': ' || count(*) || ' moves, write block max ' || round(max(write_block_ms)) || ' ms, median '
        || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY write_block_ms))::numeric) || ' ms'
   FROM hashring.shard_moves WHERE tbl = 'pgbench_accounts'::regclass GROUP BY mode ORDER BY mode}));
-($h, $o, $e) = pgbench_run(2);
+($h, $o, $e) = pgbench_start($coord, 2);
 $h->finish;
 diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " . tps($o)
 	  . sprintf('; the rebalance took %.1f s, %s', $took, $moves));
@@ -444,11 +428,11 @@ diag("pgbench tps before $tps_before, during the rebalance $tps_during, after " 
 ###########################################################################
 # (e) split_shards: items, notes, pgbench_accounts and pgbench_history are
 # one colocation group (ring r, 8 shards); split into 16 under pgbench
-refused('split_shards, a NULL factor', "CALL hashring.split_shards('items', NULL)", '22004');
-refused('split_shards, factor 1', "CALL hashring.split_shards('items', 1)", '22023');
-refused('split_shards, more than 1024 shards', "CALL hashring.split_shards('items', 200)", '22023');
-refused('split_shards, inside a transaction block', "BEGIN; CALL hashring.split_shards('items'); COMMIT;", '25001');
-refused('split_shards, a table that is not distributed', "CREATE TABLE plain2 (k int); CALL hashring.split_shards('plain2')", '42809');
+refused($coord, 'split_shards, a NULL factor', "CALL hashring.split_shards('items', NULL)", '22004');
+refused($coord, 'split_shards, factor 1', "CALL hashring.split_shards('items', 1)", '22023');
+refused($coord, 'split_shards, more than 1024 shards', "CALL hashring.split_shards('items', 200)", '22023');
+refused($coord, 'split_shards, inside a transaction block', "BEGIN; CALL hashring.split_shards('items'); COMMIT;", '25001');
+refused($coord, 'split_shards, a table that is not distributed', "CREATE TABLE plain2 (k int); CALL hashring.split_shards('plain2')", '42809');
 
 my $group_state = q{
 SELECT string_agg(c.relname || '=' || d.shard_count || ':' || (SELECT count(*) FROM hashring.shards s WHERE s.tbl = d.tbl), ' ' ORDER BY c.relname)
@@ -457,7 +441,7 @@ is($coord->safe_psql('postgres', $group_state), 'items=8:8 notes=8:8 pgbench_acc
 my $old_names = join(',', map { "'items_$_', 'notes_$_', 'pgbench_accounts_$_'" } 0 .. 7);
 my %shard_node_before = map { split /\|/ } split /\n/, $coord->safe_psql('postgres', "SELECT shard, node FROM hashring.table_shards WHERE tbl = 'items'::regclass");
 $history_rows = $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_history');
-($h, $o, $e) = pgbench_run(6);
+($h, $o, $e) = pgbench_start($coord, 6);
 sleep 1;
 $t = time;
 ($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.split_shards('items')");
@@ -517,8 +501,8 @@ is($coord->safe_psql('postgres', "SELECT count(*) FROM hashring.shards WHERE tbl
 whole('a split interrupted', 1);
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts') . '|' . $coord->safe_psql('postgres', 'SELECT count(*) FROM pgbench_accounts WHERE aid % 7 = 0'),
 	'100000|14285', '... pgbench_accounts reads every row');
-like(refused('a move during the split', "CALL hashring.move_shard('items', 3, 'n1')", '55000'), qr/being split into 32/, '... and says to finish the split');
-like(refused('split_shards, another factor while a split is under way', "CALL hashring.split_shards('items', 4)", '55000'),
+like(refused($coord, 'a move during the split', "CALL hashring.move_shard('items', 3, 'n1')", '55000'), qr/being split into 32/, '... and says to finish the split');
+like(refused($coord, 'split_shards, another factor while a split is under way', "CALL hashring.split_shards('items', 4)", '55000'),
 	qr/a split of (public\.)?items into 32 shards is under way/, '... saying which');
 ($rc, $out, $err) = $coord->psql('postgres', "CALL hashring.split_shards('notes')");
 is($rc, 0, 'the same CALL finishes the split') or diag($err);
