@@ -77,8 +77,6 @@ ASAN_TAP=(
 #                paths they take are membership's, bad_input's and
 #                cache's, which valgrind runs
 VALGRIND_SKIP=(huge_key zone_spread correctness)
-# the pg_regress files of the second valgrind run (run_valgrind)
-VALGRIND_SECOND=(algorithms history placement pins privileges upgrade huge_key)
 [ "${SANITIZE_FULL:-}" = 1 ] && VALGRIND_SKIP=()
 
 what=${1:-all}
@@ -157,8 +155,8 @@ EOF
 # in $work/$1/src against the copy's binaries; prints failure details.
 run_suites() {
     local name=$1; shift
-    local src=$work/$name/${SUITE_SRC:-src} pgc=$work/$name/root/usr/lib/postgresql/15/bin/pg_config
-    chown -R postgres "$src" "$work/$name/logs"
+    local src=$work/$name/src pgc=$work/$name/root/usr/lib/postgresql/15/bin/pg_config
+    chown -R postgres "$work/$name/src" "$work/$name/logs"
     local status=0 args="" a
     [ -n "${SANITIZE_REGRESS:-}" ] && set -- "$@" "REGRESS=$SANITIZE_REGRESS"
     for a in "$@"; do args+=" $(printf '%q' "$a")"; done
@@ -245,29 +243,15 @@ run_valgrind() {
     --suppressions=$supp --log-file=$logs/vg.%p.log \"\$real\" \"\$@\""
     make -C "$work/valgrind/src" -s COPT='-Og -g'
     make -C "$work/valgrind/src" -s install DESTDIR="$work/valgrind/root" >/dev/null
-    local opts=(ISOLATION= TAP_TESTS= EXTRA_REGRESS_OPTS=--temp-config=test/valgrind/valgrind.conf)
-    if [ -n "${SANITIZE_REGRESS:-}" ]; then
-        echo "=== valgrind: pg_regress (SANITIZE_REGRESS: $SANITIZE_REGRESS)"
-        run_suites valgrind "${opts[@]}" || fail "valgrind build: pg_regress failed"
-    else
-        # Two pg_regress runs side by side, each with its own postmaster
-        # (under valgrind) and setup: once the ASan run is over, valgrind
-        # alone would leave a core idle.  The files are dealt out in
-        # Makefile order: VALGRIND_SECOND to the second, the rest to the
-        # first (each about 270 s of valgrind in stop 33's CI run).
-        local a=(setup) b=(setup) t
+    vg_regress=()
+    if [ -z "${SANITIZE_REGRESS:-}" ]; then
         for t in $(sed -n 's/^REGRESS = //p' "$here/Makefile"); do
-            [ "$t" = setup ] && continue
-            [[ " ${VALGRIND_SKIP[*]} " == *" $t "* ]] && continue
-            if [[ " ${VALGRIND_SECOND[*]} " == *" $t "* ]]; then b+=("$t"); else a+=("$t"); fi
+            [[ " ${VALGRIND_SKIP[*]} " == *" $t "* ]] || vg_regress+=("$t")
         done
-        echo "=== valgrind: pg_regress REGRESS=${a[*]} | REGRESS=${b[*]}"
-        cp -a "$work/valgrind/src" "$work/valgrind/src2"
-        run_suites valgrind "REGRESS=${a[*]}" "${opts[@]}" || fail "valgrind build: pg_regress (${a[*]}) failed" &
-        local pa=$!
-        SUITE_SRC=src2 run_suites valgrind "REGRESS=${b[*]}" "${opts[@]}" || fail "valgrind build: pg_regress (${b[*]}) failed"
-        wait $pa
+        vg_regress=("REGRESS=${vg_regress[*]}")
     fi
+    echo "=== valgrind: pg_regress ${vg_regress[*]:-(SANITIZE_REGRESS: $SANITIZE_REGRESS)}"
+    run_suites valgrind "${vg_regress[@]}" ISOLATION= TAP_TESTS= EXTRA_REGRESS_OPTS=--temp-config=test/valgrind/valgrind.conf || fail "valgrind build: pg_regress failed"
     n_hr=0 n_other=0
     for f in $(find "$logs" -name 'vg.*.log' | sort); do
         # one error per VALGRINDERROR-BEGIN … END block
@@ -288,10 +272,9 @@ run_valgrind() {
 }
 
 
-# The two runs side by side: the machine has two cores, and the ASan run
-# (TAP tests waiting on their servers much of the time) leaves room for the
-# valgrind run's two postmasters.  Their lines are prefixed; the wall time
-# is the longer run's.
+# The two runs side by side: each keeps one core busy (a backend under
+# valgrind, pg_regress's one backend at a time), and the machine has two.
+# Their lines are prefixed; the wall time is the longer run's.
 case $what in
     asan) run_asan || fail "the ASan run stopped with an error ($?)" ;;
     valgrind) run_valgrind || fail "the valgrind run stopped with an error ($?)" ;;
