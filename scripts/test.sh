@@ -33,7 +33,7 @@ cd /
 # (restart and crash, no preload, the extension's update chain, distributed
 # tables): the whole suite runs on the same major in CI's fresh bookworm root.
 suite=${HASHRING_TEST_SUITE:-all}
-major_tap=(001 002 003 004 005 006 007 008 009 011 023 026 027 028 029 030 031 032 034 035 038 039)
+major_tap=(001 002 003 004 005 006 007 008 009 011 023 026 027 028 029 030 031 032 034 035 039)
 host_tap=(001 004 011 035)
 case $suite in
     all) bash "$here/scripts/deps.sh" ;;
@@ -43,23 +43,15 @@ esac
 major=$(bash "$here/scripts/pgmajor.sh")
 pgc=/usr/lib/postgresql/$major/bin/pg_config
 echo "PostgreSQL $major ($pgc), suite: $suite"
-# The longest TAP tests start first (about 2 to 3 minutes each, in CI's
-# last run): prove runs them in the order given, and a long one started
-# last would run alone on one core at the end.
-slow_first=(039 038 035 011 024 040 020 036 033 010 026 031 037)
-if [ "$suite" = all ]; then
-    tap=($(cd "$here" && ls test/t/*.pl | sed 's|^test/t/\([0-9]*\)_.*|\1|'))
-elif [ "$suite" = host ]; then
-    tap=("${host_tap[@]}")
-else
-    tap=("${major_tap[@]}")
+prove_tests=test/t/*.pl
+if [ "$suite" != all ]; then
+    prove_tests=
+    [ "$suite" = host ] && major_tap=("${host_tap[@]}")
+    for n in "${major_tap[@]}"; do
+        f=$(cd "$here" && ls test/t/"$n"_*.pl)
+        prove_tests+="$f "
+    done
 fi
-prove_tests=
-for n in "${slow_first[@]}" "${tap[@]}"; do
-    case " ${tap[*]} " in *" $n "*) ;; *) continue ;; esac
-    f=$(cd "$here" && ls test/t/"$n"_*.pl)
-    case " $prove_tests " in *" $f "*) ;; *) prove_tests+="$f " ;; esac
-done
 # the scripts' shared pieces (sql/parts/) are copied, never edited twice
 bash "$here/scripts/sql-parts.sh" --check
 # formatting is mechanical: src/ must be exactly what .clang-format makes of

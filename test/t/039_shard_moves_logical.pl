@@ -15,12 +15,13 @@
 #       unknown mode and a NULL mode are refused with their SQLSTATEs; a
 #       role with the distribute capability moves its table's shards;
 #   (c) faults: an error and a kill -9 of the coordinator backend at each
-#       step, a cancel, the source and the target server stopped while the
-#       subscription catches up, the subscription failing (a row the new
-#       table refuses): the shard stays whole on its node, nothing is left
-#       on the servers (or the rerun drops it), and the rerun finishes; a
-#       kill -9 after the commit leaves the replication and the old tables
-#       to the rerun;
+#       step, a cancel, the source and the target server stopped during the
+#       copy and while the subscription catches up, the subscription
+#       failing (a row the new table refuses), the subscription's worker
+#       never starting (hashring.move_catchup_timeout): the shard stays
+#       whole on its node, nothing is left on the servers (or the rerun
+#       drops it), and the rerun finishes; a kill -9 after the commit
+#       leaves the replication and the old tables to the rerun;
 #   (d) rebalance_table(mode => 'auto') after a node joins, while
 #       pgbench's TPC-B-like script runs through the coordinator: no client
 #       error, exact row counts, sum(abalance) = sum(delta); tps before,
@@ -296,23 +297,28 @@ $coord->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 is(sqlstate($err), '57014', 'cancel during the catch-up: 57014') or diag($err);
 after_fault('cancel during the catch-up', $s, $from, $to);
 
-# the source, then the target server stopped while the subscription catches up
-for my $which ('source', 'target')
+# the source, then the target server stopped during the copy (the slot
+# exists, the subscription not yet) and while the subscription catches up
+for my $at (['copy', 'move:during_copy'], ['catch-up', 'move:catching_up'])
 {
-	($s, $from, $to) = logical_shard();
-	my $victim = node_servers($coord, $srv)->{ $which eq 'source' ? $from : $to };
-	$off = log_offset($coord);
-	$p = psql_start($coord, "SET hashring.inject_fault = 'move:catching_up:pause:2000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
-	$coord->wait_for_log(qr/paused at step move:catching_up/, $off);
-	$victim->stop('immediate');
-	$t = time;
-	($rc, $out, $err) = psql_finish($p);
-	isnt($rc, 0, "the $which server stopped during the catch-up: move_shard fails");
-	# (it waited for a remote error's end that had come with the error: 60 s, until stop 33)
-	cmp_ok(time - $t, '<', 30, sprintf('... without hanging (%.1f s)', time - $t));
-	like($err, qr/connect|connection|terminat/i, '... with a connection error') or diag($err);
-	$victim->start;
-	after_fault("the $which server stopped during the catch-up", $s, $from, $to);
+	my ($during, $step) = @$at;
+	for my $which ('source', 'target')
+	{
+		($s, $from, $to) = logical_shard();
+		my $victim = node_servers($coord, $srv)->{ $which eq 'source' ? $from : $to };
+		$off = log_offset($coord);
+		$p = psql_start($coord, "SET hashring.inject_fault = '$step:pause:2000';\nCALL hashring.move_shard('items', $s, '$to', mode => 'logical');");
+		$coord->wait_for_log(qr/paused at step \Q$step\E/, $off);
+		$victim->stop('immediate');
+		$t = time;
+		($rc, $out, $err) = psql_finish($p);
+		isnt($rc, 0, "the $which server stopped during the $during: move_shard fails");
+		# (it waited for a remote error's end that had come with the error: 60 s, until stop 33)
+		cmp_ok(time - $t, '<', 30, sprintf('... without hanging (%.1f s)', time - $t));
+		like($err, qr/connect|connection|terminat/i, '... with a connection error') or diag($err);
+		$victim->start;
+		after_fault("the $which server stopped during the $during", $s, $from, $to);
+	}
 }
 
 # the subscription fails: a row written during the catch-up is already in the new table
