@@ -166,6 +166,7 @@ SELECT c.kind, c.object, c.privileges FROM (VALUES
     ('distribute', 'function', '_shard_move_create', 'EXECUTE'), ('distribute', 'function', '_shard_move_unsubscribe', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_sub_check', 'EXECUTE'), ('distribute', 'function', '_node_conninfo', 'EXECUTE'),
     ('distribute', 'function', '_shard_move_slot', 'EXECUTE'), ('distribute', 'function', '_group_shape', 'EXECUTE'),
+    ('distribute', 'function', '_shard_move_copy', 'EXECUTE'),
     ('distribute', 'function', 'split_shards', 'EXECUTE'), ('distribute', 'function', '_ddl_internal', 'EXECUTE'),
     ('distribute', 'function', '_shard_drops_run', 'EXECUTE'), ('distribute', 'table', 'shard_drops', 'INSERT, UPDATE, DELETE'),
     ('distribute', 'table', 'shard_moves', 'INSERT, UPDATE, DELETE')
@@ -1259,6 +1260,37 @@ AS 'MODULE_PATHNAME', 'hashring_node_conninfo';
 COMMENT ON FUNCTION hashring._node_conninfo(text, text) IS 'internal: the libpq connection string of a node''s server for the current user (a logical move''s subscription)';
 
 /*
+ * Copies shard `shard` of each table of the group from node src to node
+ * dst (_shard_transfer: stables[i] there into nsps[i].tnames[i] here, in
+ * pg_stat_progress_copy under parts[i]), records each table's rows and
+ * copy time in shard_moves, and returns the rows: the copy of a
+ * block_writes move and of a logical move's copy step.
+ */
+CREATE FUNCTION hashring._shard_move_copy(src_server text, src text, dst_server text, dst text, grp regclass[], shard integer,
+                                          stables text[], nsps name[], tnames name[], parts regclass[])
+RETURNS bigint[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rows bigint[] := ARRAY[]::bigint[];
+    t0   timestamptz;
+BEGIN
+    FOR i IN 1 .. pg_catalog.array_length(grp, 1) LOOP
+        t0 := pg_catalog.clock_timestamp();
+        rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(src_server, src, dst_server, dst, stables[i],
+                                                                      pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
+        UPDATE hashring.shard_moves AS x
+           SET rows_copied = rows[i], updated_at = pg_catalog.clock_timestamp(),
+               copy_ms = pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0) OPERATOR(pg_catalog.*) 1000
+         WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) _shard_move_copy.shard;
+    END LOOP;
+    RETURN rows;
+END
+$$;
+COMMENT ON FUNCTION hashring._shard_move_copy(text, text, text, text, regclass[], integer, text[], name[], name[], regclass[]) IS 'internal: copies a shard of a colocated group''s tables from one node to another and records rows and copy time in shard_moves';
+
+/*
  * The columns, constraints and indexes of each table of a colocated group,
  * as one string: a logical move compares it at its switch with what it was
  * when the move made the new shard tables.
@@ -1572,10 +1604,8 @@ DECLARE
     lsn      text;
     lag      bigint;
     slot_st  text;  -- a logical move's slot: its lag and whether it streams
-    tc       timestamptz;
     tsub     timestamptz;  -- when the logical move's subscription was created
     timeout  interval := COALESCE(pg_catalog.current_setting('hashring.move_catchup_timeout', true), '30s')::pg_catalog.interval;
-    copyms   double precision[];  -- how long each table's copy took
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF tbl IS NULL OR shard IS NULL OR node IS NULL OR mode IS NULL THEN
@@ -1734,16 +1764,7 @@ BEGIN
                 -- this backend as a block_writes move copies them (writes go on: the
                 -- slot keeps them for the subscription)
                 PERFORM hashring._shard_move_slot(srcsrv, src, repl);
-                rows := ARRAY[]::bigint[];
-                copyms := ARRAY[]::double precision[];
-                FOR i IN 1 .. n LOOP
-                    tc := pg_catalog.clock_timestamp();
-                    rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
-                                                                                  pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
-                    copyms := copyms OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tc) OPERATOR(pg_catalog.*) 1000);
-                    UPDATE hashring.shard_moves AS x SET rows_copied = rows[i], copy_ms = copyms[i], updated_at = pg_catalog.clock_timestamp()
-                     WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
-                END LOOP;
+                rows := hashring._shard_move_copy(srcsrv, src, dst.target, node, grp, shard, stables, nsps, tnames, parts);
                 step := 'subscribe';
             ELSIF step OPERATOR(pg_catalog.=) 'subscribe' THEN
                 -- on the slot, which the copy began at: no copy of its own.
@@ -1808,14 +1829,7 @@ BEGIN
                 IF how OPERATOR(pg_catalog.=) 'block_writes' THEN
                     PERFORM hashring._shard_move_create(dst.target, node, grp, nsps, rels, persist, shard, tnames);
                     PERFORM hashring._inject('move:after_create');
-                    rows := ARRAY[]::bigint[];
-                    copyms := ARRAY[]::double precision[];
-                    FOR i IN 1 .. n LOOP
-                        tc := pg_catalog.clock_timestamp();
-                        rows := rows OPERATOR(pg_catalog.||) hashring._shard_transfer(srcsrv, src, dst.target, node, stables[i],
-                                                                                      pg_catalog.format('%I.%I', nsps[i], tnames[i]), parts[i]);
-                        copyms := copyms OPERATOR(pg_catalog.||) (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) tc) OPERATOR(pg_catalog.*) 1000);
-                    END LOOP;
+                    rows := hashring._shard_move_copy(srcsrv, src, dst.target, node, grp, shard, stables, nsps, tnames, parts);
                 ELSE
                     IF shape IS DISTINCT FROM hashring._group_shape(grp) THEN
                         RAISE EXCEPTION 'the columns or indexes of % or a table colocated with it changed during the move of shard %', tname, shard
@@ -1849,7 +1863,7 @@ BEGIN
                     PERFORM hashring._partition_set_server(parts[i], dst.target);
                     UPDATE hashring.shards AS s SET node = move_shard.node
                      WHERE s.tbl OPERATOR(pg_catalog.=) grp[i] AND s.shard OPERATOR(pg_catalog.=) move_shard.shard;
-                    UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i], copy_ms = copyms[i],
+                    UPDATE hashring.shard_moves AS x SET phase = 'dropping source', pid = pg_catalog.pg_backend_pid(), rows_copied = rows[i],
                            lag_bytes = CASE how WHEN 'logical' THEN 0 END, updated_at = pg_catalog.clock_timestamp()
                      WHERE x.tbl OPERATOR(pg_catalog.=) grp[i] AND x.shard OPERATOR(pg_catalog.=) move_shard.shard;
                 END LOOP;
@@ -2244,6 +2258,7 @@ REVOKE ALL ON FUNCTION hashring._partition_block_writes(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._node_conninfo(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_slot(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._group_shape(regclass[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION hashring._shard_move_copy(text, text, text, text, regclass[], integer, text[], name[], name[], regclass[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_unsubscribe(text, text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_cleanup(regclass[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION hashring._shard_move_lock(bigint, integer, text) FROM PUBLIC;
